@@ -1,0 +1,12 @@
+"""User-facing errors: one sentence naming the file, column, label or key.
+
+Library code raises :class:`NlpgdError` for anything a user can fix (bad input, a missing
+file, an unknown key). The CLI prints its message on one line and exits non-zero; it never
+shows a traceback for these.
+"""
+
+
+class NlpgdError(Exception):
+    """An error caused by the user's input, with a message meant to be read as-is."""
+
+    exit_code = 2
