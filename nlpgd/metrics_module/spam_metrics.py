@@ -1,0 +1,39 @@
+"""nlpgd spam metrics as a Hugging Face ``evaluate`` module.
+
+Load it by path (it needs no hub): ``evaluate.load("nlpgd/metrics_module/spam_metrics.py")``,
+then ``compute(references=[0, 1, ...], prediction_scores=[p_spam, ...])``.
+"""
+
+import datasets
+import evaluate
+
+_DESCRIPTION = (
+    "Binary spam-detection metrics from P(spam): accuracy, spam precision/recall/F1, macro-F1, "
+    "MCC, ROC-AUC, PR-AUC, log-loss, Brier score, expected calibration error, confusion matrix."
+)
+_KWARGS = """
+Args:
+    references: list of int, 1 for spam and 0 for ham.
+    prediction_scores: list of float, the predicted probability of spam.
+    threshold: float, spam when prediction_score > threshold (default 0.5).
+Returns:
+    dict of metric name to value (None where undefined, e.g. ROC-AUC with one class).
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
+class SpamMetrics(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {"references": datasets.Value("int32"), "prediction_scores": datasets.Value("float64")}
+            ),
+        )
+
+    def _compute(self, references, prediction_scores, threshold: float = 0.5):
+        from nlpgd.metrics import compute_metrics
+
+        return compute_metrics(references, prediction_scores, threshold=threshold)

@@ -1,0 +1,253 @@
+"""The only code that writes under ``outputs/``.
+
+A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
+
+- ``run.json``: format version, status, seeds, models, timings, versions, device
+- ``config.yaml``: the resolved experiment config
+- ``data.json``: what the data layer did (sizes, class counts, duplicates and empties dropped)
+- ``split_manifest.json``: ids, content hashes and labels of every split
+- ``train_texts.jsonl``: the train split (for generation copy checks)
+- ``models/<model>/seed<k>/``: each fitted model, as written by its ``save``
+- ``predictions/<model>/seed<k>.<split>.csv``: id, label, prob_spam, pred
+- ``metrics.json``, ``costs.json``, ``report.md`` (and the richer report files)
+
+While it runs the folder is called ``<run-id>.partial`` and ``run.json`` says
+``"status": "running"``; only a finished run is renamed to ``<run-id>``, with status
+``complete``. A crash or Ctrl-C therefore never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from nlpgd.errors import NlpgdError
+
+FORMAT_VERSION = 1
+PARTIAL = ".partial"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n")
+
+
+def _jsonable(o: Any):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise NlpgdError(f"missing file: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise NlpgdError(f"{path} is not valid JSON (the run may have been interrupted)") from None
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def write_predictions(path: Path, ids, labels, prob_spam, preds) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "label", "prob_spam", "pred"])
+        for row in zip(ids, labels, prob_spam, preds):
+            w.writerow([row[0], int(row[1]), repr(float(row[2])), int(row[3])])
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def read_predictions(path: Path) -> dict:
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise NlpgdError(f"missing predictions file: {path}")
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and set(rows[0]) != {"id", "label", "prob_spam", "pred"}:
+        raise NlpgdError(f"{path} does not have the columns id, label, prob_spam, pred")
+    return {
+        "id": [r["id"] for r in rows],
+        "label": np.array([int(r["label"]) for r in rows], dtype=int),
+        "prob_spam": np.array([float(r["prob_spam"]) for r in rows], dtype=np.float64),
+        "pred": np.array([int(r["pred"]) for r in rows], dtype=int),
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Run:
+    """A run folder being written (``<id>.partial``) or a finished one."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # paths
+    def model_dir(self, model: str, seed: int) -> Path:
+        return self.path / "models" / model / f"seed{seed}"
+
+    def predictions_path(self, model: str, seed: int, split: str) -> Path:
+        return self.path / "predictions" / model / f"seed{seed}.{split}.csv"
+
+    def work_dir(self, model: str, seed: int) -> Path:
+        return self.path / "work" / model / f"seed{seed}"
+
+    @property
+    def is_partial(self) -> bool:
+        return self.path.name.endswith(PARTIAL)
+
+    @classmethod
+    def create(cls, output_dir: Path, experiment: str, run_id: str | None = None) -> "Run":
+        base = Path(output_dir) / experiment
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            probe = base / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise NlpgdError(f"cannot write to output folder {base}: {exc.strerror or exc}") from None
+        run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = base / (run_id + PARTIAL)
+        n = 1
+        while path.exists() or (base / run_id).exists():
+            n += 1
+            path = base / f"{run_id}-{n}{PARTIAL}"
+            if not path.exists() and not (base / f"{run_id}-{n}").exists():
+                run_id = f"{run_id}-{n}"
+                break
+        path.mkdir(parents=True)
+        return cls(path)
+
+    def start(self, info: dict) -> None:
+        self.info = {"format": FORMAT_VERSION, "status": "running", "started": now_iso(), **info}
+        write_json(self.path / "run.json", self.info)
+
+    def finish(self, extra: dict | None = None) -> Path:
+        """Mark complete and rename ``<id>.partial`` -> ``<id>``. Returns the final path."""
+        info = read_json(self.path / "run.json")
+        info.update(extra or {})
+        info.update(status="complete", finished=now_iso())
+        write_json(self.path / "run.json", info)
+        final = self.path.with_name(self.path.name.removesuffix(PARTIAL))
+        if final != self.path:
+            os.replace(self.path, final)
+            self.path = final
+            latest = final.parent / "latest"
+            try:
+                if latest.is_symlink() or latest.exists():
+                    latest.unlink()
+                latest.symlink_to(final.name)
+            except OSError:
+                pass
+        return self.path
+
+
+REQUIRED = ("run.json", "config.yaml", "split_manifest.json", "metrics.json")
+
+
+def open_run(path: Path, *, allow_partial: bool = False) -> Run:
+    """Open a finished run folder, or say in one sentence what is wrong with it."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise NlpgdError(f"run folder not found: {path}")
+    if not path.is_dir():
+        raise NlpgdError(f"not a run folder: {path}")
+    if path.is_symlink():
+        path = path.resolve()
+    if not (path / "run.json").is_file():
+        raise NlpgdError(f"{path} is not an nlpgd run folder (no run.json)")
+    info = read_json(path / "run.json")
+    if info.get("format") != FORMAT_VERSION:
+        raise NlpgdError(
+            f"{path} was written by another nlpgd format ({info.get('format')!r}, this version reads {FORMAT_VERSION})"
+        )
+    if info.get("status") != "complete" and not allow_partial:
+        raise NlpgdError(
+            f"{path} is an unfinished run (status {info.get('status')!r}); "
+            "rerun it or continue it with `nlpgd compare CONFIG --resume RUN_DIR`"
+        )
+    if info.get("status") == "complete":
+        missing = [f for f in REQUIRED if not (path / f).exists()]
+        if missing:
+            raise NlpgdError(f"{path} is incomplete: missing {', '.join(missing)}")
+    run = Run(path)
+    run.info = info
+    return run
+
+
+class PeakMemory:
+    """Peak resident memory (MB) of this process while the block runs (Linux /proc)."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak_mb: float | None = None
+
+    @staticmethod
+    def rss_mb() -> float | None:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError):
+            return None
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self.peak_mb = self.rss_mb()
+
+        def sample():
+            while not self._stop.wait(self.interval):
+                v = self.rss_mb()
+                if v is not None and (self.peak_mb is None or v > self.peak_mb):
+                    self.peak_mb = v
+
+        self._t = threading.Thread(target=sample, daemon=True)
+        self._t.start()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+        self._stop.set()
+        self._t.join()
+        v = self.rss_mb()
+        if v is not None and (self.peak_mb is None or v > self.peak_mb):
+            self.peak_mb = v
+        return False
