@@ -1,0 +1,324 @@
+"""Statistics for comparing classifiers on one shared test set.
+
+Everything here works on saved predictions (labels 0/1 with 1 = spam, and P(spam)); no
+model is needed. The libraries doing the work:
+
+- **bootstrap** (numpy): test messages are resampled with replacement. One resample is a
+  row of a count matrix ``W`` (how often each message was drawn), built from one index
+  matrix ``rng.integers(0, n, (B, n))``; every metric is then a weighted sum or a weighted
+  cumulative sum over messages, so all ``B`` resamples are scored at once. The same rows
+  are used for every model and seed (a *paired* bootstrap), so intervals are comparable.
+  Intervals are percentile intervals (2.5th and 97.5th percentile for 95%).
+- **McNemar's exact test** (scipy): :func:`scipy.stats.binomtest` on the discordant pairs,
+  two-sided, p = 0.5 (the exact conditional McNemar test).
+- **temperature scaling** (scipy): one temperature ``T`` on the logit of P(spam), fitted by
+  minimising the negative log-likelihood on validation with
+  :func:`scipy.optimize.minimize_scalar` over ``log T``.
+
+The weighted metrics reproduce :func:`nlpgd.metrics.compute_metrics` exactly when every
+weight is 1 (tested), so a bootstrap distribution and its point estimate share one definition.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+N_RESAMPLES = 1000
+CI_LEVEL = 0.95
+EPS = 1e-15  # log-loss clipping, as in nlpgd.metrics
+ECE_BINS = 15  # as in nlpgd.metrics.expected_calibration_error
+COUNT_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "mcc")
+SCORE_METRICS = ("roc_auc", "pr_auc")
+PROB_METRICS = ("log_loss", "brier", "ece")
+ALL_METRICS = COUNT_METRICS + SCORE_METRICS + PROB_METRICS
+
+
+# -- bootstrap ----------------------------------------------------------------------------
+
+
+def bootstrap_weights(
+    n: int, n_resamples: int = N_RESAMPLES, seed: int = 0, max_cells: int = 4_000_000
+) -> Iterator[np.ndarray]:
+    """Count matrices ``W`` of shape ``(b, n)``, ``n_resamples`` rows in all.
+
+    ``W[r, i]`` is how often message ``i`` is drawn in resample ``r``; each row sums to ``n``.
+    Rows come in chunks of at most ``max_cells`` cells so memory stays bounded for large test
+    sets. The same ``(n, n_resamples, seed)`` always gives the same rows, in the same order.
+    """
+    if n <= 0:
+        raise ValueError("cannot resample an empty test set")
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, max_cells // n)
+    done = 0
+    while done < n_resamples:
+        b = min(per_chunk, n_resamples - done)
+        idx = rng.integers(0, n, size=(b, n))  # one index matrix per chunk
+        flat = (idx + (np.arange(b) * n)[:, None]).ravel()
+        yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+        done += b
+
+
+def _div(num, den, default=0.0):
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, default, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _ece_bins(p: np.ndarray, n_bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label confidence, correctness-vs-prediction and bin of each message (as in
+    :func:`nlpgd.metrics.expected_calibration_error`)."""
+    pred = (p > 0.5).astype(int)
+    conf = np.where(pred == 1, p, 1 - p)
+    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    return pred, conf, bins
+
+
+def resample_metrics(
+    W: np.ndarray,
+    labels,
+    prob_spam,
+    names: Iterable[str] = ALL_METRICS,
+    threshold: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """Each metric in ``names`` for every row of the weight matrix ``W`` (shape ``(B, n)``).
+
+    Definitions follow :func:`nlpgd.metrics.compute_metrics`: spam is positive, ``pred =
+    prob_spam > threshold``, precision/recall/F1 are 0 when undefined, MCC is 0 when its
+    denominator is 0, ROC-AUC and PR-AUC (average precision) are NaN in a resample without
+    both classes, ECE is top-label with 15 equal-width bins. Ties in scores count one half
+    (ROC-AUC) or are grouped (average precision), as scikit-learn does.
+    """
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(prob_spam, dtype=np.float64)
+    names = tuple(names)
+    unknown = set(names) - set(ALL_METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics: {sorted(unknown)}")
+    out: dict[str, np.ndarray] = {}
+    total = W.sum(axis=1)
+
+    if set(names) & set(COUNT_METRICS):
+        pred = p > threshold
+        M = np.stack([y & pred, ~y & pred, y & ~pred, ~y & ~pred], axis=1).astype(np.float64)
+        tp, fp, fn, tn = (W @ M).T
+        allm = {
+            "accuracy": lambda: _div(tp + tn, total),
+            "precision": lambda: _div(tp, tp + fp),
+            "recall": lambda: _div(tp, tp + fn),
+            "f1": lambda: _div(2 * tp, 2 * tp + fp + fn),
+            "macro_f1": lambda: 0.5 * (_div(2 * tp, 2 * tp + fp + fn) + _div(2 * tn, 2 * tn + fp + fn)),
+            "mcc": lambda: _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
+        }
+        for m in COUNT_METRICS:
+            if m in names:
+                out[m] = allm[m]()
+
+    if "log_loss" in names:
+        pc = np.clip(p, EPS, 1 - EPS)
+        out["log_loss"] = _div(W @ -(y * np.log(pc) + (~y) * np.log(1 - pc)), total, np.nan)
+    if "brier" in names:
+        out["brier"] = _div(W @ (p - y) ** 2, total, np.nan)
+    if "ece" in names:
+        pred, conf, bins = _ece_bins(p)
+        D = np.zeros((len(p), ECE_BINS))
+        D[np.arange(len(p)), bins] = (pred == y).astype(np.float64) - conf
+        out["ece"] = _div(np.abs(W @ D).sum(axis=1), total, np.nan)
+
+    if set(names) & set(SCORE_METRICS):
+        # Sort once by score; group tied scores; cumulative weighted class counts per group.
+        order = np.argsort(p, kind="mergesort")
+        ps, ys = p[order], y[order]
+        Ws = W[:, order]
+        new = np.r_[True, ps[1:] != ps[:-1]]
+        ends = np.r_[np.flatnonzero(new)[1:], len(ps)] - 1  # last sorted index of each group
+        cpos = np.cumsum(Ws * ys, axis=1)[:, ends]  # positives with score <= group score
+        cneg = np.cumsum(Ws * ~ys, axis=1)[:, ends]
+        P, N = cpos[:, -1], cneg[:, -1]
+        zeros = np.zeros((W.shape[0], 1))
+        pos_g = np.diff(cpos, axis=1, prepend=zeros)  # positives in each group
+        neg_g = np.diff(cneg, axis=1, prepend=zeros)
+        neg_below = cneg - neg_g
+        if "roc_auc" in names:
+            wins = (pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1)
+            out["roc_auc"] = _div(wins, P * N, np.nan)
+        if "pr_auc" in names:
+            # threshold at each group, scores >= it flagged: tp = P - positives below group
+            tp_g = P[:, None] - (cpos - pos_g)
+            fp_g = N[:, None] - neg_below
+            prec = _div(tp_g, tp_g + fp_g)
+            ap = _div((pos_g * prec).sum(axis=1), P, np.nan)
+            ap[(P == 0) | (N == 0)] = np.nan
+            out["pr_auc"] = ap
+    return {m: out[m] for m in names}
+
+
+def percentile_ci(dist, level: float = CI_LEVEL) -> tuple[float | None, float | None]:
+    """Percentile interval of a bootstrap distribution (NaN resamples are left out)."""
+    d = np.asarray(dist, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return None, None
+    a = (1 - level) / 2 * 100
+    lo, hi = np.percentile(d, [a, 100 - a])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(
+    labels,
+    prob_by_seed,
+    names: Iterable[str] = ALL_METRICS,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> dict[str, dict]:
+    """Point estimate and percentile CI per metric, pooled over seeds.
+
+    ``prob_by_seed`` is ``(S, n)`` (or ``(n,)`` for one seed): P(spam) of one model trained
+    with ``S`` seeds, on the same ``n`` test messages. For each resample of the messages the
+    metric is computed per seed and averaged over seeds; the point estimate is the mean over
+    seeds on the full test set. Returns ``{metric: {"point", "ci_low", "ci_high"}}``.
+    """
+    y = np.asarray(labels)
+    P = np.atleast_2d(np.asarray(prob_by_seed, dtype=np.float64))
+    names = tuple(names)
+    ones = np.ones((1, len(y)))
+    point = {m: float(np.mean([resample_metrics(ones, y, p, [m])[m][0] for p in P])) for m in names}
+    chunks: dict[str, list] = {m: [] for m in names}
+    for W in bootstrap_weights(len(y), n_resamples, seed):
+        per_seed = [resample_metrics(W, y, p, names) for p in P]
+        for m in names:
+            chunks[m].append(np.mean([r[m] for r in per_seed], axis=0))
+    out = {}
+    for m in names:
+        lo, hi = percentile_ci(np.concatenate(chunks[m]), level)
+        out[m] = {"point": point[m], "ci_low": lo, "ci_high": hi}
+    return out
+
+
+# -- McNemar ------------------------------------------------------------------------------
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts ``b`` and ``c``.
+
+    Under the null each discordant message is equally likely to favour either model, so
+    ``b ~ Binomial(b + c, 1/2)``; computed with :func:`scipy.stats.binomtest`.
+    ``b = 1, c = 9`` gives 0.021484375. No discordant pairs gives 1.
+    """
+    from scipy.stats import binomtest
+
+    b, c = int(b), int(c)
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be non-negative")
+    if b + c == 0:
+        return 1.0
+    return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+def mcnemar(labels, pred_a, pred_b) -> dict:
+    """McNemar's exact test for two classifiers' hard predictions on the same messages.
+
+    ``b``: messages model A gets right and model B wrong; ``c``: the reverse.
+    """
+    y = np.asarray(labels).astype(int)
+    a_ok = np.asarray(pred_a).astype(int) == y
+    b_ok = np.asarray(pred_b).astype(int) == y
+    b = int(np.sum(a_ok & ~b_ok))
+    c = int(np.sum(~a_ok & b_ok))
+    return {"b": b, "c": c, "n": int(len(y)), "p_value": mcnemar_exact(b, c)}
+
+
+# -- operating point ----------------------------------------------------------------------
+
+
+def threshold_at_ham_rate(labels, prob_spam, max_ham_rate: float) -> tuple[float | None, int]:
+    """The threshold with the most spam caught while at most ``max_ham_rate`` of ham is blocked.
+
+    Rule: a message is blocked when ``prob_spam > threshold``. With ``n_ham`` ham messages,
+    ``k = floor(max_ham_rate * n_ham)`` may be blocked; the threshold is the ``(k+1)``-th
+    highest ham score, the lowest one that blocks at most ``k`` ham (ties at the threshold
+    are not blocked). Returns ``(threshold, k)``; ``(None, 0)`` when there is no ham.
+    With 452 ham, 0.1% allows ``k = 0``: no ham may be blocked at all.
+    """
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(prob_spam, dtype=np.float64)
+    ham = np.sort(p[~y])[::-1]
+    if ham.size == 0:
+        return None, 0
+    k = int(np.floor(max_ham_rate * ham.size + 1e-9))
+    if k >= ham.size:
+        return float(-np.inf), k
+    return float(ham[k]), k
+
+
+def rates_at_threshold(labels, prob_spam, threshold: float) -> tuple[float | None, float | None]:
+    """(spam caught, ham blocked) when ``prob_spam > threshold`` blocks a message."""
+    y = np.asarray(labels).astype(bool)
+    flag = np.asarray(prob_spam, dtype=np.float64) > threshold
+    caught = float(flag[y].mean()) if y.any() else None
+    blocked = float(flag[~y].mean()) if (~y).any() else None
+    return caught, blocked
+
+
+# -- calibration --------------------------------------------------------------------------
+
+_P_LOW = 1e-300  # keeps extreme but representable scores (naive Bayes reaches 1e-127)
+_P_HIGH = 1 - 2**-53  # the largest double below 1
+
+
+def logit(prob_spam) -> np.ndarray:
+    """log(p / (1 - p)), with p clipped to [1e-300, 1 - 2**-53] so it stays finite."""
+    p = np.clip(np.asarray(prob_spam, dtype=np.float64), _P_LOW, _P_HIGH)
+    return np.log(p) - np.log1p(-p)
+
+
+def _nll(z: np.ndarray, y: np.ndarray) -> float:
+    # -[y log sigmoid(z) + (1-y) log sigmoid(-z)], stably
+    return float(np.mean(np.where(y, np.logaddexp(0, -z), np.logaddexp(0, z))))
+
+
+def fit_temperature(labels, prob_spam, log_bounds: tuple[float, float] = (-7.0, 7.0)) -> float:
+    """The temperature ``T`` minimising the NLL of ``sigmoid(logit(p) / T)`` on these messages.
+
+    Fitted with :func:`scipy.optimize.minimize_scalar` (bounded) over ``log T`` in
+    ``log_bounds``; ``T > 1`` softens over-confident scores, ``T < 1`` sharpens.
+    """
+    from scipy.optimize import minimize_scalar
+
+    y = np.asarray(labels).astype(bool)
+    z = logit(prob_spam)
+    if z.size == 0:
+        return 1.0
+    res = minimize_scalar(lambda lt: _nll(z / np.exp(lt), y), bounds=log_bounds, method="bounded",
+                          options={"xatol": 1e-6})
+    return float(np.exp(res.x))
+
+
+def apply_temperature(prob_spam, temperature: float) -> np.ndarray:
+    """P(spam) after temperature scaling: ``sigmoid(logit(p) / T)``."""
+    from scipy.special import expit
+
+    return expit(logit(prob_spam) / float(temperature))
+
+
+def reliability_bins(labels, prob_spam, n_bins: int = 10) -> dict:
+    """Equal-width bins of P(spam): mean predicted P(spam), fraction spam and count per bin
+    (empty bins are left out)."""
+    y = np.asarray(labels).astype(np.float64)
+    p = np.asarray(prob_spam, dtype=np.float64)
+    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    sp = np.bincount(bins, weights=p, minlength=n_bins)
+    sy = np.bincount(bins, weights=y, minlength=n_bins)
+    keep = count > 0
+    return {
+        "mean_predicted": (sp[keep] / count[keep]).tolist(),
+        "fraction_spam": (sy[keep] / count[keep]).tolist(),
+        "count": count[keep].astype(int).tolist(),
+    }

@@ -1,0 +1,160 @@
+"""nlpgd.stats: bootstrap, McNemar, operating points and temperature scaling."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nlpgd import stats
+from nlpgd.metrics import compute_metrics
+
+
+def _scores(n, seed=0, separation=2.0, round_to=None):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    p = 1 / (1 + np.exp(-(separation * (2 * y - 1) + rng.normal(0, 1.5, n))))
+    if round_to is not None:
+        p = np.round(p, round_to)  # many ties
+    return y, p
+
+
+# -- McNemar ------------------------------------------------------------------------------
+
+
+def test_mcnemar_matches_hand_worked_example():
+    # b=1, c=9: 2 * P(X <= 1), X ~ Bin(10, 1/2) = 2 * (1 + 10) / 1024
+    assert stats.mcnemar_exact(1, 9) == pytest.approx(0.021484375, abs=1e-12)
+    assert stats.mcnemar_exact(9, 1) == pytest.approx(0.021484375, abs=1e-12)
+    assert stats.mcnemar_exact(0, 0) == 1.0
+    assert stats.mcnemar_exact(5, 5) == pytest.approx(1.0)
+    assert stats.mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+
+
+def test_mcnemar_counts_discordant_pairs():
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0])
+    a = y.copy()  # A right everywhere
+    b = y.copy()
+    b[[0, 2]] = 1 - b[[0, 2]]  # B wrong on two messages A gets right
+    a[5] = 1 - a[5]
+    r = stats.mcnemar(y, a, b)
+    assert (r["b"], r["c"], r["n"]) == (2, 1, 12)
+    assert r["p_value"] == pytest.approx(stats.mcnemar_exact(2, 1))
+
+
+# -- weighted metrics and bootstrap -------------------------------------------------------
+
+
+@pytest.mark.parametrize("round_to", [None, 1, 2])
+def test_weighted_metrics_match_compute_metrics(round_to):
+    y, p = _scores(300, seed=round_to or 0, round_to=round_to)
+    got = stats.resample_metrics(np.ones((1, len(y))), y, p)
+    ref = compute_metrics(y, p)
+    for m in stats.ALL_METRICS:
+        assert got[m][0] == pytest.approx(ref[m], abs=1e-10), m
+
+
+def test_weighted_metrics_equal_metrics_of_the_explicit_resample():
+    y, p = _scores(150, seed=3, round_to=2)
+    W = next(stats.bootstrap_weights(len(y), 5, seed=1))
+    got = stats.resample_metrics(W, y, p)
+    for r in range(W.shape[0]):
+        idx = np.repeat(np.arange(len(y)), W[r].astype(int))
+        ref = compute_metrics(y[idx], p[idx])
+        for m in stats.ALL_METRICS:
+            assert got[m][r] == pytest.approx(ref[m], abs=1e-10), (m, r)
+
+
+def test_undefined_auc_in_a_one_class_resample_is_nan():
+    y = np.array([0, 0, 0, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.9])
+    W = np.array([[4.0, 0, 0, 0], [1, 1, 1, 1]])
+    got = stats.resample_metrics(W, y, p, ["roc_auc", "pr_auc", "recall"])
+    assert math.isnan(got["roc_auc"][0]) and got["roc_auc"][1] == 1.0
+    assert math.isnan(got["pr_auc"][0])
+    assert got["recall"][0] == 0.0
+
+
+def test_bootstrap_weights_are_resamples_and_deterministic():
+    chunks = list(stats.bootstrap_weights(50, 25, seed=7, max_cells=500))
+    assert [c.shape for c in chunks] == [(10, 50), (10, 50), (5, 50)]
+    W = np.vstack(chunks)
+    assert np.all(W.sum(axis=1) == 50) and np.all(W >= 0)
+    again = np.vstack(list(stats.bootstrap_weights(50, 25, seed=7, max_cells=500)))
+    np.testing.assert_array_equal(W, again)
+    assert not np.array_equal(W, np.vstack(list(stats.bootstrap_weights(50, 25, seed=8, max_cells=500))))
+
+
+def test_bootstrap_interval_contains_point_and_narrows_with_n():
+    names = ("accuracy", "f1", "mcc", "roc_auc", "brier")
+    widths = {}
+    for n in (200, 5000):
+        y, p = _scores(n, seed=n)
+        P = np.vstack([p, np.clip(p + 0.02, 0, 1)])  # two "seeds"
+        res = stats.bootstrap_ci(y, P, names, n_resamples=400, seed=0)
+        for m in names:
+            assert res[m]["ci_low"] <= res[m]["point"] <= res[m]["ci_high"], (n, m, res[m])
+        widths[n] = {m: res[m]["ci_high"] - res[m]["ci_low"] for m in names}
+    for m in names:
+        assert widths[5000][m] < widths[200][m] / 2, m  # ~ 1/sqrt(n): 5x narrower expected
+
+
+def test_percentile_ci_ignores_nan():
+    lo, hi = stats.percentile_ci([np.nan, *np.linspace(0, 1, 101)])
+    assert lo == pytest.approx(0.025) and hi == pytest.approx(0.975)
+    assert stats.percentile_ci([np.nan]) == (None, None)
+
+
+# -- operating point ----------------------------------------------------------------------
+
+
+def test_threshold_at_ham_rate_by_hand():
+    ham = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    spam = np.array([0.35, 0.65, 0.95, 0.99])
+    y = np.r_[np.zeros(10), np.ones(4)].astype(int)
+    p = np.r_[ham, spam]
+    # 10% of 10 ham: one may be blocked; threshold = second-highest ham score
+    t, k = stats.threshold_at_ham_rate(y, p, 0.1)
+    assert (t, k) == (0.8, 1)
+    assert stats.rates_at_threshold(y, p, t) == (0.5, 0.1)
+    # 0.1% of 10 ham: none may be blocked
+    t, k = stats.threshold_at_ham_rate(y, p, 0.001)
+    assert (t, k) == (0.9, 0)
+    assert stats.rates_at_threshold(y, p, t) == (0.5, 0.0)  # 0.95 and 0.99 exceed 0.9
+    assert stats.threshold_at_ham_rate(np.ones(3), [0.2, 0.5, 0.9], 0.01) == (None, 0)
+
+
+# -- calibration --------------------------------------------------------------------------
+
+
+def test_temperature_scaling_softens_overconfident_scores():
+    rng = np.random.default_rng(0)
+    n = 4000
+    z_true = rng.normal(0, 2, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z_true))).astype(int)
+    calibrated = 1 / (1 + np.exp(-z_true))
+    overconfident = 1 / (1 + np.exp(-3 * z_true))
+    assert stats.fit_temperature(y, calibrated) == pytest.approx(1.0, abs=0.15)
+    T = stats.fit_temperature(y, overconfident)
+    assert T == pytest.approx(3.0, rel=0.15)
+    after = stats.apply_temperature(overconfident, T)
+    before_ll = compute_metrics(y, overconfident)["log_loss"]
+    after_m = compute_metrics(y, after)
+    assert after_m["log_loss"] < before_ll
+    assert after_m["ece"] < compute_metrics(y, overconfident)["ece"]
+
+
+def test_temperature_handles_extreme_probabilities():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([1e-127, 0.0, 1.0, 1 - 1e-17, 0.7, 0.3])
+    T = stats.fit_temperature(y, p)
+    assert math.isfinite(T) and T > 1
+    out = stats.apply_temperature(p, T)
+    assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))
+    np.testing.assert_allclose(stats.apply_temperature([0.2, 0.7], 1.0), [0.2, 0.7])
+
+
+def test_reliability_bins():
+    r = stats.reliability_bins([0, 1, 1, 0], [0.05, 0.95, 0.91, 0.5], n_bins=10)
+    assert r["count"] == [1, 1, 2]
+    assert r["fraction_spam"] == [0.0, 0.0, 1.0]
+    assert r["mean_predicted"][2] == pytest.approx(0.93)
