@@ -1,0 +1,45 @@
+"""The nlpgd command line: one small module per command, each calling one library function."""
+
+from __future__ import annotations
+
+import os
+
+# Before torch is imported anywhere: idle OpenMP threads sleep instead of spinning (on a
+# 2-core machine spinning threads steal the cores the tokenizer and data loader need),
+# and the Rust tokenizers do not fork-warn under the Trainer's data loader.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import typer  # noqa: E402
+
+from nlpgd.cli.classify import classify
+from nlpgd.cli.compare import compare
+from nlpgd.cli.data import data
+from nlpgd.cli.evaluate import evaluate
+from nlpgd.cli.fetch import fetch
+from nlpgd.cli.report import report
+
+app = typer.Typer(
+    name="nlpgd",
+    help="Generative vs discriminative text classifiers, side by side, on spam detection.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("data")(data)
+app.command("compare")(compare)
+app.command("classify")(classify)
+app.command("evaluate")(evaluate)
+app.command("report")(report)
+app.command("fetch")(fetch)
+
+try:  # the generator command lives with the GPT-2 arm
+    from nlpgd.cli.generate import generate
+
+    app.command("generate")(generate)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def main() -> None:
+    app()

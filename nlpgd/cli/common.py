@@ -1,0 +1,109 @@
+"""Shared CLI plumbing: one-line errors, dataset specs, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from nlpgd.errors import NlpgdError
+
+
+def cli_errors(fn):
+    """Turn :class:`NlpgdError` (and Ctrl-C) into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _quiet_libraries()
+        try:
+            return fn(*args, **kwargs)
+        except NlpgdError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("datasets", "transformers", "evaluate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("nlpgd").setLevel(logging.INFO)
+
+
+def parse_dataset_spec(spec: str, overrides: list[str] | None = None):
+    """A data set named on the command line, as a :class:`DataConfig`.
+
+    ``spec`` is a YAML file (an experiment config, whose ``data`` section is used, or a data
+    section on its own) or a shorthand ``SOURCE:LOCATION``: ``uci_sms:path``, ``csv:path``,
+    ``tsv:path``, ``jsonl:path``, ``parquet:path``, ``hub:owner/name`` or ``spamassassin``.
+    ``overrides`` are ``key=value`` settings of the data section (``text_column=sms``).
+    """
+    from nlpgd.config import SOURCES, apply_overrides, data_config_from_dict, read_yaml
+
+    path = Path(spec).expanduser()
+    if path.suffix in (".yaml", ".yml"):
+        raw = read_yaml(path)
+        data = raw.get("data", raw) if isinstance(raw.get("data"), dict) else raw
+        where = str(path)
+    else:
+        source, sep, loc = spec.partition(":")
+        if source not in SOURCES:
+            raise NlpgdError(
+                f"data set spec '{spec}' is neither a YAML file nor SOURCE:LOCATION with SOURCE one of "
+                f"{', '.join(SOURCES)}"
+            )
+        data = {"source": source}
+        if loc:
+            data["name" if source == "hub" else "path"] = loc
+        where = f"data set spec '{spec}'"
+    data = apply_overrides(dict(data), overrides or [])
+    return data_config_from_dict(data, where=where)
+
+
+def parse_prior(values: list[str] | None) -> dict[str, float] | None:
+    """``["spam=0.3"]`` -> ``{"spam": 0.3, "ham": 0.7}``; with two classes, naming one is
+    enough (the other gets the rest). The model checks the result (sum, known classes)."""
+    if not values:
+        return None
+    from nlpgd import LABELS
+
+    prior: dict[str, float] = {}
+    for item in values:
+        for part in item.split(","):
+            key, sep, val = part.partition("=")
+            try:
+                if not sep:
+                    raise ValueError
+                prior[key.strip()] = float(val)
+            except ValueError:
+                raise NlpgdError(f"--prior takes CLASS=PROBABILITY (e.g. spam=0.5), got '{part}'") from None
+            if not 0.0 <= prior[key.strip()] <= 1.0:
+                raise NlpgdError(f"prior probability of class '{key.strip()}' must lie in [0, 1], got {val}")
+    if len(prior) == 1 and next(iter(prior)) in LABELS:
+        ((known, p),) = prior.items()
+        prior[LABELS[1 - LABELS.index(known)]] = 1.0 - p
+    return prior
+
+
+def echo_table(headers: list[str], rows: list[list]) -> None:
+    """A plain aligned table (readable in logs and pipes)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for j, r in enumerate(cells):
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if j == 0:
+            typer.echo("  ".join("-" * w for w in widths))
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

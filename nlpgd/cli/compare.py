@@ -1,0 +1,41 @@
+"""`nlpgd compare`: train and evaluate every configured model on one split."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nlpgd.cli.common import cli_errors
+
+
+@cli_errors
+def compare(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. configs/default.yaml.", show_default=False)],
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Dotted override, e.g. --set models.naive_bayes.alpha=0.5 (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config."),
+    ] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train every model in CONFIG on the same split and write a run folder with a report."""
+    from nlpgd.config import load_config
+    from nlpgd.experiments.compare import compare as run_compare
+
+    overrides = list(set_ or [])
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if quiet:
+        overrides.append("progress=false")
+    cfg = load_config(config, overrides)
+    run_dir = run_compare(cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
+    typer.echo((run_dir / "report.md").read_text())
+    typer.echo(f"run folder: {run_dir}")

@@ -1,0 +1,38 @@
+"""`nlpgd evaluate`: score a run's saved models on another data set (e.g. cross-domain)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nlpgd.cli.common import cli_errors, echo_table, parse_dataset_spec, parse_prior
+
+
+@cli_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder.", show_default=False)],
+    dataset: Annotated[
+        str,
+        typer.Option(help="Data set: a YAML file or SOURCE:LOCATION (uci_sms:FILE, csv:FILE, hub:NAME, spamassassin).", show_default=False),
+    ],
+    split: Annotated[str, typer.Option(help="Which split of that data set: train, validation, test or all.")] = "test",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a data setting (repeatable).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name of the evaluation folder (default: from the spec).")] = None,
+    prior: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
+    ] = None,
+) -> None:
+    """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/."""
+    from nlpgd.experiments.evaluate import evaluate_run
+
+    cfg = parse_dataset_spec(dataset, set_)
+    name = name or re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
+    out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior))
+    echo_table(["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
+               [[k, m["n"], f"{m['accuracy']:.4f}", f"{m['f1']:.4f}",
+                 "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}", f"{m['log_loss']:.4f}"] for k, m in rows.items()])  # fmt: skip
+    typer.echo(f"results: {out}")

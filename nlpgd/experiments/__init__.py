@@ -1,0 +1,1 @@
+"""Experiments: each a plain function from a config to a run folder."""

@@ -1,0 +1,185 @@
+"""compare: train and evaluate every configured model on one identical split.
+
+One linear function: load and split the data once, then for every seed and every model:
+seed, fit (timed, peak memory sampled), save, predict validation and test, score through
+the ``evaluate`` module. Everything lands in one run folder (see :mod:`nlpgd.runs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import nlpgd
+from nlpgd.config import ExperimentConfig, dump_config
+from nlpgd.data import check_manifest, load_splits
+from nlpgd.errors import NlpgdError
+from nlpgd.metrics import evaluate_predictions
+from nlpgd.models.base import FitContext
+from nlpgd.models.registry import build_model, load_model
+from nlpgd.runs import (
+    PeakMemory,
+    Run,
+    atomic_write_text,
+    open_run,
+    read_json,
+    write_json,
+    write_jsonl,
+    write_predictions,
+)
+from nlpgd.seeding import device_description, seed_everything
+
+log = logging.getLogger(__name__)
+EVAL_SPLITS = ("validation", "test")
+
+
+def spam_column(model) -> int:
+    matches = np.flatnonzero(np.asarray(model.classes_) == "spam")
+    if not len(matches):
+        raise NlpgdError(f"model classes {list(model.classes_)} do not include 'spam'")
+    return int(matches[0])
+
+
+def score_model(model, texts: list[str]) -> tuple[np.ndarray, float]:
+    """P(spam) for each text and the wall time in seconds."""
+    t0 = time.perf_counter()
+    proba = np.asarray(model.predict_proba(texts), dtype=np.float64)
+    return proba[:, spam_column(model)], time.perf_counter() - t0
+
+
+def compare(
+    cfg: ExperimentConfig,
+    *,
+    resume: Path | None = None,
+    command: str = "",
+) -> Path:
+    """Run the comparison described by ``cfg``; returns the finished run folder."""
+    data = load_splits(cfg.data)
+    if resume is not None:
+        run = open_run(resume, allow_partial=True)
+        if not run.is_partial:
+            raise NlpgdError(f"{run.path} is already complete; nothing to resume")
+        saved = read_json(run.path / "config.json")
+        if saved != cfg.model_dump(mode="json"):
+            key = _first_difference(saved, cfg.model_dump(mode="json"))
+            raise NlpgdError(f"cannot resume {run.path}: config key '{key}' differs from the run's")
+        check_manifest(data, read_json(run.path / "split_manifest.json"))
+        done = read_json(run.path / "progress.json") if (run.path / "progress.json").exists() else {}
+    else:
+        run = Run.create(Path(cfg.output_dir), cfg.name)
+        run.start(
+            {
+                "experiment": cfg.name,
+                "run_id": run.path.name.removesuffix(".partial"),
+                "seeds": cfg.seeds,
+                "models": list(cfg.models),
+                "command": command,
+                "nlpgd_version": nlpgd.__version__,
+                "python": platform.python_version(),
+            }
+        )
+        atomic_write_text(run.path / "config.yaml", dump_config(cfg))
+        write_json(run.path / "config.json", cfg.model_dump(mode="json"))
+        write_json(run.path / "data.json", data.summary)
+        write_json(run.path / "split_manifest.json", data.manifest())
+        train = data.dataset["train"]
+        write_jsonl(
+            run.path / "train_texts.jsonl",
+            ({"id": i, "text": t, "label": nlpgd.LABELS[y]} for i, t, y in zip(train["id"], train["text"], train["label"])),
+        )
+        done = {}
+
+    texts = {s: data.texts(s) for s in ("train", *EVAL_SPLITS)}
+    labels = {s: data.labels(s) for s in ("train", *EVAL_SPLITS)}
+    ids = {s: list(data.dataset[s]["id"]) for s in EVAL_SPLITS}
+    y = {s: np.asarray(data.dataset[s]["label"]) for s in EVAL_SPLITS}
+
+    metrics: dict = read_json(run.path / "metrics.json") if done else {}
+    costs: dict = read_json(run.path / "costs.json") if done else {}
+    jobs = [(seed, name) for seed in cfg.seeds for name in cfg.models]
+    bar = tqdm(jobs, desc="compare", unit="model", disable=not cfg.progress, file=sys.stderr)
+    for seed, name in bar:
+        key = f"{name}/seed{seed}"
+        if done.get(key):
+            continue
+        bar.set_postfix_str(key)
+        params = cfg.models[name]
+        seed_everything(seed)
+        model = build_model(params)
+        ctx = FitContext(
+            seed=seed,
+            validation=(texts["validation"], labels["validation"]),
+            work_dir=run.work_dir(name, seed),
+            resume=resume is not None,
+            progress=cfg.progress,
+        )
+        with PeakMemory() as mem:
+            model.fit(texts["train"], labels["train"], ctx)
+        train_seconds = mem.seconds
+        model.save(run.model_dir(name, seed))
+        entry_metrics, pred_seconds = {}, {}
+        for split in EVAL_SPLITS:
+            p, secs = score_model(model, texts[split])
+            pred_seconds[split] = secs
+            write_predictions(run.predictions_path(name, seed, split), ids[split], y[split], p, (p > 0.5).astype(int))
+            entry_metrics[split] = evaluate_predictions(y[split], p)
+        n_pred = sum(len(texts[s]) for s in EVAL_SPLITS)
+        metrics.setdefault(name, {})[f"seed{seed}"] = entry_metrics
+        costs.setdefault(name, {})[f"seed{seed}"] = {
+            "type": params.type,
+            "family": model.family,
+            "train_seconds": train_seconds,
+            "train_examples": len(texts["train"]),
+            "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
+            "n_parameters": model.n_parameters(),
+            "peak_memory_mb": mem.peak_mb,
+            "device": device_description(),
+        }
+        write_json(run.path / "metrics.json", metrics)
+        write_json(run.path / "costs.json", costs)
+        done[key] = True
+        write_json(run.path / "progress.json", done)
+        log.info("%s: test F1 %.4f", key, entry_metrics["test"]["f1"])
+        del model
+
+    from nlpgd.report import write_report
+
+    write_report(run.path, partial_ok=True)
+    (run.path / "progress.json").unlink(missing_ok=True)
+    return run.finish()
+
+
+def _first_difference(a, b, prefix: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+    return prefix or "(root)"
+
+
+def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict:
+    """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
+    run = open_run(run_dir)
+    root = run.path / "models"
+    out = {}
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if model is not None and model not in names:
+        raise NlpgdError(f"run {run.path} has no model '{model}' (models: {', '.join(names)})")
+    for name in names:
+        if model is not None and name != model:
+            continue
+        seeds = sorted((p for p in (root / name).iterdir() if p.is_dir()), key=lambda p: int(p.name[4:]))
+        for p in seeds:
+            s = int(p.name[4:])
+            if seed is not None and s != seed:
+                continue
+            out[f"{name}/seed{s}"] = load_model(p)
+    if not out:
+        raise NlpgdError(f"run {run.path} has no saved models matching the request")
+    return out

@@ -1,0 +1,187 @@
+"""The command line through Typer's CliRunner: the happy path on the tiny fixture, and
+bad input as one line on stderr with a non-zero exit and no finished-looking run folder."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nlpgd.cli import app
+
+from conftest import REPO
+
+runner = CliRunner()
+TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
+TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """One finished compare run with every model type, shared by the tests below."""
+    out = tmp_path_factory.mktemp("outputs")
+    r = invoke("compare", TINY_CFG, "--output-dir", out, "--quiet", "--set", f"data.path={TINY_CSV}")
+    assert r.exit_code == 0, r.output
+    runs = [p for p in (out / "smoke-tiny").iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_help_on_every_command():
+    for cmd in ("compare", "data", "classify", "evaluate", "report", "generate", "fetch"):
+        r = invoke(cmd, "--help")
+        assert r.exit_code == 0 and "Usage" in r.output, cmd
+
+
+def test_compare_writes_a_complete_run(tiny_run):
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert info["status"] == "complete" and not tiny_run.name.endswith(".partial")
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(metrics) == {"naive_bayes", "distilbert", "gpt2"}
+    for name in metrics:
+        for split in ("validation", "test"):
+            assert (tiny_run / "predictions" / name / f"seed0.{split}.csv").is_file()
+        assert (tiny_run / "models" / name / "seed0").is_dir()
+    # the fixture's classes use different words: naive Bayes must get them (nearly) all
+    assert metrics["naive_bayes"]["seed0"]["test"]["accuracy"] >= 0.9
+    report = (tiny_run / "report.md").read_text()
+    assert "naive_bayes" in report and "gpt2" in report and "distilbert" in report
+    manifest = json.loads((tiny_run / "split_manifest.json").read_text())
+    ids = [row[0] for rows in manifest["splits"].values() for row in rows]
+    assert len(ids) == len(set(ids)) == 140  # every fixture message in exactly one split
+
+
+def test_classify_prints_label_and_probability(tiny_run):
+    r = invoke("classify", tiny_run, "WINNER! Claim your free cash prize now, call 87121",
+               "Running late, see you at lunch tomorrow", "--model", "naive_bayes", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["label"] for row in rows] == ["spam", "ham"]
+    assert rows[0]["prob_spam"] > 0.5 > rows[1]["prob_spam"]
+
+
+def test_classify_every_model(tiny_run):
+    r = invoke("classify", tiny_run, "free prize call now")
+    assert r.exit_code == 0, r.output
+    for name in ("naive_bayes/seed0", "distilbert/seed0", "gpt2/seed0"):
+        assert name in r.stdout
+
+
+def test_evaluate_on_another_dataset(tiny_run, tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("body,kind\nFree cash prize call now,1\nsee you at lunch,0\nWIN a holiday txt 80086,1\n"
+                     "thanks for dinner,0\nclaim your voucher today,1\nmum says hi,0\n")  # fmt: skip
+    r = invoke("evaluate", tiny_run, "--dataset", f"csv:{other}", "--set", "text_column=body",
+               "--set", "label_column=kind", "--split", "all", "--name", "other", "--prior", "spam=0.5")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    info = json.loads((tiny_run / "evaluations" / "other" / "evaluation.json").read_text())
+    assert info["prior"] == {"spam": 0.5, "ham": 0.5} and info["prior_not_applied_to"] == ["distilbert/seed0"]
+    assert info["n"] == 6
+    assert "naive_bayes/seed0" in r.stdout
+
+
+def test_report_rebuilds_without_models(tiny_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    shutil.rmtree(copy / "models")
+    (copy / "report.md").unlink()
+    r = invoke("report", copy)
+    assert r.exit_code == 0, r.output
+    assert (copy / "report.md").is_file()
+
+
+def test_data_command_summarises(tmp_path):
+    r = invoke("data", f"csv:{TINY_CSV}")
+    assert r.exit_code == 0, r.output
+    assert "train" in r.stdout and "spam share" in r.stdout
+    r = invoke("data", f"csv:{TINY_CSV}", "--json")
+    assert json.loads(r.stdout)["sizes"]["train"] > 0
+
+
+def _bad_csv(tmp_path, content: bytes) -> Path:
+    f = tmp_path / "bad.csv"
+    f.write_bytes(content)
+    return f
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda t: ["compare", t / "missing.yaml"], "not found"),
+        (lambda t: ["compare", TINY_CFG, "--set", "models.naive_bayes.alfa=1"], "unknown config key 'models.naive_bayes.alfa'"),
+        (lambda t: ["compare", TINY_CFG, "--set", "models.nb.type=bayes"], "unknown model type 'bayes'"),
+        (lambda t: ["compare", TINY_CFG, "--set", f"data.path={t / 'none.csv'}"], "data file not found"),
+        (lambda t: ["compare", TINY_CFG, "--set", f"data.path={_bad_csv(t, b'')}"], "data file is empty"),
+        (lambda t: ["compare", TINY_CFG, "--set", f"data.path={_bad_csv(t, b'body,label' + chr(10).encode() + b'x,spam')}"], "columns found: body, label"),
+        (lambda t: ["compare", TINY_CFG, "--set", "data.source=hub", "--set", "data.path=null", "--set", "data.name=ucirvine/sms_spam"], "hub is unreachable"),
+        (lambda t: ["compare", TINY_CFG, "--set", f"output_dir={_bad_csv(t, b'x')}"], "cannot write to output folder"),
+        (lambda t: ["classify", t, "hello"], "no run.json"),
+        (lambda t: ["classify", t / "nope", "hello"], "run folder not found"),
+        (lambda t: ["evaluate", t, "--dataset", "ftp:thing"], "neither a YAML file nor SOURCE:LOCATION"),
+        (lambda t: ["data", "csv:" + str(_bad_csv(t, b"text,label\nhello,junk\nbye,ham\n"))], "label values 'junk'"),
+        (lambda t: ["report", t], "no run.json"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, make_args, message):
+    bad_yaml = tmp_path / "broken.yaml"
+    bad_yaml.write_text("name: [unclosed\n")
+    out = tmp_path / "outputs"
+    args = make_args(tmp_path)
+    if args[0] == "compare":
+        args += ["--output-dir", out, "--quiet"] if not any(str(a).startswith("output_dir=") for a in args) else ["--quiet"]
+    r = invoke(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr, r.stderr
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    assert "Traceback" not in r.output
+    finished = [p for p in out.rglob("run.json") if '"complete"' in p.read_text()] if out.exists() else []
+    assert not finished
+
+
+def test_invalid_yaml_config(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: [unclosed\n")
+    r = invoke("compare", bad)
+    assert r.exit_code == 2 and "not valid YAML at line" in r.stderr
+
+
+def test_python_cli_py_entry_point():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(REPO / "cli.py"), "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "compare" in r.stdout
+
+
+def test_prior_moves_generative_predictions(tiny_run):
+    text = "Running late, see you at lunch tomorrow"
+
+    def p_spam(*prior):
+        args = ["classify", tiny_run, text, "--json"] + [a for p in prior for a in ("--prior", p)]
+        r = invoke(*args)
+        assert r.exit_code == 0, r.output
+        return {row["model"]: row["prob_spam"] for row in map(__import__("json").loads, r.stdout.splitlines())}
+
+    base, spammy = p_spam(), p_spam("spam=0.999")
+    for key in ("naive_bayes/seed0", "gpt2/seed0"):
+        assert spammy[key] > base[key], key
+    assert spammy["distilbert/seed0"] == base["distilbert/seed0"]  # P(y|x) has no prior to swap
+
+
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        (["spam=0.3", "ham=0.3"], "prior must sum to 1"),
+        (["junk=1"], "prior names unknown class 'junk'"),
+        (["spam"], "--prior takes CLASS=PROBABILITY"),
+        (["spam=1.5"], "must lie in [0, 1]"),
+    ],
+)
+def test_bad_prior_is_one_sentence(tiny_run, prior, message):
+    r = invoke("classify", tiny_run, "hello", "--model", "gpt2", *[a for p in prior for a in ("--prior", p)])
+    assert r.exit_code == 2 and message in r.stderr, r.stderr
