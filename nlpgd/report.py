@@ -158,8 +158,10 @@ def _summary(per_seed: list, seeds: list[int], dist: np.ndarray | None = None, l
 
 def dataset_name(data: dict) -> str:
     source, where = data.get("source") or "?", data.get("where")
-    if not where or source == "hub":
-        return f"{source}:{where}" if where else source
+    if not where or source == "spamassassin":
+        return source
+    if source == "hub":
+        return f"{source}:{where}"
     return f"{source}:{str(where).rstrip('/').split('/')[-1]}"
 
 

@@ -37,5 +37,19 @@ def compare(
         overrides.append("progress=false")
     cfg = load_config(config, overrides)
     run_dir = run_compare(cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
-    typer.echo((run_dir / "report.md").read_text())
+    typer.echo(_headline(run_dir / "report.md"))
+    typer.echo(f"full report: {run_dir / 'report.md'} (and report.html, figures/)")
     typer.echo(f"run folder: {run_dir}")
+
+
+def _headline(report: Path) -> str:
+    """The report's opening and its first table (the rest is in the files)."""
+    lines = report.read_text(encoding="utf-8").splitlines()
+    out, headings = [], 0
+    for line in lines:
+        if line.startswith("## "):
+            headings += 1
+            if headings > 1:
+                break
+        out.append(line)
+    return "\n".join(out).rstrip() + "\n"
