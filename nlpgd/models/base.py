@@ -125,6 +125,20 @@ def check_labels(labels: Sequence[str]) -> np.ndarray:
     return classes
 
 
+def training_inputs(
+    texts: Sequence[str], labels: Sequence[str], max_train_samples: int | None = None, seed: int = 0
+) -> tuple[list[str], list[str], np.ndarray]:
+    """``(texts, labels, classes)`` as strings, checked to be the same length and to hold at
+    least two classes; with ``max_train_samples`` a seeded random subset in original order."""
+    texts, labels = [str(t) for t in texts], [str(y) for y in labels]
+    if len(texts) != len(labels):
+        raise NlpgdError(f"got {len(texts)} texts but {len(labels)} labels")
+    if max_train_samples is not None and max_train_samples < len(texts):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[:max_train_samples])
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    return texts, labels, check_labels(labels)
+
+
 def check_prior(prior: dict[str, float], classes: Sequence[str]) -> np.ndarray:
     """``log P(y)`` in ``classes`` order from a ``{class: probability}`` mapping, or one
     :class:`NlpgdError` sentence naming what is wrong (unknown class, missing class,

@@ -43,7 +43,7 @@ import numpy as np
 from nlpgd.errors import NlpgdError
 from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models import hf_common
-from nlpgd.models.base import MODEL_META, Classifier, FitContext, check_labels, softmax_rows
+from nlpgd.models.base import MODEL_META, Classifier, FitContext, softmax_rows, training_inputs
 from nlpgd.models.distilbert_params import DistilBertParams
 
 log = logging.getLogger(__name__)
@@ -204,14 +204,7 @@ class DistilBertClassifier(Classifier):
 
         ctx = ctx or FitContext()
         p = self.params
-        texts, labels = [str(t) for t in texts], [str(y) for y in labels]
-        if len(texts) != len(labels):
-            raise NlpgdError(f"got {len(texts)} texts but {len(labels)} labels")
-        classes = check_labels(labels)
-        if p.max_train_samples is not None and p.max_train_samples < len(texts):
-            keep = np.sort(np.random.default_rng(ctx.seed).permutation(len(texts))[: p.max_train_samples])
-            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-            classes = check_labels(labels)
+        texts, labels, classes = training_inputs(texts, labels, p.max_train_samples, ctx.seed)
         label2id = {c: i for i, c in enumerate(classes)}
         validation = ctx.validation
         if validation is not None:

@@ -1,0 +1,150 @@
+"""`nlpgd generate`: sample messages of one class from a run's generative model.
+
+Picks the first model of the run (in name order) that can generate (GPT-2, multinomial naive
+Bayes), or the one named with ``--model``, samples ``n`` distinct messages, writes them as
+JSONL and writes a quality report beside them (``<out>.quality.json``): diversity, copies of
+training messages, label fidelity under the run's other classifiers, lengths.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nlpgd.cli.common import cli_errors, stderr_is_tty
+from nlpgd.errors import NlpgdError
+
+
+def _model_folders(run_path: Path) -> dict[str, list[Path]]:
+    """``{model name: [seed folders, lowest seed first]}`` of a run."""
+    root = run_path / "models"
+    out: dict[str, list[Path]] = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        seeds = [p for p in d.iterdir() if p.is_dir() and p.name.startswith("seed") and p.name[4:].isdigit()]
+        if seeds:
+            out[d.name] = sorted(seeds, key=lambda p: int(p.name[4:]))
+    return out
+
+
+def _model_type(folder: Path) -> str:
+    from nlpgd.models.base import MODEL_META
+
+    try:
+        return json.loads((folder / MODEL_META).read_text())["type"]
+    except (OSError, ValueError, KeyError):
+        raise NlpgdError(f"{folder} is not a saved nlpgd model folder (no readable nlpgd_model.json)") from None
+
+
+def _can_generate(type_name: str) -> bool:
+    from nlpgd.models.registry import model_class
+
+    cls = model_class(type_name)
+    return callable(getattr(cls, "generate", None)) and callable(getattr(cls, "log_likelihood", None))
+
+
+def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> tuple[str, Path]:
+    """The generator's key (``name/seedK``) and folder."""
+    if model is not None:
+        name, _, seed = model.partition("/")
+        if name not in folders:
+            raise NlpgdError(f"run {run_path} has no model '{name}' (models: {', '.join(folders) or 'none'})")
+        candidates = [p for p in folders[name] if not seed or p.name == seed]
+        if not candidates:
+            raise NlpgdError(f"model '{name}' of run {run_path} has no folder '{seed}'")
+        if not _can_generate(_model_type(candidates[0])):
+            raise NlpgdError(f"model '{name}' ({_model_type(candidates[0])}) cannot generate text")
+        return f"{name}/{candidates[0].name}", candidates[0]
+    for name, seeds in folders.items():
+        if _can_generate(_model_type(seeds[0])):
+            return f"{name}/{seeds[0].name}", seeds[0]
+    raise NlpgdError(f"run {run_path} has no model that can generate text (a gpt2 or naive_bayes model)")
+
+
+def _read_train_texts(path: Path) -> tuple[list[str], list[str]] | None:
+    if not path.is_file():
+        return None
+    texts, labels = [], []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                texts.append(str(row["text"]))
+                labels.append(str(row["label"]))
+            except (ValueError, KeyError, TypeError):
+                raise NlpgdError(f"{path}, line {lineno}: expected a JSON object with 'text' and 'label'") from None
+    return texts, labels
+
+
+@cli_errors
+def generate(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)],
+    label: Annotated[str, typer.Option(help="Class to sample messages of.")] = "spam",
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of distinct messages to sample.")] = 200,
+    seed: Annotated[int, typer.Option(help="Sampling seed: the same seed gives the same messages.")] = 0,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
+                     "the quality report goes to <out>.quality.json.", show_default=False),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
+                     show_default=False),
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Softmax temperature (<1: safer, >1: more varied).")] = 1.0,
+    top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")] = 50,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")] = 0.95,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")] = 64,
+) -> None:
+    """Sample messages of one class from a run's generative model and assess them."""
+    from nlpgd.generation import sample_quality
+    from nlpgd.models.registry import load_model
+    from nlpgd.runs import atomic_write_text, open_run, write_json
+
+    if n <= 0:
+        raise NlpgdError(f"--n must be a positive number of samples, got {n}")
+    run = open_run(run_dir)
+    folders = _model_folders(run.path)
+    key, folder = _pick(folders, model, run.path)
+    generator = load_model(folder)
+    if label not in [str(c) for c in generator.classes_]:
+        raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
+
+    sampling = dict(temperature=temperature)
+    if generator.type_name == "gpt2":
+        sampling.update(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, progress=stderr_is_tty())
+    samples = generator.generate(label, n, seed=seed, **sampling)
+
+    out = Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"
+    atomic_write_text(out, "".join(json.dumps({"text": s, "label": label}, ensure_ascii=False) + "\n" for s in samples))
+
+    # label fidelity: the run's other classifiers (the lowest seed of each), and the generator itself
+    classifiers = {key: generator}
+    for name, seeds in folders.items():
+        k = f"{name}/{seeds[0].name}"
+        if k != key:
+            classifiers[k] = load_model(seeds[0])
+    train = _read_train_texts(run.path / "train_texts.jsonl")
+    train_texts = train[0] if train else None
+    real = [t for t, y in zip(*train) if y == label] if train else []
+    report = sample_quality(samples, train_texts, real, classifiers, label)
+    if train is None:
+        report["notes"].append(f"{run.path / 'train_texts.jsonl'} is missing: real-message lengths skipped too")
+    report.update(run_dir=str(run.path), generator=key, seed=seed, samples_file=str(out),
+                  sampling={k: v for k, v in sampling.items() if k != "progress"})
+    quality_path = out.with_name(out.name + ".quality.json")
+    write_json(quality_path, report)
+
+    typer.echo(f"{len(samples)} '{label}' samples from {key} -> {out}")
+    if len(samples) < n:
+        typer.echo(f"only {len(samples)} distinct samples of the {n} asked for", err=True)
+    fid = ", ".join(f"{k} {v:.1%}" for k, v in report["label_fidelity"].items())
+    copies = "n/a" if report["copy_share"] is None else f"{report['copy_share']:.1%}"
+    typer.echo(f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, "
+               f"called '{label}' by: {fid}")
+    typer.echo(f"quality report -> {quality_path}")
