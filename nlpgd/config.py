@@ -91,6 +91,11 @@ class ExperimentConfig(Strict):
     models: dict[str, ModelSpec] = Field(min_length=1)
     output_dir: str = "outputs"
     progress: bool = True
+    keep_work: bool = Field(
+        False,
+        description="keep each fit's Trainer checkpoints (work/<model>/seed<k>) after the model is saved; "
+        "they only serve --resume of an interrupted fit and take hundreds of MB per neural model",
+    )
 
     @field_validator("name")
     @classmethod

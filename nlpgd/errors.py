@@ -10,3 +10,9 @@ class NlpgdError(Exception):
     """An error caused by the user's input, with a message meant to be read as-is."""
 
     exit_code = 2
+
+
+class Interrupted(NlpgdError):
+    """Ctrl-C during long work: the message says what was kept and how to continue."""
+
+    exit_code = 130

@@ -185,3 +185,36 @@ def test_prior_moves_generative_predictions(tiny_run):
 def test_bad_prior_is_one_sentence(tiny_run, prior, message):
     r = invoke("classify", tiny_run, "hello", "--model", "gpt2", *[a for p in prior for a in ("--prior", p)])
     assert r.exit_code == 2 and message in r.stderr, r.stderr
+
+
+def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
+    from nlpgd.models.distilbert import DistilBertClassifier
+    from nlpgd.models.gpt2 import GPT2Classifier
+    from nlpgd.models.naive_bayes import NaiveBayesClassifier
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    base = ["compare", TINY_CFG, "--output-dir", tmp_path, "--quiet", "--set", f"data.path={TINY_CSV}"]
+    monkeypatch.setattr(GPT2Classifier, "fit", interrupted)
+    r = invoke(*base)
+    (partial,) = (tmp_path / "smoke-tiny").iterdir()
+    assert r.exit_code == 130 and "2 of 3 fits are saved" in r.stderr and f"--resume {partial}" in r.stderr, r.stderr
+    assert partial.name.endswith(".partial")
+    assert json.loads((partial / "run.json").read_text())["status"] == "running"
+    assert not (partial / "report.html").exists()
+    # the finished distilbert fit left no checkpoints behind (keep_work is off by default)
+    assert not (partial / "work" / "distilbert").exists()
+
+    r = invoke(*base, "--resume", partial, "--set", "models.naive_bayes.alpha=0.5")
+    assert r.exit_code == 2 and "models.naive_bayes.alpha" in r.stderr, r.stderr
+
+    monkeypatch.undo()
+    monkeypatch.setattr(NaiveBayesClassifier, "fit", interrupted)  # finished models must not be refitted
+    monkeypatch.setattr(DistilBertClassifier, "fit", interrupted)
+    r = invoke(*base, "--resume", partial)
+    assert r.exit_code == 0, r.output
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    assert json.loads((final / "run.json").read_text())["status"] == "complete"
+    assert set(json.loads((final / "metrics.json").read_text())) == {"naive_bayes", "distilbert", "gpt2"}
+    assert not (final / "work").exists() and (final / "models" / "gpt2" / "seed0").is_dir()

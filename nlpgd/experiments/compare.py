@@ -7,8 +7,10 @@ the ``evaluate`` module. Everything lands in one run folder (see :mod:`nlpgd.run
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from tqdm.auto import tqdm
 import nlpgd
 from nlpgd.config import ExperimentConfig, dump_config
 from nlpgd.data import check_manifest, load_splits
-from nlpgd.errors import NlpgdError
+from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import FitContext
 from nlpgd.models.registry import build_model, load_model
@@ -104,53 +106,69 @@ def compare(
     costs: dict = read_json(run.path / "costs.json") if done else {}
     jobs = [(seed, name) for seed in cfg.seeds for name in cfg.models]
     bar = tqdm(jobs, desc="compare", unit="model", disable=not cfg.progress, file=sys.stderr)
-    for seed, name in bar:
-        key = f"{name}/seed{seed}"
-        if done.get(key):
-            continue
-        bar.set_postfix_str(key)
-        params = cfg.models[name]
-        seed_everything(seed)
-        model = build_model(params)
-        ctx = FitContext(
-            seed=seed,
-            validation=(texts["validation"], labels["validation"]),
-            work_dir=run.work_dir(name, seed),
-            resume=resume is not None,
-            progress=cfg.progress,
-        )
-        with PeakMemory() as mem:
-            model.fit(texts["train"], labels["train"], ctx)
-        train_seconds = mem.seconds
-        model.save(run.model_dir(name, seed))
-        entry_metrics, pred_seconds = {}, {}
-        for split in EVAL_SPLITS:
-            p, secs = score_model(model, texts[split])
-            pred_seconds[split] = secs
-            write_predictions(run.predictions_path(name, seed, split), ids[split], y[split], p, (p > 0.5).astype(int))
-            entry_metrics[split] = evaluate_predictions(y[split], p)
-        n_pred = sum(len(texts[s]) for s in EVAL_SPLITS)
-        metrics.setdefault(name, {})[f"seed{seed}"] = entry_metrics
-        costs.setdefault(name, {})[f"seed{seed}"] = {
-            "type": params.type,
-            "family": model.family,
-            "train_seconds": train_seconds,
-            "train_examples": len(texts["train"]),
-            "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
-            "n_parameters": model.n_parameters(),
-            "peak_memory_mb": mem.peak_mb,
-            "device": device_description(),
-        }
-        write_json(run.path / "metrics.json", metrics)
-        write_json(run.path / "costs.json", costs)
-        done[key] = True
-        write_json(run.path / "progress.json", done)
-        log.info("%s: test F1 %.4f", key, entry_metrics["test"]["f1"])
-        del model
+    try:
+        for seed, name in bar:
+            key = f"{name}/seed{seed}"
+            if done.get(key):
+                continue
+            bar.set_postfix_str(key)
+            params = cfg.models[name]
+            seed_everything(seed)
+            model = build_model(params)
+            ctx = FitContext(
+                seed=seed,
+                validation=(texts["validation"], labels["validation"]),
+                work_dir=run.work_dir(name, seed),
+                resume=resume is not None,
+                progress=cfg.progress,
+            )
+            with PeakMemory() as mem:
+                model.fit(texts["train"], labels["train"], ctx)
+            train_seconds = mem.seconds
+            model.save(run.model_dir(name, seed))
+            entry_metrics, pred_seconds = {}, {}
+            for split in EVAL_SPLITS:
+                p, secs = score_model(model, texts[split])
+                pred_seconds[split] = secs
+                write_predictions(run.predictions_path(name, seed, split), ids[split], y[split], p, (p > 0.5).astype(int))
+                entry_metrics[split] = evaluate_predictions(y[split], p)
+            n_pred = sum(len(texts[s]) for s in EVAL_SPLITS)
+            metrics.setdefault(name, {})[f"seed{seed}"] = entry_metrics
+            costs.setdefault(name, {})[f"seed{seed}"] = {
+                "type": params.type,
+                "family": model.family,
+                "train_seconds": train_seconds,
+                "train_examples": len(texts["train"]),
+                "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
+                "n_parameters": model.n_parameters(),
+                "peak_memory_mb": mem.peak_mb,
+                "device": device_description(),
+            }
+            write_json(run.path / "metrics.json", metrics)
+            write_json(run.path / "costs.json", costs)
+            done[key] = True
+            write_json(run.path / "progress.json", done)
+            log.info("%s: test F1 %.4f", key, entry_metrics["test"]["f1"])
+            del model
+            if not cfg.keep_work:  # saved and scored: a resume skips it, so its checkpoints are dead weight
+                shutil.rmtree(ctx.work_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    ctx.work_dir.parent.rmdir()  # only if no other seed's checkpoints are there
+    except KeyboardInterrupt:
+        bar.close()
+        again = command or "nlpgd compare CONFIG"
+        if "--resume" not in again:
+            again += f" --resume {run.path}"
+        raise Interrupted(
+            f"interrupted: {sum(map(bool, done.values()))} of {len(jobs)} fits are saved in {run.path}; "
+            f"continue with: {again}"
+        ) from None
 
     from nlpgd.report import write_report
 
     write_report(run.path, partial_ok=True)
+    if not cfg.keep_work:
+        shutil.rmtree(run.path / "work", ignore_errors=True)
     (run.path / "progress.json").unlink(missing_ok=True)
     return run.finish()
 
