@@ -218,3 +218,22 @@ def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
     assert json.loads((final / "run.json").read_text())["status"] == "complete"
     assert set(json.loads((final / "metrics.json").read_text())) == {"naive_bayes", "distilbert", "gpt2"}
     assert not (final / "work").exists() and (final / "models" / "gpt2" / "seed0").is_dir()
+
+
+def test_classify_tokens_sum_to_the_class_log_likelihood(tiny_run):
+    from nlpgd.models.registry import load_model
+
+    text = "WINNER! Claim your free cash prize now"
+    r = invoke("classify", tiny_run, text, "--model", "gpt2", "--tokens", "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = [json.loads(line) for line in r.stdout.splitlines()]
+    toks = row["tokens"]
+    assert len(toks) > 3 and all(set(t) == {"token", "ham", "spam"} for t in toks)
+    gpt2 = load_model(tiny_run / "models" / "gpt2" / "seed0")
+    for label in ("ham", "spam"):
+        assert sum(t[label] for t in toks) == pytest.approx(float(gpt2.log_likelihood([text], label)[0]), abs=1e-3)
+    table = invoke("classify", tiny_run, text, "--tokens")
+    assert table.exit_code == 0 and "log P(.|spam)" in table.stdout and "spam - ham" in table.stdout
+    assert "no per-token view for" in table.stderr and "naive_bayes/seed0" in table.stderr
+    bad = invoke("classify", tiny_run, text, "--model", "naive_bayes", "--tokens")
+    assert bad.exit_code == 2 and "--tokens needs a gpt2 model" in bad.stderr

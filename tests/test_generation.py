@@ -169,3 +169,35 @@ def test_generate_command_errors_are_one_line(cli, run_with_gpt2, tmp_path, args
 def test_generate_command_not_a_run(cli, tmp_path):
     res = cli(tmp_path / "nope")
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_generate_command_with_prompts(cli, run_with_gpt2, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("win cash\n\nfree prize\n")
+    out = tmp_path / "p.jsonl"
+    res = cli(run_with_gpt2, "--n", 4, "--prompts-file", prompts, "--out", out, "--max-new-tokens", 6)
+    assert res.exit_code == 0, res.output
+    texts = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    assert len(texts) == 4 and all(t.startswith(("win cash", "free prize")) for t in texts)
+    q = json.loads((tmp_path / "p.jsonl.quality.json").read_text())
+    assert q["sampling"]["prompts"] == ["win cash", "free prize"]
+
+
+@pytest.mark.parametrize(
+    "content, extra, words",
+    [
+        ("\n  \n", [], "prompt set is empty: prompts file"),
+        (None, [], "does not exist"),
+        (None, ["--model", "naive_bayes", "--prompt", "hello"], "cannot continue a prompt"),
+    ],
+)
+def test_generate_command_bad_prompts(cli, run_with_gpt2, tmp_path, content, extra, words):
+    args = list(extra)
+    if content is not None or not extra:
+        path = tmp_path / "prompts.txt"
+        if content is not None:
+            path.write_text(content)
+        args += ["--prompts-file", path]
+    res = cli(run_with_gpt2, "--out", tmp_path / "x.jsonl", *args)
+    assert res.exit_code == 2 and words in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "x.jsonl").exists()

@@ -176,6 +176,27 @@ def test_generation_is_reproducible_and_distinct(model):
     assert all(isinstance(s, str) and s for s in a)
 
 
+def test_generation_continues_prompts_in_equal_shares(model):
+    prompts = ["Win cash", "see you"]
+    out = model.generate("spam", 6, seed=0, max_new_tokens=8, progress=False, prompts=prompts)
+    assert len(out) == 6
+    starts = [next(p for p in prompts if s.lower().startswith(p.lower())) for s in out]  # StopIteration: no prompt
+    assert starts.count("Win cash") == 3 and starts.count("see you") == 3
+    assert out == model.generate("spam", 6, seed=0, max_new_tokens=8, progress=False, prompts=prompts)
+    # no prompts: the plain unconditional path is unchanged by the prompt machinery
+    assert model.generate("spam", 4, seed=0, max_new_tokens=8, progress=False, prompts=None) == model.generate(
+        "spam", 4, seed=0, max_new_tokens=8, progress=False
+    )
+
+
+@pytest.mark.parametrize(
+    "prompts, words", [([], "prompt set is empty"), (["  ", ""], "prompt set is empty"), (["cash " * 40], "no room")]
+)
+def test_bad_prompts_are_one_sentence(model, prompts, words):
+    with pytest.raises(NlpgdError, match=words):
+        model.generate("spam", 2, seed=0, progress=False, prompts=prompts)
+
+
 @pytest.mark.parametrize(
     "label, n, words",
     [("junk", 3, "unknown label"), ("spam", 0, "positive"), ("spam", -2, "positive")],

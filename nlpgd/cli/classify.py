@@ -24,6 +24,11 @@ def classify(
         Optional[list[str]],
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
     ] = None,
+    tokens: Annotated[
+        bool,
+        typer.Option("--tokens", help="Also print each token's log P(token | prefix, class) under every class "
+                     "(GPT-2 models): which words pull a message towards spam."),
+    ] = False,
 ) -> None:
     """Print each model's label and spam probability for each text."""
     from nlpgd.experiments.compare import load_run_models, spam_column
@@ -40,13 +45,58 @@ def classify(
     unchanged = apply_prior(models, prior_map)
     if unchanged:
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
+    per_token = {k: m for k, m in models.items() if callable(getattr(m, "token_log_likelihoods", None))}
+    if tokens:
+        if not per_token:
+            raise NlpgdError(f"--tokens needs a gpt2 model; the selected models are {', '.join(models)}")
+        skipped = [k for k in models if k not in per_token]
+        if skipped and not as_json:
+            typer.echo(f"note: --tokens covers gpt2 models only; no per-token view for {', '.join(skipped)}", err=True)
     rows = []
     for key, m in models.items():
         p = m.predict_proba(items)[:, spam_column(m)]
         for text, ps in zip(items, p):
             label = "spam" if ps > 0.5 else "ham"
             if as_json:
-                typer.echo(json.dumps({"model": key, "text": text, "label": label, "prob_spam": float(ps)}))
+                row = {"model": key, "text": text, "label": label, "prob_spam": float(ps)}
+                if tokens and key in per_token:
+                    row["tokens"] = _token_rows(m, text)
+                typer.echo(json.dumps(row))
             rows.append([key, label, f"{ps:.4f}", text if len(text) <= 60 else text[:57] + "..."])
     if not as_json:
         echo_table(["model", "label", "P(spam)", "text"], rows)
+        if tokens:
+            for key, m in per_token.items():
+                for text in items:
+                    _echo_tokens(key, m, text)
+
+
+def _token_rows(model, text: str) -> list[dict]:
+    """``[{"token": t, "<class>": log P, ...}]`` for every scored token of ``text``."""
+    per_class = {str(c): model.token_log_likelihoods(text, str(c)) for c in model.classes_}
+    lengths = {len(v) for v in per_class.values()}
+    if len(lengths) != 1:  # cannot happen with one shared tokenizer; never misalign silently
+        raise NlpgdError(f"token counts differ between classes for {text[:40]!r}: {sorted(lengths)}")
+    first = next(iter(per_class.values()))
+    return [
+        {"token": tok, **{c: float(v[i][1]) for c, v in per_class.items()}} for i, (tok, _) in enumerate(first)
+    ]
+
+
+def _echo_tokens(key: str, model, text: str) -> None:
+    rows = _token_rows(model, text)
+    classes = [str(c) for c in model.classes_]
+    totals = {c: sum(r[c] for r in rows) for c in classes}
+    typer.echo(f"\n{key}: {text if len(text) <= 60 else text[:57] + '...'}")
+    typer.echo("  log P(x|y): " + ", ".join(f"{c} {totals[c]:.2f}" for c in classes) + " (nats, before the prior)")
+    diff = "spam - ham" if set(classes) == {"ham", "spam"} else f"{classes[-1]} - {classes[0]}"
+    table = [
+        [repr(r["token"]), *(f"{r[c]:.2f}" for c in classes), f"{_diff(r, classes):+.2f}"] for r in rows
+    ]
+    echo_table(["token", *(f"log P(.|{c})" for c in classes), diff], table)
+
+
+def _diff(row: dict, classes: list[str]) -> float:
+    if set(classes) == {"ham", "spam"}:
+        return row["spam"] - row["ham"]
+    return row[classes[-1]] - row[classes[0]]

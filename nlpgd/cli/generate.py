@@ -80,6 +80,27 @@ def _read_train_texts(path: Path) -> tuple[list[str], list[str]] | None:
     return texts, labels
 
 
+def _prompts(given: list[str] | None, path: Path | None) -> list[str] | None:
+    """The prompts from ``--prompt`` and ``--prompts-file`` (None when neither is given)."""
+    if not given and path is None:
+        return None
+    prompts = [t for t in (given or []) if t.strip()]
+    if path is not None:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise NlpgdError(f"prompts file {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise NlpgdError(f"prompts file {path} is not UTF-8 text") from None
+        except OSError as exc:
+            raise NlpgdError(f"cannot read prompts file {path}: {exc.strerror}") from None
+        prompts += [t for t in lines if t.strip()]
+    if not prompts:
+        where = f"prompts file {path} has no prompts" if path is not None else "--prompt is blank"
+        raise NlpgdError(f"the prompt set is empty: {where}")
+    return prompts
+
+
 @cli_errors
 def generate(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)],
@@ -100,6 +121,16 @@ def generate(
     top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")] = 50,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")] = 0.95,
     max_new_tokens: Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")] = 64,
+    prompt: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Start every message with this text and continue it; repeatable, the prompts "
+                     "take equal shares of --n (GPT-2 only).", show_default=False),
+    ] = None,
+    prompts_file: Annotated[
+        Optional[Path],
+        typer.Option(help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them."""
     from nlpgd.generation import sample_quality
@@ -108,6 +139,7 @@ def generate(
 
     if n <= 0:
         raise NlpgdError(f"--n must be a positive number of samples, got {n}")
+    prompts = _prompts(prompt, prompts_file)
     run = open_run(run_dir)
     folders = _model_folders(run.path)
     key, folder = _pick(folders, model, run.path)
@@ -118,6 +150,10 @@ def generate(
     sampling = dict(temperature=temperature)
     if generator.type_name == "gpt2":
         sampling.update(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, progress=stderr_is_tty())
+        if prompts is not None:
+            sampling["prompts"] = prompts
+    elif prompts is not None:
+        raise NlpgdError(f"model {key} ({generator.type_name}) samples words independently and cannot continue a prompt")
     samples = generator.generate(label, n, seed=seed, **sampling)
 
     out = Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"

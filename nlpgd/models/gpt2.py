@@ -606,8 +606,13 @@ class GPT2Classifier(Classifier):
         top_p: float = 0.95,
         max_new_tokens: int = 64,
         progress: bool = True,
+        prompts: Sequence[str] | None = None,
     ) -> list[str]:
-        """``n`` distinct messages sampled from ``P(x | label)``; the same seed gives the same list."""
+        """``n`` distinct messages sampled from ``P(x | label)``; the same seed gives the same list.
+
+        With ``prompts``, every message starts with one of them (used in turn, equal shares)
+        and continues it: samples from ``P(x | label, x starts with the prompt)``.
+        """
         from tqdm.auto import tqdm
 
         self._class_index(label)
@@ -624,8 +629,22 @@ class GPT2Classifier(Classifier):
             raise NlpgdError(f"max_new_tokens must be positive, got {max_new_tokens}")
         lm = self.lms_[label]
         lm.eval()
-        max_new = min(int(max_new_tokens), _max_positions(lm) - 1)
         start = self.start_ids_[label]
+        if prompts is None:
+            prefixes = [[start]]
+        else:
+            prompts = [str(t) for t in prompts]
+            if not any(t.strip() for t in prompts):
+                raise NlpgdError("the prompt set is empty: give at least one prompt that is not blank")
+            prompts = [t for t in prompts if t.strip()]
+            prefixes = [[start, *ids] for ids in self._encode(prompts)]
+            limit = _max_positions(lm) - 1
+            for t, ids in zip(prompts, prefixes):
+                if len(ids) >= limit:
+                    raise NlpgdError(
+                        f"prompt {t[:40]!r} is {len(ids) - 1} tokens; the model sees {limit} at most, "
+                        "leaving no room to continue it"
+                    )
         out: list[str] = []
         seen: set[str] = set()
         bar = tqdm(total=n, desc=f"sampling {label}", unit="msg", disable=not progress, leave=False)
@@ -640,20 +659,28 @@ class GPT2Classifier(Classifier):
                 while todo > 0 and len(out) < n:
                     b = min(_GEN_BATCH, todo)
                     todo -= b
-                    prompt = torch.full((b, 1), start, dtype=torch.long, device=lm.device)
-                    with torch.inference_mode(), _autocast():
-                        gen = lm.generate(
-                            input_ids=prompt,
-                            attention_mask=torch.ones_like(prompt),
-                            do_sample=True,
-                            temperature=float(temperature),
-                            top_k=int(top_k),
-                            top_p=float(top_p),
-                            max_new_tokens=max_new,
-                            eos_token_id=self.eos_id_,
-                            pad_token_id=self.pad_id_,
-                        )
-                    for row in gen[:, 1:].tolist():
+                    rows: list[list[int]] = []
+                    # one generate call per prefix (no padding); each gets an equal share of b
+                    for i, prefix in enumerate(prefixes):
+                        share = b // len(prefixes) + (i < b % len(prefixes))
+                        if share == 0:
+                            continue
+                        ids = torch.tensor([prefix] * share, dtype=torch.long, device=lm.device)
+                        max_new = min(int(max_new_tokens), _max_positions(lm) - len(prefix))
+                        with torch.inference_mode(), _autocast():
+                            gen = lm.generate(
+                                input_ids=ids,
+                                attention_mask=torch.ones_like(ids),
+                                do_sample=True,
+                                temperature=float(temperature),
+                                top_k=int(top_k),
+                                top_p=float(top_p),
+                                max_new_tokens=max_new,
+                                eos_token_id=self.eos_id_,
+                                pad_token_id=self.pad_id_,
+                            )
+                        rows.extend(gen[:, 1:].tolist())
+                    for row in rows:
                         if self.eos_id_ in row:
                             row = row[: row.index(self.eos_id_)]
                         text = self.tokenizer_.decode(row, skip_special_tokens=True).strip()
