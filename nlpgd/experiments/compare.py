@@ -39,6 +39,8 @@ from nlpgd.seeding import device_description, seed_everything
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
+# config keys that change how a run is shown or stored, not its results: a resume may differ in them
+RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work"})
 
 
 def spam_column(model) -> int:
@@ -67,9 +69,10 @@ def compare(
         run = open_run(resume, allow_partial=True)
         if not run.is_partial:
             raise NlpgdError(f"{run.path} is already complete; nothing to resume")
-        saved = read_json(run.path / "config.json")
-        if saved != cfg.model_dump(mode="json"):
-            key = _first_difference(saved, cfg.model_dump(mode="json"))
+        saved = {k: v for k, v in read_json(run.path / "config.json").items() if k not in RESUME_FREE_KEYS}
+        current = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE_KEYS}
+        if saved != current:
+            key = _first_difference(saved, current)
             raise NlpgdError(f"cannot resume {run.path}: config key '{key}' differs from the run's")
         check_manifest(data, read_json(run.path / "split_manifest.json"))
         done = read_json(run.path / "progress.json") if (run.path / "progress.json").exists() else {}

