@@ -158,6 +158,10 @@ def compare(
                 with contextlib.suppress(OSError):
                     ctx.work_dir.parent.rmdir()  # only if no other seed's checkpoints are there
     except KeyboardInterrupt:
+        from tqdm import tqdm as std_tqdm
+
+        for open_bar in list(getattr(std_tqdm, "_instances", ())):  # the Trainer's too: the message comes last
+            open_bar.close()
         bar.close()
         again = command or "nlpgd compare CONFIG"
         if "--resume" not in again:
