@@ -228,3 +228,35 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert all(r["ws"] == "2" for r in lines.values())
     assert lines[0]["sum"] == lines[1]["sum"]  # DDP kept the replicas in sync
     assert float(lines[0]["loss"]) < 0.75  # a mean cross-entropy, not scaled by world size
+
+
+_VOCAB_SCRIPT = """
+import csv, json, sys
+from nlpgd.models.distilbert import train_wordpiece
+texts = [r["text"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))]
+print(json.dumps(sorted(train_wordpiece(texts, 300, 32).get_vocab().items())))
+"""
+
+
+def test_scratch_vocabulary_is_the_same_in_every_process():
+    # tokenizers' WordPieceTrainer gives a different vocabulary per process (hash-set order)
+    csv_path = REPO / "tests" / "data" / "tiny_spam.csv"
+    runs = [
+        subprocess.run([sys.executable, "-c", _VOCAB_SCRIPT, str(csv_path)], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout) > 1000
+
+
+def test_scratch_vocabulary_is_wordpiece():
+    from nlpgd.models.distilbert import train_wordpiece
+
+    texts = ["Claim your free prize now", "see you at lunch tomorrow", "unbelievable offers for you"] * 5
+    tok = train_wordpiece(texts, 120, 32)
+    vocab = tok.get_vocab()
+    assert {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= set(vocab)
+    assert any(t.startswith("##") for t in vocab) and "prize" in vocab
+    pieces = tok.tokenize("Unbelievable PRIZE")
+    assert pieces[0] == "unbelievable" or pieces[1].startswith("##")
+    assert tok.decode(tok("see you at lunch")["input_ids"], skip_special_tokens=True) == "see you at lunch"
+    assert tok.tokenize("qzx")  # unseen word: pieces or [UNK], never an error

@@ -34,6 +34,9 @@ def cli_errors(fn):
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # transformers sets its logger's level from this when first imported, undoing setLevel below;
+    # its warnings (e.g. the load report for a freshly initialised classifier head) are expected here
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("datasets", "transformers", "evaluate", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)

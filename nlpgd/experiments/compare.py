@@ -24,6 +24,7 @@ from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import FitContext
+from nlpgd.models.hf_common import hf_progress_bars
 from nlpgd.models.registry import build_model, load_model
 from nlpgd.runs import (
     PeakMemory,
@@ -125,10 +126,11 @@ def compare(
                 resume=resume is not None,
                 progress=cfg.progress,
             )
-            with PeakMemory() as mem:
-                model.fit(texts["train"], labels["train"], ctx)
-            train_seconds = mem.seconds
-            model.save(run.model_dir(name, seed))
+            with hf_progress_bars(cfg.progress):  # weight loading and shard writing bars
+                with PeakMemory() as mem:
+                    model.fit(texts["train"], labels["train"], ctx)
+                train_seconds = mem.seconds
+                model.save(run.model_dir(name, seed))
             entry_metrics, pred_seconds = {}, {}
             for split in EVAL_SPLITS:
                 p, secs = score_model(model, texts[split])

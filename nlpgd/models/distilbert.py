@@ -121,17 +121,44 @@ def load_pretrained(name: str, classes: Sequence[str]):
 
 
 def train_wordpiece(texts: Sequence[str], vocab_size: int, max_length: int):
-    """An uncased WordPiece tokenizer (BERT-style [CLS] x [SEP]) learnt from ``texts``."""
+    """An uncased WordPiece tokenizer (BERT-style [CLS] x [SEP]) learnt from ``texts``.
+
+    The same vocabulary learning as ``tokenizers.trainers.WordPieceTrainer`` (byte-pair merges
+    within words, continuation pieces written ``##x``), made reproducible: that trainer gives a
+    different vocabulary in every process, because the ids of its ``##`` alphabet come from an
+    unordered hash set and merges tie-break on ids. Here every character that continues a word
+    is first mapped to a private-use code point of its own, a plain ``BpeTrainer`` (which is
+    deterministic) learns the merges, and each learned token is mapped back (``##`` prefix for
+    tokens that start inside a word) into a ``WordPiece`` model with the same ids.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words_per_text = [[w for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(str(t)))] for t in texts]
+    chars = sorted({c for words in words_per_text for w in words for c in w[1:]})
+    seen = {c for words in words_per_text for w in words for c in w}
+    free = (chr(cp) for r in (range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE)) for cp in r if chr(cp) not in seen)
+    to_mark = {c: next(free) for c in chars}  # continuation character -> its own private-use code point
+    from_mark = {m: c for c, m in to_mark.items()}
+    marked = (" ".join(w[0] + "".join(to_mark[c] for c in w[1:]) for w in words) for words in words_per_text)
+
+    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    bpe.train_from_iterator(
+        marked, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
     )
-    tok.train_from_iterator(texts, trainer)
+    vocab = {}
+    for token, i in bpe.get_vocab().items():
+        if token in SPECIAL_TOKENS or token[0] not in from_mark:
+            vocab["".join(from_mark.get(c, c) for c in token)] = i
+        else:
+            vocab["##" + "".join(from_mark[c] for c in token)] = i
+
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = splitter
+    tok.decoder = decoders.WordPiece()
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -318,8 +345,8 @@ class DistilBertClassifier(Classifier):
         return self
 
     def _scratch_tokenizer(self, texts: list[str], work_dir: Path, resuming: bool):
-        """Rank 0 trains the vocabulary (WordPiece training is not deterministic) and shares it;
-        it is kept in work_dir so that a resumed fit uses the same token ids."""
+        """Rank 0 trains the vocabulary and shares it (one vocabulary even if the processes'
+        texts were to differ); it is kept in work_dir so that a resumed fit uses the same ids."""
         p = self.params
         folder = work_dir / SCRATCH_TOKENIZER
         if resuming and (folder / "tokenizer.json").is_file():

@@ -456,7 +456,7 @@ class GPT2Classifier(Classifier):
             logging_strategy="epoch",
             remove_unused_columns=False,
             train_sampling_strategy="group_by_length",
-            log_level="warning",
+            log_level="passive",  # keep the caller's transformers verbosity (the CLI: errors only)
         )
         callbacks = [EarlyStoppingCallback(p.early_stopping_patience)] if stop_early else []
         trainer = Trainer(
