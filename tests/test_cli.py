@@ -41,6 +41,10 @@ def test_help_on_every_command():
 def test_compare_writes_a_complete_run(tiny_run):
     info = json.loads((tiny_run / "run.json").read_text())
     assert info["status"] == "complete" and not tiny_run.name.endswith(".partial")
+    import torch
+    import transformers
+
+    assert info["packages"]["torch"] == torch.__version__ and info["packages"]["transformers"] == transformers.__version__
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert set(metrics) == {"naive_bayes", "distilbert", "gpt2"}
     for name in metrics:

@@ -88,6 +88,7 @@ def compare(
                 "command": command,
                 "nlpgd_version": nlpgd.__version__,
                 "python": platform.python_version(),
+                "packages": _package_versions(),
             }
         )
         atomic_write_text(run.path / "config.yaml", dump_config(cfg))
@@ -180,6 +181,19 @@ def compare(
         shutil.rmtree(run.path / "work", ignore_errors=True)
     (run.path / "progress.json").unlink(missing_ok=True)
     return run.finish()
+
+
+def _package_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that decide the results (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy", "accelerate"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def _first_difference(a, b, prefix: str = "") -> str:
