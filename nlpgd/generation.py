@@ -10,7 +10,7 @@
 - length: mean and median length in words, samples against the real messages of ``label``.
 
 Words are whitespace-separated tokens; n-gram matching lowercases them, exact copies compare
-the stripped strings.
+the stripped strings ignoring case.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ def distinct_n(samples: Iterable[str], n: int) -> float:
 
 
 def copy_share(samples: Sequence[str], train_texts: Iterable[str]) -> float:
-    """Share of samples equal (after stripping) to some training message."""
+    """Share of samples equal to some training message, after stripping and ignoring case
+    (a model trained on lowercased text reproduces a message lowercased)."""
     if not samples:
         return 0.0
-    train = {t.strip() for t in train_texts}
-    return sum(s.strip() in train for s in samples) / len(samples)
+    train = {t.strip().lower() for t in train_texts}
+    return sum(s.strip().lower() in train for s in samples) / len(samples)
 
 
 def ngram_overlap_share(samples: Sequence[str], train_texts: Iterable[str], n: int = OVERLAP_N) -> float:

@@ -43,6 +43,8 @@ def test_copy_share_is_exact_after_strip():
     train = ["win a prize now", "see you at lunch"]
     assert copy_share(["win a prize now ", "win a prize", "x"], train) == pytest.approx(1 / 3)
     assert copy_share([], train) == 0.0
+    # a model trained on lowercased text copies "Win a PRIZE now" as "win a prize now"
+    assert copy_share(["win a prize now"], ["Win a PRIZE now"]) == 1.0
 
 
 def test_ngram_overlap_needs_eight_words():
