@@ -10,9 +10,11 @@ class NlpgdError(Exception):
     """An error caused by the user's input, with a message meant to be read as-is."""
 
     exit_code = 2
+    prefix = "error: "  # how the CLI introduces the message
 
 
 class Interrupted(NlpgdError):
     """Ctrl-C during long work: the message says what was kept and how to continue."""
 
     exit_code = 130
+    prefix = ""  # the message starts with "interrupted:"; Ctrl-C is not an error

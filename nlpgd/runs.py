@@ -122,6 +122,16 @@ class Run:
     def model_dir(self, model: str, seed: int) -> Path:
         return self.path / "models" / model / f"seed{seed}"
 
+    def model_folders(self) -> dict[str, list[Path]]:
+        """``{model name: [its seed<k> folders, lowest seed first]}`` of the saved models."""
+        root = self.path / "models"
+        out: dict[str, list[Path]] = {}
+        for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+            seeds = [p for p in d.iterdir() if p.is_dir() and p.name.startswith("seed") and p.name[4:].isdigit()]
+            if seeds:
+                out[d.name] = sorted(seeds, key=lambda p: int(p.name[4:]))
+        return out
+
     def predictions_path(self, model: str, seed: int, split: str) -> Path:
         return self.path / "predictions" / model / f"seed{seed}.{split}.csv"
 

@@ -86,17 +86,9 @@ def _token_rows(model, text: str) -> list[dict]:
 def _echo_tokens(key: str, model, text: str) -> None:
     rows = _token_rows(model, text)
     classes = [str(c) for c in model.classes_]
+    low, high = ("ham", "spam") if set(classes) == {"ham", "spam"} else (classes[0], classes[-1])
     totals = {c: sum(r[c] for r in rows) for c in classes}
     typer.echo(f"\n{key}: {text if len(text) <= 60 else text[:57] + '...'}")
     typer.echo("  log P(x|y): " + ", ".join(f"{c} {totals[c]:.2f}" for c in classes) + " (nats, before the prior)")
-    diff = "spam - ham" if set(classes) == {"ham", "spam"} else f"{classes[-1]} - {classes[0]}"
-    table = [
-        [repr(r["token"]), *(f"{r[c]:.2f}" for c in classes), f"{_diff(r, classes):+.2f}"] for r in rows
-    ]
-    echo_table(["token", *(f"log P(.|{c})" for c in classes), diff], table)
-
-
-def _diff(row: dict, classes: list[str]) -> float:
-    if set(classes) == {"ham", "spam"}:
-        return row["spam"] - row["ham"]
-    return row[classes[-1]] - row[classes[0]]
+    table = [[repr(r["token"]), *(f"{r[c]:.2f}" for c in classes), f"{r[high] - r[low]:+.2f}"] for r in rows]
+    echo_table(["token", *(f"log P(.|{c})" for c in classes), f"{high} - {low}"], table)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from nlpgd.errors import Interrupted, NlpgdError
+from nlpgd.errors import NlpgdError
 
 
 def cli_errors(fn):
@@ -22,7 +22,7 @@ def cli_errors(fn):
         try:
             return fn(*args, **kwargs)
         except NlpgdError as exc:
-            typer.echo(f"{'' if isinstance(exc, Interrupted) else 'error: '}{exc}", err=True)
+            typer.echo(f"{exc.prefix}{exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)

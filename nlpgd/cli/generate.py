@@ -16,30 +16,10 @@ import typer
 
 from nlpgd.cli.common import cli_errors, stderr_is_tty
 from nlpgd.errors import NlpgdError
-
-
-def _model_folders(run_path: Path) -> dict[str, list[Path]]:
-    """``{model name: [seed folders, lowest seed first]}`` of a run."""
-    root = run_path / "models"
-    out: dict[str, list[Path]] = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        seeds = [p for p in d.iterdir() if p.is_dir() and p.name.startswith("seed") and p.name[4:].isdigit()]
-        if seeds:
-            out[d.name] = sorted(seeds, key=lambda p: int(p.name[4:]))
-    return out
-
-
-def _model_type(folder: Path) -> str:
-    from nlpgd.models.base import MODEL_META
-
-    try:
-        return json.loads((folder / MODEL_META).read_text())["type"]
-    except (OSError, ValueError, KeyError):
-        raise NlpgdError(f"{folder} is not a saved nlpgd model folder (no readable nlpgd_model.json)") from None
+from nlpgd.models.registry import load_model, model_class, saved_type
 
 
 def _can_generate(type_name: str) -> bool:
-    from nlpgd.models.registry import model_class
 
     cls = model_class(type_name)
     return callable(getattr(cls, "generate", None)) and callable(getattr(cls, "log_likelihood", None))
@@ -54,11 +34,11 @@ def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> 
         candidates = [p for p in folders[name] if not seed or p.name == seed]
         if not candidates:
             raise NlpgdError(f"model '{name}' of run {run_path} has no folder '{seed}'")
-        if not _can_generate(_model_type(candidates[0])):
-            raise NlpgdError(f"model '{name}' ({_model_type(candidates[0])}) cannot generate text")
+        if not _can_generate(saved_type(candidates[0])):
+            raise NlpgdError(f"model '{name}' ({saved_type(candidates[0])}) cannot generate text")
         return f"{name}/{candidates[0].name}", candidates[0]
     for name, seeds in folders.items():
-        if _can_generate(_model_type(seeds[0])):
+        if _can_generate(saved_type(seeds[0])):
             return f"{name}/{seeds[0].name}", seeds[0]
     raise NlpgdError(f"run {run_path} has no model that can generate text (a gpt2 or naive_bayes model)")
 
@@ -134,14 +114,13 @@ def generate(
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them."""
     from nlpgd.generation import sample_quality
-    from nlpgd.models.registry import load_model
     from nlpgd.runs import atomic_write_text, open_run, write_json
 
     if n <= 0:
         raise NlpgdError(f"--n must be a positive number of samples, got {n}")
     prompts = _prompts(prompt, prompts_file)
     run = open_run(run_dir)
-    folders = _model_folders(run.path)
+    folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
     generator = load_model(folder)
     if label not in [str(c) for c in generator.classes_]:

@@ -117,9 +117,6 @@ def compare(
             if done.get(key):
                 continue
             bar.set_postfix_str(key)
-            params = cfg.models[name]
-            seed_everything(seed)
-            model = build_model(params)
             ctx = FitContext(
                 seed=seed,
                 validation=(texts["validation"], labels["validation"]),
@@ -127,35 +124,14 @@ def compare(
                 resume=resume is not None,
                 progress=cfg.progress,
             )
-            with hf_progress_bars(cfg.progress):  # weight loading and shard writing bars
-                with PeakMemory() as mem:
-                    model.fit(texts["train"], labels["train"], ctx)
-                train_seconds = mem.seconds
-                model.save(run.model_dir(name, seed))
-            entry_metrics, pred_seconds = {}, {}
-            for split in EVAL_SPLITS:
-                p, secs = score_model(model, texts[split])
-                pred_seconds[split] = secs
-                write_predictions(run.predictions_path(name, seed, split), ids[split], y[split], p, (p > 0.5).astype(int))
-                entry_metrics[split] = evaluate_predictions(y[split], p)
-            n_pred = sum(len(texts[s]) for s in EVAL_SPLITS)
+            entry_metrics, cost = _fit_and_score(run, name, cfg.models[name], ctx, texts, labels, ids, y)
             metrics.setdefault(name, {})[f"seed{seed}"] = entry_metrics
-            costs.setdefault(name, {})[f"seed{seed}"] = {
-                "type": params.type,
-                "family": model.family,
-                "train_seconds": train_seconds,
-                "train_examples": len(texts["train"]),
-                "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
-                "n_parameters": model.n_parameters(),
-                "peak_memory_mb": mem.peak_mb,
-                "device": device_description(),
-            }
+            costs.setdefault(name, {})[f"seed{seed}"] = cost
             write_json(run.path / "metrics.json", metrics)
             write_json(run.path / "costs.json", costs)
             done[key] = True
             write_json(run.path / "progress.json", done)
             log.info("%s: test F1 %.4f", key, entry_metrics["test"]["f1"])
-            del model
             if not cfg.keep_work:  # saved and scored: a resume skips it, so its checkpoints are dead weight
                 shutil.rmtree(ctx.work_dir, ignore_errors=True)
                 with contextlib.suppress(OSError):
@@ -170,7 +146,7 @@ def compare(
         if "--resume" not in again:
             again += f" --resume {run.path}"
         raise Interrupted(
-            f"interrupted: {sum(map(bool, done.values()))} of {len(jobs)} fits are saved in {run.path}; "
+            f"interrupted: {len(done)} of {len(jobs)} fits are saved in {run.path}; "
             f"continue with: {again}"
         ) from None
 
@@ -181,6 +157,34 @@ def compare(
         shutil.rmtree(run.path / "work", ignore_errors=True)
     (run.path / "progress.json").unlink(missing_ok=True)
     return run.finish()
+
+
+def _fit_and_score(run, name: str, params, ctx: FitContext, texts: dict, labels: dict, ids: dict, y: dict):
+    """Fit one model for one seed, save it, write its validation and test predictions;
+    returns ``(metrics per split, costs)``."""
+    seed_everything(ctx.seed)
+    model = build_model(params)
+    with hf_progress_bars(ctx.progress):  # weight loading and shard writing bars
+        with PeakMemory() as mem:
+            model.fit(texts["train"], labels["train"], ctx)
+        model.save(run.model_dir(name, ctx.seed))
+    entry_metrics, pred_seconds = {}, {}
+    for split in EVAL_SPLITS:
+        p, pred_seconds[split] = score_model(model, texts[split])
+        write_predictions(run.predictions_path(name, ctx.seed, split), ids[split], y[split], p, (p > 0.5).astype(int))
+        entry_metrics[split] = evaluate_predictions(y[split], p)
+    n_pred = sum(len(texts[s]) for s in EVAL_SPLITS)
+    cost = {
+        "type": params.type,
+        "family": model.family,
+        "train_seconds": mem.seconds,
+        "train_examples": len(texts["train"]),
+        "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
+        "n_parameters": model.n_parameters(),
+        "peak_memory_mb": mem.peak_mb,
+        "device": device_description(),
+    }
+    return entry_metrics, cost
 
 
 def _package_versions() -> dict[str, str | None]:
@@ -207,20 +211,17 @@ def _first_difference(a, b, prefix: str = "") -> str:
 def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict:
     """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
     run = open_run(run_dir)
-    root = run.path / "models"
+    folders = run.model_folders()
+    if model is not None and model not in folders:
+        raise NlpgdError(f"run {run.path} has no model '{model}' (models: {', '.join(folders)})")
     out = {}
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if model is not None and model not in names:
-        raise NlpgdError(f"run {run.path} has no model '{model}' (models: {', '.join(names)})")
-    for name in names:
+    for name, seed_dirs in folders.items():
         if model is not None and name != model:
             continue
-        seeds = sorted((p for p in (root / name).iterdir() if p.is_dir()), key=lambda p: int(p.name[4:]))
-        for p in seeds:
+        for p in seed_dirs:
             s = int(p.name[4:])
-            if seed is not None and s != seed:
-                continue
-            out[f"{name}/seed{s}"] = load_model(p)
+            if seed is None or s == seed:
+                out[f"{name}/seed{s}"] = load_model(p)
     if not out:
         raise NlpgdError(f"run {run.path} has no saved models matching the request")
     return out

