@@ -18,3 +18,11 @@ class Interrupted(NlpgdError):
 
     exit_code = 130
     prefix = ""  # the message starts with "interrupted:"; Ctrl-C is not an error
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type name if it has none)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -48,3 +48,37 @@ def sms_file() -> Path:
     if not SMS_FILE.is_file():
         pytest.skip(f"real corpus not available: {SMS_FILE} (only developers and CI have ../shared)")
     return SMS_FILE
+
+
+TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
+TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One finished compare run of configs/smoke/tiny.yaml (every model type), shared by the
+    whole session. Tests must not change it: copy it first (``copy_run``)."""
+    from typer.testing import CliRunner
+
+    from nlpgd.cli import app
+
+    out = tmp_path_factory.mktemp("outputs")
+    args = ["compare", str(TINY_CFG), "--output-dir", str(out), "--quiet", "--set", f"data.path={TINY_CSV}"]
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    runs = [p for p in (out / "smoke-tiny").iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+@pytest.fixture
+def copy_run(tiny_run, tmp_path):
+    """A private copy of the session's tiny run, free to damage."""
+    import shutil
+
+    def make(name: str = "run") -> Path:
+        dest = tmp_path / name
+        shutil.copytree(tiny_run, dest)
+        return dest
+
+    return make

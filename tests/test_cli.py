@@ -21,17 +21,6 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """One finished compare run with every model type, shared by the tests below."""
-    out = tmp_path_factory.mktemp("outputs")
-    r = invoke("compare", TINY_CFG, "--output-dir", out, "--quiet", "--set", f"data.path={TINY_CSV}")
-    assert r.exit_code == 0, r.output
-    runs = [p for p in (out / "smoke-tiny").iterdir() if p.is_dir() and not p.is_symlink()]
-    assert len(runs) == 1
-    return runs[0]
-
-
 def test_help_on_every_command():
     for cmd in ("compare", "data", "classify", "evaluate", "report", "generate", "fetch"):
         r = invoke(cmd, "--help")
@@ -76,7 +65,8 @@ def test_classify_every_model(tiny_run):
         assert name in r.stdout
 
 
-def test_evaluate_on_another_dataset(tiny_run, tmp_path):
+def test_evaluate_on_another_dataset(copy_run, tmp_path):
+    tiny_run = copy_run()
     other = tmp_path / "other.csv"
     other.write_text("body,kind\nFree cash prize call now,1\nsee you at lunch,0\nWIN a holiday txt 80086,1\n"
                      "thanks for dinner,0\nclaim your voucher today,1\nmum says hi,0\n")  # fmt: skip

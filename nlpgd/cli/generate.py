@@ -122,7 +122,10 @@ def generate(
     run = open_run(run_dir)
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
-    generator = load_model(folder)
+    try:
+        generator = load_model(folder)
+    except NlpgdError as exc:
+        raise NlpgdError(f"cannot load model '{key}': {exc}") from None
     if label not in [str(c) for c in generator.classes_]:
         raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
 
@@ -140,14 +143,20 @@ def generate(
 
     # label fidelity: the run's other classifiers (the lowest seed of each), and the generator itself
     classifiers = {key: generator}
+    unusable = []
     for name, seeds in folders.items():
         k = f"{name}/{seeds[0].name}"
         if k != key:
-            classifiers[k] = load_model(seeds[0])
+            try:
+                classifiers[k] = load_model(seeds[0])
+            except NlpgdError as exc:  # a damaged model leaves the others usable
+                unusable.append(f"{k} could not be loaded for the label-fidelity check: {exc}")
+                typer.echo(f"note: {unusable[-1]}", err=True)
     train = _read_train_texts(run.path / "train_texts.jsonl")
     train_texts = train[0] if train else None
     real = [t for t, y in zip(*train) if y == label] if train else []
     report = sample_quality(samples, train_texts, real, classifiers, label)
+    report["notes"].extend(unusable)
     if train is None:
         report["notes"].append(f"{run.path / 'train_texts.jsonl'} is missing: real-message lengths skipped too")
     report.update(run_dir=str(run.path), generator=key, seed=seed, samples_file=str(out),

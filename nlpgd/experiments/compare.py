@@ -221,7 +221,10 @@ def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = 
         for p in seed_dirs:
             s = int(p.name[4:])
             if seed is None or s == seed:
-                out[f"{name}/seed{s}"] = load_model(p)
+                try:
+                    out[f"{name}/seed{s}"] = load_model(p)
+                except NlpgdError as exc:
+                    raise NlpgdError(f"cannot load model '{name}/seed{s}': {exc}") from None
     if not out:
         raise NlpgdError(f"run {run.path} has no saved models matching the request")
     return out

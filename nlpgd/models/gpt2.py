@@ -37,10 +37,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlpgd.errors import NlpgdError
+from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models.base import MODEL_META, Classifier, FitContext, check_prior, softmax_rows, training_inputs
 from nlpgd.models.gpt2_params import GPT2Params
+from nlpgd.safe_load import check_weights, inside, load_errors, read_json_file, refuse_custom_code
 from nlpgd.models.hf_common import (
     autocast_dtype,
     hf_progress_bars,
@@ -118,34 +119,31 @@ def _load_pretrained(checkpoint: str):
         kw = {"gguf_file": SMOLLM2_GGUF}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tok = AutoTokenizer.from_pretrained(folder, **kw)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kw)
+            tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **kw)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False, **kw)
         return tok, _as_plain_model(model)
 
     path = Path(checkpoint).expanduser()
     if path.is_dir():
-        try:
-            tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path)
-        except (OSError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NlpgdError(
-                f"cannot load a causal language model and tokenizer from folder {path}: {first}"
-            ) from None
+        refuse_custom_code(path)
+        check_weights(path)
+        with load_errors(path, "a causal language model and tokenizer"):
+            tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False)
         return tok, model
     if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1:
         raise NlpgdError(f"checkpoint folder {checkpoint} does not exist")
 
     offline = prepare_hub(checkpoint, "model")
     try:
-        tok = AutoTokenizer.from_pretrained(checkpoint)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint)
+        tok = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         if offline:
             raise offline_error(
                 checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder"
             ) from None
-        raise NlpgdError(f"cannot load model '{checkpoint}': {str(exc).splitlines()[0]}") from None
+        raise NlpgdError(f"cannot load model '{checkpoint}': {first_line(exc)}") from None
     return tok, model
 
 
@@ -325,7 +323,9 @@ class GPT2Classifier(Classifier):
             if resume and tok_dir.is_dir():
                 from transformers import AutoTokenizer
 
-                tok = AutoTokenizer.from_pretrained(tok_dir)
+                refuse_custom_code(tok_dir)
+                with load_errors(tok_dir, "the tokenizer of the interrupted fit"):
+                    tok = AutoTokenizer.from_pretrained(tok_dir, trust_remote_code=False)
             else:
                 corpus = [t.lower() for t in texts] if p.lowercase else texts
                 tok = _train_bpe(corpus, p.vocab_size, p.bpe_min_frequency, specials)
@@ -707,31 +707,40 @@ class GPT2Classifier(Classifier):
 
     @classmethod
     def load(cls, path: Path) -> "GPT2Classifier":
+        """Rebuild a saved model; a damaged, crafted or incomplete folder is one sentence
+        naming the file (never a prompt, never code from the folder)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(path)
         if not (path / STATE_FILE).is_file() or not (path / MODEL_META).is_file():
             raise NlpgdError(f"{path} is not a saved gpt2 model folder (no {STATE_FILE})")
-        meta = json.loads((path / MODEL_META).read_text())
-        state = json.loads((path / STATE_FILE).read_text())
-        self = cls(GPT2Params.model_validate(meta["params"]))
-        self.classes_ = np.array(state["classes"])
-        self.class_log_prior_ = np.array(state["class_log_prior"], dtype=np.float64)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path / "tokenizer")
-        tok = self.tokenizer_
-        self.eos_id_ = int(tok.convert_tokens_to_ids(state["eos_token"]))
-        self.pad_id_ = int(tok.convert_tokens_to_ids(state["pad_token"]))
-        self.start_ids_ = {c: int(tok.convert_tokens_to_ids(t)) for c, t in state["label_tokens"].items()}
-        self.max_length_ = int(state["max_length"])
+        meta = read_json_file(path / MODEL_META, "model description")
+        state = read_json_file(path / STATE_FILE, "model state")
+        with load_errors(path / STATE_FILE, "the model state"):
+            self = cls(GPT2Params.model_validate(meta["params"]))
+            self.classes_ = np.array([str(c) for c in state["classes"]])
+            self.class_log_prior_ = np.array(state["class_log_prior"], dtype=np.float64)
+            lm_dirs = {str(c): state["lm_dirs"][str(c)] for c in self.classes_}
+            label_tokens = {str(c): str(t) for c, t in state["label_tokens"].items()}
+            special = (str(state["eos_token"]), str(state["pad_token"]))
+            self.max_length_ = int(state["max_length"])
+        folders = {c: inside(path, d, f"{STATE_FILE} lm_dirs['{c}']") for c, d in lm_dirs.items()}
+        tok_dir = inside(path, "tokenizer", "the tokenizer folder")
+        for folder in [tok_dir, *folders.values()]:
+            refuse_custom_code(folder)
+        with load_errors(tok_dir, "the tokenizer"):
+            self.tokenizer_ = tok = AutoTokenizer.from_pretrained(tok_dir, trust_remote_code=False)
+            self.eos_id_ = int(tok.convert_tokens_to_ids(special[0]))
+            self.pad_id_ = int(tok.convert_tokens_to_ids(special[1]))
+            self.start_ids_ = {c: int(tok.convert_tokens_to_ids(t)) for c, t in label_tokens.items()}
         device = _device()
-        loaded: dict[str, Any] = {}
+        loaded: dict[Path, Any] = {}
         self.lms_ = {}
-        for c in self.classes_:
-            folder = state["lm_dirs"][str(c)]
+        for c, folder in folders.items():
             if folder not in loaded:
-                with hf_progress_bars(False):
-                    lm = AutoModelForCausalLM.from_pretrained(path / folder)
+                check_weights(folder)
+                with hf_progress_bars(False), load_errors(folder, "the language model"):
+                    lm = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False)
                 loaded[folder] = lm.to(device).eval()
-            self.lms_[str(c)] = loaded[folder]
+            self.lms_[c] = loaded[folder]
         return self
-

@@ -21,9 +21,10 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
-from nlpgd.errors import NlpgdError
+from nlpgd.errors import NlpgdError, first_line
 from nlpgd.models.base import Classifier, FitContext, check_labels, check_prior
 from nlpgd.models.naive_bayes_params import NaiveBayesParams
+from nlpgd.safe_load import load_errors, read_json_file
 
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
@@ -145,18 +146,40 @@ class NaiveBayesClassifier(Classifier):
     @classmethod
     def load(cls, path: Path) -> "NaiveBayesClassifier":
         path = Path(path)
-        meta = json.loads((path / "nlpgd_model.json").read_text())
-        self = cls(NaiveBayesParams.model_validate(meta["params"]))
-        self.classes_ = np.array(meta["classes"])
-        vocab = json.loads((path / "vocabulary.json").read_text())
+        meta = read_json_file(path / "nlpgd_model.json", "model description")
+        with load_errors(path / "nlpgd_model.json", "the model description"):
+            self = cls(NaiveBayesParams.model_validate(meta["params"]))
+            self.classes_ = np.array([str(c) for c in meta["classes"]])
+        vocab = read_json_file(path / "vocabulary.json", "vocabulary")
+        if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+            raise NlpgdError(f"vocabulary {path / 'vocabulary.json'} is not a mapping of words to column numbers")
         self.vectorizer_ = self._vectorizer(vocabulary=vocab)
         self.vectorizer_.vocabulary_ = vocab
         self.vectorizer_.fixed_vocabulary_ = True
         nb = self._nb()
         for name in _ARRAYS:
-            setattr(nb, name, np.load(path / f"{name.rstrip('_')}.npy", allow_pickle=False))
+            setattr(nb, name, _load_array(path / f"{name.rstrip('_')}.npy"))
         nb.classes_ = self.classes_
         nb.n_features_in_ = nb.feature_count_.shape[1]
+        if nb.feature_log_prob_.shape != (len(self.classes_), len(vocab)):
+            raise NlpgdError(
+                f"{path / 'feature_log_prob.npy'} has shape {nb.feature_log_prob_.shape}, "
+                f"not ({len(self.classes_)} classes, {len(vocab)} words of vocabulary.json)"
+            )
         self.nb_ = nb
-        self.mean_length_ = np.load(path / "mean_length.npy", allow_pickle=False)
+        self.mean_length_ = _load_array(path / "mean_length.npy")
         return self
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """A ``.npy`` array without pickle, or one sentence naming the file."""
+    if not path.is_file():
+        raise NlpgdError(f"array file {path} is missing")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise NlpgdError(f"array file {path} holds Python objects (a pickle), which nlpgd never loads") from None
+        raise NlpgdError(f"array file {path} is truncated or damaged ({first_line(exc)})") from None
+    except (OSError, EOFError) as exc:
+        raise NlpgdError(f"array file {path} is truncated or damaged ({first_line(exc)})") from None

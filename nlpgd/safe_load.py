@@ -1,0 +1,139 @@
+"""Reading folders that may be damaged or hostile: saved models, checkpoints, run folders.
+
+Everything nlpgd reads back from disk was written by nlpgd, but a run folder can be copied
+from anywhere, cut short by a full disk or a kill, or crafted. The rules:
+
+- no code from a folder ever runs: every ``from_pretrained`` passes
+  ``trust_remote_code=False``, and a folder whose ``config.json`` or
+  ``tokenizer_config.json`` asks for custom code (``auto_map``) is refused before
+  transformers sees it, so nothing prompts on stdin;
+- a path read from a state file must resolve inside its folder (no absolute path, no
+  ``..``, no symbolic link that leaves the folder);
+- weights are safetensors or ``.npy`` without pickle; a truncated safetensors file is
+  found from its header before loading, and any failure to load becomes one sentence
+  naming the file (:class:`~nlpgd.errors.NlpgdError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from nlpgd.errors import NlpgdError, first_line
+
+#: Files whose ``auto_map`` would make transformers import a module from the folder.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+CODE_MAP_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+
+
+def read_json_file(path: Path, what: str = "file") -> Any:
+    """Parsed JSON of ``path``, or one sentence naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NlpgdError(f"{what} {path} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NlpgdError(f"cannot read {what} {path}: {first_line(exc)}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise NlpgdError(f"{what} {path} is not valid JSON (truncated or damaged)") from None
+
+
+def inside(folder: Path, relative: Any, what: str) -> Path:
+    """``folder / relative``, refused unless it stays inside ``folder`` once resolved.
+
+    ``relative`` comes from a saved state file: an absolute path, a ``..`` or a symbolic link
+    that leads out of ``folder`` is refused with one sentence naming ``what``.
+    """
+    folder = Path(folder)
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        raise NlpgdError(f"{what} must be a relative path inside {folder}, got {relative!r}")
+    target = (folder / relative).resolve()
+    root = folder.resolve()
+    if target != root and root not in target.parents:
+        raise NlpgdError(f"{what} {relative!r} leads outside {folder}; refusing to read it")
+    return target
+
+
+def refuse_custom_code(folder: Path) -> None:
+    """Error if a model folder asks transformers to import code of its own (``auto_map``)."""
+    folder = Path(folder)
+    for name in CODE_MAP_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        data = read_json_file(path, "model file")
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise NlpgdError(
+                f"{path} asks to run custom code from the folder (auto_map); "
+                "nlpgd never runs code from a model folder, so it refuses to load it"
+            )
+
+
+def check_safetensors(path: Path) -> None:
+    """Error naming ``path`` unless it is a complete safetensors file (header and data).
+
+    A safetensors file is an 8-byte little-endian header length, a JSON header giving each
+    tensor's byte range, then the data; a file cut short by a kill or a full disk is shorter
+    than the largest range end, which this finds without reading the tensors.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than its 8-byte header length")
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8:
+                raise ValueError("its header runs past the end of the file")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end > size:
+            raise ValueError(f"{size:,} bytes where the header promises {8 + n + end:,}")
+    except FileNotFoundError:
+        raise NlpgdError(f"weights file {path} is missing") from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise NlpgdError(f"weights file {path} is truncated or damaged ({first_line(exc)})") from None
+
+
+def check_weights(folder: Path) -> None:
+    """Check every safetensors file of a model folder (see :func:`check_safetensors`)."""
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        check_safetensors(path)
+
+
+@contextmanager
+def load_errors(path: Path, what: str) -> Iterator[None]:
+    """Turn whatever loading ``what`` from ``path`` raises into one sentence naming it.
+
+    Pickle refusals (``weights_only`` / ``allow_pickle=False``) are named as such: their own
+    messages suggest turning the protection off, which nlpgd never does.
+    """
+    try:
+        yield
+    except NlpgdError:
+        raise
+    except pickle.UnpicklingError:
+        raise _pickle_error(path, what) from None
+    except FileNotFoundError as exc:
+        missing = exc.filename or first_line(exc)
+        raise NlpgdError(f"cannot load {what}: {missing} is missing") from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, RuntimeError, AttributeError) as exc:
+        text = first_line(exc)
+        if "pickle" in text.lower() or "weights_only" in text:
+            raise _pickle_error(path, what) from None
+        raise NlpgdError(f"cannot load {what} from {path}: {text}") from None
+
+
+def _pickle_error(path: Path, what: str) -> NlpgdError:
+    path = Path(path)
+    pickles = sorted(p.name for p in path.glob("*") if p.suffix in PICKLE_SUFFIXES) if path.is_dir() else []
+    where = f"{path / pickles[0]}" if len(pickles) == 1 else f"{path}"
+    return NlpgdError(f"{what}: {where} is a pickle, which nlpgd never loads (loading a pickle can run code)")
