@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlpgd.runs import write_json, write_predictions
+from nlpgd.io import write_json
+from nlpgd.runs import write_predictions
 
 FAMILIES = {"naive_bayes": "generative", "distilbert": "discriminative", "gpt2": "generative"}
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from nlpgd.io import atomic_write_bytes
 from nlpgd.stats import reliability_bins
 
 DPI = 100
@@ -47,21 +46,11 @@ def _colors(n: int) -> list:
 def save_png(fig, path: Path) -> Path:
     """Write ``fig`` as PNG atomically (no metadata, so the file carries no URLs) and close it."""
     plt = _plt()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
 
 
 def _grid(plt, n: int, title: str, context: str, cell=(4.2, 3.6)):

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from nlpgd.errors import NlpgdError
-from nlpgd.runs import atomic_write_text, now_iso, open_run, read_json, read_predictions, write_json
+from nlpgd.io import atomic_write_text, read_json, write_json
+from nlpgd.runs import now_iso, open_run, read_predictions
 
 REPORT_FORMAT = 1
 SPLITS = ("validation", "test")

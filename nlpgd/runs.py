@@ -21,73 +21,24 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from nlpgd.errors import NlpgdError
+from nlpgd.io import atomic_writer, read_json, write_json
 
 FORMAT_VERSION = 1
 PARTIAL = ".partial"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n")
-
-
-def _jsonable(o: Any):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def read_json(path: Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise NlpgdError(f"missing file: {path}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise NlpgdError(f"{path} is not valid JSON (the run may have been interrupted)") from None
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
 def write_predictions(path: Path, ids, labels, prob_spam, preds) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    with atomic_writer(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "label", "prob_spam", "pred"])
         for row in zip(ids, labels, prob_spam, preds):
             w.writerow([row[0], int(row[1]), repr(float(row[2])), int(row[3])])
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def read_predictions(path: Path) -> dict:

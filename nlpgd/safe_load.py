@@ -24,25 +24,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nlpgd.errors import NlpgdError, first_line
+from nlpgd.io import read_json
 
 #: Files whose ``auto_map`` would make transformers import a module from the folder.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 CODE_MAP_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
-
-
-def read_json_file(path: Path, what: str = "file") -> Any:
-    """Parsed JSON of ``path``, or one sentence naming the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NlpgdError(f"{what} {path} is missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NlpgdError(f"cannot read {what} {path}: {first_line(exc)}") from None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise NlpgdError(f"{what} {path} is not valid JSON (truncated or damaged)") from None
 
 
 def inside(folder: Path, relative: Any, what: str) -> Path:
@@ -68,7 +54,7 @@ def refuse_custom_code(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             continue
-        data = read_json_file(path, "model file")
+        data = read_json(path, "model file")
         if isinstance(data, dict) and data.get("auto_map"):
             raise NlpgdError(
                 f"{path} asks to run custom code from the folder (auto_map); "

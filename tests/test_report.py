@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from nlpgd.cli import app
 from nlpgd.metrics import compute_metrics
 from nlpgd.report import load_run_predictions, write_comparison, write_report
-from nlpgd.runs import write_json, write_predictions
+from nlpgd.io import write_json
+from nlpgd.runs import write_predictions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURE_NAMES = ("roc", "pr", "reliability", "confusion", "scores")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nlpgd.errors import NlpgdError
-from nlpgd.runs import FORMAT_VERSION, Run, atomic_write_text, open_run, read_predictions, write_predictions
+from nlpgd.io import atomic_write_text
+from nlpgd.runs import FORMAT_VERSION, Run, open_run, read_predictions, write_predictions
 
 
 def test_partial_until_finished(tmp_path):

@@ -114,7 +114,8 @@ def generate(
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them."""
     from nlpgd.generation import sample_quality
-    from nlpgd.runs import atomic_write_text, open_run, write_json
+    from nlpgd.io import atomic_write_text, write_json
+    from nlpgd.runs import open_run
 
     if n <= 0:
         raise NlpgdError(f"--n must be a positive number of samples, got {n}")

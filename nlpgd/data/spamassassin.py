@@ -40,6 +40,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from nlpgd.errors import NlpgdError
+from nlpgd.io import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -519,18 +520,6 @@ def _read_cache(path: Path) -> list[dict] | None:
         return None
 
 
-def _write_cache(path: Path, rows: list[dict]) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def load_spamassassin(
     cache_dir: Path | None = None,
     *,
@@ -570,5 +559,5 @@ def load_spamassassin(
     ids = [row["id"] for row in rows]
     if len(set(ids)) != len(ids):
         raise NlpgdError(f"message ids in {data_dir} are not unique; the download may be damaged.")
-    _write_cache(cache_file, rows)
+    write_jsonl(cache_file, rows)
     return rows

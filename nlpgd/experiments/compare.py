@@ -26,16 +26,8 @@ from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import FitContext
 from nlpgd.models.hf_common import hf_progress_bars
 from nlpgd.models.registry import build_model, load_model
-from nlpgd.runs import (
-    PeakMemory,
-    Run,
-    atomic_write_text,
-    open_run,
-    read_json,
-    write_json,
-    write_jsonl,
-    write_predictions,
-)
+from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
+from nlpgd.runs import PeakMemory, Run, open_run, write_predictions
 from nlpgd.seeding import device_description, seed_everything
 
 log = logging.getLogger(__name__)

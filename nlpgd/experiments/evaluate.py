@@ -16,7 +16,8 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.compare import load_run_models, score_model
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
-from nlpgd.runs import now_iso, open_run, write_json, write_predictions
+from nlpgd.io import write_json
+from nlpgd.runs import now_iso, open_run, write_predictions
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")

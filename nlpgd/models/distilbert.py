@@ -45,7 +45,8 @@ from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models import hf_common
 from nlpgd.models.base import MODEL_META, Classifier, FitContext, softmax_rows, training_inputs
 from nlpgd.models.distilbert_params import DistilBertParams
-from nlpgd.safe_load import check_weights, load_errors, read_json_file, refuse_custom_code
+from nlpgd.io import read_json
+from nlpgd.safe_load import check_weights, load_errors, refuse_custom_code
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +420,7 @@ class DistilBertClassifier(Classifier):
         meta_file = path / MODEL_META
         if not meta_file.is_file():
             raise NlpgdError(f"{path} is not a saved nlpgd model folder (no {MODEL_META})")
-        meta = read_json_file(meta_file, "model description")
+        meta = read_json(meta_file, "model description")
         if not isinstance(meta, dict) or meta.get("type") != cls.type_name:
             raise NlpgdError(f"{path} holds a '{meta.get('type') if isinstance(meta, dict) else '?'}' model, not '{cls.type_name}'")
         with load_errors(meta_file, "the model description"):

@@ -41,7 +41,8 @@ from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models.base import MODEL_META, Classifier, FitContext, check_prior, softmax_rows, training_inputs
 from nlpgd.models.gpt2_params import GPT2Params
-from nlpgd.safe_load import check_weights, inside, load_errors, read_json_file, refuse_custom_code
+from nlpgd.io import read_json
+from nlpgd.safe_load import check_weights, inside, load_errors, refuse_custom_code
 from nlpgd.models.hf_common import (
     autocast_dtype,
     hf_progress_bars,
@@ -714,8 +715,8 @@ class GPT2Classifier(Classifier):
         path = Path(path)
         if not (path / STATE_FILE).is_file() or not (path / MODEL_META).is_file():
             raise NlpgdError(f"{path} is not a saved gpt2 model folder (no {STATE_FILE})")
-        meta = read_json_file(path / MODEL_META, "model description")
-        state = read_json_file(path / STATE_FILE, "model state")
+        meta = read_json(path / MODEL_META, "model description")
+        state = read_json(path / STATE_FILE, "model state")
         with load_errors(path / STATE_FILE, "the model state"):
             self = cls(GPT2Params.model_validate(meta["params"]))
             self.classes_ = np.array([str(c) for c in state["classes"]])

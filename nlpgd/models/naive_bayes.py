@@ -24,7 +24,8 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.models.base import Classifier, FitContext, check_labels, check_prior
 from nlpgd.models.naive_bayes_params import NaiveBayesParams
-from nlpgd.safe_load import load_errors, read_json_file
+from nlpgd.io import read_json
+from nlpgd.safe_load import load_errors
 
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
@@ -146,11 +147,11 @@ class NaiveBayesClassifier(Classifier):
     @classmethod
     def load(cls, path: Path) -> "NaiveBayesClassifier":
         path = Path(path)
-        meta = read_json_file(path / "nlpgd_model.json", "model description")
+        meta = read_json(path / "nlpgd_model.json", "model description")
         with load_errors(path / "nlpgd_model.json", "the model description"):
             self = cls(NaiveBayesParams.model_validate(meta["params"]))
             self.classes_ = np.array([str(c) for c in meta["classes"]])
-        vocab = read_json_file(path / "vocabulary.json", "vocabulary")
+        vocab = read_json(path / "vocabulary.json", "vocabulary")
         if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
             raise NlpgdError(f"vocabulary {path / 'vocabulary.json'} is not a mapping of words to column numbers")
         self.vectorizer_ = self._vectorizer(vocabulary=vocab)

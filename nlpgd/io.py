@@ -1,0 +1,115 @@
+"""Writing and reading files so that nothing half-written ever looks finished.
+
+Every file nlpgd writes (run folders, reports, figures, samples, the corpus cache) goes
+through :func:`atomic_writer`: the content goes to a temporary file beside the target,
+which replaces the target only once it is complete; on any failure the temporary file is
+removed. A write that the system refuses (read-only folder, full disk, a path under
+``/proc``, a folder where a file should go) is one :class:`NlpgdError` sentence naming the
+path, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from nlpgd.errors import NlpgdError, first_line
+
+
+def write_error(path: Path, exc: OSError) -> NlpgdError:
+    """One sentence for a write the system refused."""
+    reason = exc.strerror or first_line(exc)
+    return NlpgdError(f"cannot write {path}: {reason}")
+
+
+def ensure_dir(path: Path) -> Path:
+    """``path`` as a folder (created with its parents), or one sentence saying why not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NlpgdError(f"cannot write into {path}: it is a file, not a folder") from None
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    if not path.is_dir():
+        raise NlpgdError(f"cannot write into {path}: it is not a folder")
+    return path
+
+
+@contextmanager
+def atomic_writer(path: Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` (mode 0644).
+
+    ``mode`` is ``"w"`` (UTF-8 text unless ``encoding`` is given) or ``"wb"``. On any error,
+    including Ctrl-C, the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise NlpgdError(f"cannot write {path}: it is a folder")
+    ensure_dir(path.parent)
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_writer(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_writer(path, "wb") as f:
+        f.write(data)
+
+
+def _jsonable(o: Any):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    with atomic_writer(path, "w", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    """Parsed JSON of ``path``, or one sentence naming the file (missing, unreadable, damaged)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NlpgdError(f"{what} {path} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NlpgdError(f"cannot read {what} {path}: {first_line(exc)}") from None
+    except ValueError:
+        raise NlpgdError(f"{what} {path} is not valid JSON (truncated or damaged)") from None
