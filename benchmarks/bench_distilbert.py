@@ -175,7 +175,7 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from nlpgd.models.distilbert_params import DistilBertParams
+    from nlpgd.params import DistilBertParams
 
     overrides = {
         k: v

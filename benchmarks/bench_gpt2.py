@@ -100,7 +100,7 @@ def main() -> None:
     from nlpgd.generation import sample_quality
     from nlpgd.models.base import FitContext
     from nlpgd.models.gpt2 import GPT2Classifier
-    from nlpgd.models.gpt2_params import GPT2Params
+    from nlpgd.params import GPT2Params
 
     overrides = dict(kv.split("=", 1) for kv in args.set)
     params = GPT2Params(**{k: parse_value(v) for k, v in overrides.items()})

@@ -53,7 +53,7 @@ def main() -> None:
     from nlpgd.config import DataConfig
     from nlpgd.data import load_splits
     from nlpgd.metrics import compute_metrics
-    from nlpgd.models import hf_common
+    from nlpgd.models import hf_base as hf_common
     from nlpgd.models.base import FitContext
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
@@ -71,7 +71,7 @@ def main() -> None:
 
     if args.only in (None, "distilbert"):
         from nlpgd.models.distilbert import DistilBertClassifier
-        from nlpgd.models.distilbert_params import DistilBertParams
+        from nlpgd.params import DistilBertParams
 
         heads = max(1, args.dim // 64)
         params = DistilBertParams(init="scratch", scratch_dim=args.dim, scratch_layers=6, scratch_heads=heads,
@@ -93,7 +93,7 @@ def main() -> None:
 
     if args.only in (None, "gpt2"):
         from nlpgd.models.gpt2 import GPT2Classifier
-        from nlpgd.models.gpt2_params import GPT2Params
+        from nlpgd.params import GPT2Params
 
         model = GPT2Classifier(GPT2Params(**({"epochs": args.gpt2_epochs} if args.gpt2_epochs else {})))
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from nlpgd.data import load_splits
 from nlpgd.metrics import compute_metrics
 from nlpgd.models.base import FitContext
 from nlpgd.models.naive_bayes import NaiveBayesClassifier
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
+from nlpgd.params import NaiveBayesParams
 
 SMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sms_spam" / "SMSSpamCollection"
 TARGET_S = 2.0

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.registry import REGISTRY, ModelSpec
+from nlpgd.params import REGISTRY, ModelSpec
 
 SOURCES = ("hub", "csv", "tsv", "jsonl", "parquet", "uci_sms", "spamassassin")
 
@@ -235,3 +235,39 @@ def data_config_from_dict(data: dict, where: str = "data spec") -> DataConfig:
 
 def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# -- comparing a saved config (or fit record) with the current one -------------------------
+
+_ABSENT = "<absent>"
+
+
+def first_difference(saved: Any, now: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first setting that differs between two JSON-like mappings, in
+    sorted key order (None when they are equal)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for key in sorted(set(saved) | set(now), key=str):
+            name = f"{prefix}{key}"
+            if key not in saved or key not in now:
+                return name
+            diff = first_difference(saved[key], now[key], name + ".")
+            if diff is not None:
+                return diff
+        return None
+    return None if saved == now else (prefix.rstrip(".") or "(root)")
+
+
+def _lookup(record: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(record, dict) or part not in record:
+            return _ABSENT
+        record = record[part]
+    return record
+
+
+def difference_message(saved: Any, now: Any, what: str) -> str | None:
+    """``"<what> 'key' differs (saved X, now Y)"`` for the first difference, or None."""
+    key = first_difference(saved, now)
+    if key is None:
+        return None
+    return f"{what} '{key}' differs (saved {_lookup(saved, key)!r}, now {_lookup(now, key)!r})"

@@ -19,12 +19,10 @@ While it runs the folder is called ``<run-id>.partial`` and ``run.json`` says
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import atomic_writer, read_json, write_json

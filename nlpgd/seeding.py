@@ -1,4 +1,9 @@
-"""Seed once, in one place: Python, NumPy and (when loaded) torch."""
+"""Seed once, in one place: Python, NumPy and torch (every device), before a model is built.
+
+The same seed then fixes weight initialisation, data order, dropout and subsampling of every
+model: what transformers' ``set_seed`` does, without importing torch for a model that does not
+use it (torch is seeded when it is loaded; the Trainer-based arms load it before seeding).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,12 @@ import numpy as np
 
 
 def seed_everything(seed: int) -> None:
-    os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     if "torch" in sys.modules:
         import torch
 
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
+        torch.manual_seed(seed)  # seeds every CUDA device too
 
 
 def device_description() -> str:

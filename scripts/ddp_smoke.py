@@ -50,7 +50,7 @@ def main() -> int:
 
     from nlpgd.models.base import FitContext
     from nlpgd.models.distilbert import DistilBertClassifier
-    from nlpgd.models.distilbert_params import DistilBertParams
+    from nlpgd.params import DistilBertParams
 
     texts, labels = corpus(args.n_per_class, seed=0)
     params = DistilBertParams(init="scratch", epochs=args.epochs, batch_size=8, scratch_vocab_size=500)

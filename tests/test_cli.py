@@ -9,12 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from nlpgd.cli import app
+from nlpgd.config import load_config
 
 from conftest import REPO
 
 runner = CliRunner()
 TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
 TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+TINY_MODELS = list(load_config(TINY_CFG).models)  # every registered type (tests/test_config.py checks)
 
 
 def invoke(*args):
@@ -35,7 +37,7 @@ def test_compare_writes_a_complete_run(tiny_run):
 
     assert info["packages"]["torch"] == torch.__version__ and info["packages"]["transformers"] == transformers.__version__
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    assert set(metrics) == {"naive_bayes", "distilbert", "gpt2"}
+    assert set(metrics) == set(TINY_MODELS)
     for name in metrics:
         for split in ("validation", "test"):
             assert (tiny_run / "predictions" / name / f"seed0.{split}.csv").is_file()
@@ -61,7 +63,7 @@ def test_classify_prints_label_and_probability(tiny_run):
 def test_classify_every_model(tiny_run):
     r = invoke("classify", tiny_run, "free prize call now")
     assert r.exit_code == 0, r.output
-    for name in ("naive_bayes/seed0", "distilbert/seed0", "gpt2/seed0"):
+    for name in (f"{m}/seed0" for m in TINY_MODELS):
         assert name in r.stdout
 
 
@@ -74,7 +76,7 @@ def test_evaluate_on_another_dataset(copy_run, tmp_path):
                "--set", "label_column=kind", "--split", "all", "--name", "other", "--prior", "spam=0.5")  # fmt: skip
     assert r.exit_code == 0, r.output
     info = json.loads((tiny_run / "evaluations" / "other" / "evaluation.json").read_text())
-    assert info["prior"] == {"spam": 0.5, "ham": 0.5} and info["prior_not_applied_to"] == ["distilbert/seed0"]
+    assert info["prior"] == {"spam": 0.5, "ham": 0.5} and info["prior_not_applied_to"] == ["distilbert/seed0", "logreg/seed0"]
     assert info["n"] == 6
     assert "naive_bayes/seed0" in r.stdout
 
@@ -193,7 +195,7 @@ def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
     monkeypatch.setattr(GPT2Classifier, "fit", interrupted)
     r = invoke(*base)
     (partial,) = (tmp_path / "smoke-tiny").iterdir()
-    assert r.exit_code == 130 and "2 of 3 fits are saved" in r.stderr and f"--resume {partial}" in r.stderr, r.stderr
+    assert r.exit_code == 130 and f"{len(TINY_MODELS) - 1} of {len(TINY_MODELS)} fits are saved" in r.stderr and f"--resume {partial}" in r.stderr, r.stderr
     assert partial.name.endswith(".partial")
     assert json.loads((partial / "run.json").read_text())["status"] == "running"
     assert not (partial / "report.html").exists()
@@ -210,7 +212,7 @@ def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     final = partial.with_name(partial.name.removesuffix(".partial"))
     assert json.loads((final / "run.json").read_text())["status"] == "complete"
-    assert set(json.loads((final / "metrics.json").read_text())) == {"naive_bayes", "distilbert", "gpt2"}
+    assert set(json.loads((final / "metrics.json").read_text())) == set(TINY_MODELS)
     assert not (final / "work").exists() and (final / "models" / "gpt2" / "seed0").is_dir()
 
 
@@ -228,6 +230,6 @@ def test_classify_tokens_sum_to_the_class_log_likelihood(tiny_run):
         assert sum(t[label] for t in toks) == pytest.approx(float(gpt2.log_likelihood([text], label)[0]), abs=1e-3)
     table = invoke("classify", tiny_run, text, "--tokens")
     assert table.exit_code == 0 and "log P(.|spam)" in table.stdout and "spam - ham" in table.stdout
-    assert "no per-token view for" in table.stderr and "naive_bayes/seed0" in table.stderr
+    assert "no per-token scores for" in table.stderr and "naive_bayes/seed0" in table.stderr
     bad = invoke("classify", tiny_run, text, "--model", "naive_bayes", "--tokens")
-    assert bad.exit_code == 2 and "--tokens needs a gpt2 model" in bad.stderr
+    assert bad.exit_code == 2 and "--tokens needs a model with per-token scores" in bad.stderr

@@ -4,8 +4,9 @@ import pytest
 
 from nlpgd.config import apply_overrides, config_from_dict, load_config
 from nlpgd.errors import NlpgdError
-from nlpgd.models.distilbert_params import DistilBertParams
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
+from nlpgd.params import REGISTRY
+from nlpgd.params import DistilBertParams
+from nlpgd.params import NaiveBayesParams
 
 from conftest import REPO
 
@@ -20,6 +21,11 @@ def base() -> dict:
 def test_every_shipped_config_loads(path):
     cfg = load_config(path)
     assert cfg.models and cfg.seeds
+
+
+def test_the_smoke_config_covers_every_registered_type():
+    cfg = load_config(REPO / "configs" / "smoke" / "tiny.yaml")
+    assert {spec.type for spec in cfg.models.values()} == set(REGISTRY)
 
 
 def test_shipped_configs_exist():

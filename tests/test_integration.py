@@ -5,7 +5,7 @@ from nlpgd.data import load_splits
 from nlpgd.metrics import compute_metrics
 from nlpgd.models.base import FitContext
 from nlpgd.models.naive_bayes import NaiveBayesClassifier
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
+from nlpgd.params import NaiveBayesParams
 
 
 def test_naive_bayes_on_sms_spam_80_20(sms_file, tmp_path):

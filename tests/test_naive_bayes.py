@@ -3,7 +3,7 @@ import pytest
 
 from nlpgd.errors import NlpgdError
 from nlpgd.models.naive_bayes import NaiveBayesClassifier
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
+from nlpgd.params import NaiveBayesParams
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def classify(
     ] = False,
 ) -> None:
     """Print each model's label and spam probability for each text."""
-    from nlpgd.experiments.compare import load_run_models, spam_column
+    from nlpgd.scoring import load_run_models, spam_column
 
     items = list(texts or [])
     if items == ["-"]:
@@ -45,13 +45,13 @@ def classify(
     unchanged = apply_prior(models, prior_map)
     if unchanged:
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
-    per_token = {k: m for k, m in models.items() if callable(getattr(m, "token_log_likelihoods", None))}
+    per_token = {k: m for k, m in models.items() if m.can("token_scores")}
     if tokens:
         if not per_token:
-            raise NlpgdError(f"--tokens needs a gpt2 model; the selected models are {', '.join(models)}")
+            raise NlpgdError(f"--tokens needs a model with per-token scores (gpt2); the selected models are {', '.join(models)}")
         skipped = [k for k in models if k not in per_token]
         if skipped and not as_json:
-            typer.echo(f"note: --tokens covers gpt2 models only; no per-token view for {', '.join(skipped)}", err=True)
+            typer.echo(f"note: no per-token scores for {', '.join(skipped)}", err=True)
     rows = []
     for key, m in models.items():
         p = m.predict_proba(items)[:, spam_column(m)]

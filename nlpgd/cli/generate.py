@@ -16,13 +16,12 @@ import typer
 
 from nlpgd.cli.common import cli_errors, stderr_is_tty
 from nlpgd.errors import NlpgdError
-from nlpgd.models.registry import load_model, model_class, saved_type
+from nlpgd.models.registry import model_class, saved_type, types_with
+from nlpgd.scoring import load_named_model
 
 
 def _can_generate(type_name: str) -> bool:
-
-    cls = model_class(type_name)
-    return callable(getattr(cls, "generate", None)) and callable(getattr(cls, "log_likelihood", None))
+    return model_class(type_name).capabilities.can_generate
 
 
 def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> tuple[str, Path]:
@@ -40,7 +39,9 @@ def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> 
     for name, seeds in folders.items():
         if _can_generate(saved_type(seeds[0])):
             return f"{name}/{seeds[0].name}", seeds[0]
-    raise NlpgdError(f"run {run_path} has no model that can generate text (a gpt2 or naive_bayes model)")
+    raise NlpgdError(
+        f"run {run_path} has no model that can generate text (types that can: {', '.join(types_with('can_generate'))})"
+    )
 
 
 def _read_train_texts(path: Path) -> tuple[list[str], list[str]] | None:
@@ -123,15 +124,14 @@ def generate(
     run = open_run(run_dir)
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
-    try:
-        generator = load_model(folder)
-    except NlpgdError as exc:
-        raise NlpgdError(f"cannot load model '{key}': {exc}") from None
+    generator = load_named_model(key, folder)
+    if not generator.can("can_generate"):
+        raise NlpgdError(f"model {key} cannot generate text as configured (e.g. complement naive Bayes)")
     if label not in [str(c) for c in generator.classes_]:
         raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
 
     sampling = dict(temperature=temperature)
-    if generator.type_name == "gpt2":
+    if generator.can("autoregressive"):
         sampling.update(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, progress=stderr_is_tty())
         if prompts is not None:
             sampling["prompts"] = prompts
@@ -149,9 +149,9 @@ def generate(
         k = f"{name}/{seeds[0].name}"
         if k != key:
             try:
-                classifiers[k] = load_model(seeds[0])
+                classifiers[k] = load_named_model(k, seeds[0])
             except NlpgdError as exc:  # a damaged model leaves the others usable
-                unusable.append(f"{k} could not be loaded for the label-fidelity check: {exc}")
+                unusable.append(f"{exc}; it is left out of the label-fidelity check")
                 typer.echo(f"note: {unusable[-1]}", err=True)
     train = _read_train_texts(run.path / "train_texts.jsonl")
     train_texts = train[0] if train else None

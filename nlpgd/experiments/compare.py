@@ -12,20 +12,19 @@ import logging
 import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
-from nlpgd.config import ExperimentConfig, dump_config
+from nlpgd.config import ExperimentConfig, difference_message, dump_config
 from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.metrics import evaluate_predictions
-from nlpgd.models.base import FitContext
-from nlpgd.models.hf_common import hf_progress_bars
-from nlpgd.models.registry import build_model, load_model
+from nlpgd.models.base import CAPABILITIES, FitContext
+from nlpgd.models.registry import build_model
+from nlpgd.scoring import score_model
 from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
 from nlpgd.runs import PeakMemory, Run, open_run, write_predictions
 from nlpgd.seeding import device_description, seed_everything
@@ -34,20 +33,6 @@ log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
 # config keys that change how a run is shown or stored, not its results: a resume may differ in them
 RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work"})
-
-
-def spam_column(model) -> int:
-    matches = np.flatnonzero(np.asarray(model.classes_) == "spam")
-    if not len(matches):
-        raise NlpgdError(f"model classes {list(model.classes_)} do not include 'spam'")
-    return int(matches[0])
-
-
-def score_model(model, texts: list[str]) -> tuple[np.ndarray, float]:
-    """P(spam) for each text and the wall time in seconds."""
-    t0 = time.perf_counter()
-    proba = np.asarray(model.predict_proba(texts), dtype=np.float64)
-    return proba[:, spam_column(model)], time.perf_counter() - t0
 
 
 def compare(
@@ -64,9 +49,9 @@ def compare(
             raise NlpgdError(f"{run.path} is already complete; nothing to resume")
         saved = {k: v for k, v in read_json(run.path / "config.json").items() if k not in RESUME_FREE_KEYS}
         current = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE_KEYS}
-        if saved != current:
-            key = _first_difference(saved, current)
-            raise NlpgdError(f"cannot resume {run.path}: config key '{key}' differs from the run's")
+        diff = difference_message(saved, current, "config key")
+        if diff is not None:
+            raise NlpgdError(f"cannot resume {run.path}: {diff}")
         check_manifest(data, read_json(run.path / "split_manifest.json"))
         done = read_json(run.path / "progress.json") if (run.path / "progress.json").exists() else {}
     else:
@@ -115,6 +100,7 @@ def compare(
                 work_dir=run.work_dir(name, seed),
                 resume=resume is not None,
                 progress=cfg.progress,
+                name=key,
             )
             entry_metrics, cost = _fit_and_score(run, name, cfg.models[name], ctx, texts, labels, ids, y)
             metrics.setdefault(name, {})[f"seed{seed}"] = entry_metrics
@@ -156,10 +142,9 @@ def _fit_and_score(run, name: str, params, ctx: FitContext, texts: dict, labels:
     returns ``(metrics per split, costs)``."""
     seed_everything(ctx.seed)
     model = build_model(params)
-    with hf_progress_bars(ctx.progress):  # weight loading and shard writing bars
-        with PeakMemory() as mem:
-            model.fit(texts["train"], labels["train"], ctx)
-        model.save(run.model_dir(name, ctx.seed))
+    with PeakMemory() as mem:
+        model.fit(texts["train"], labels["train"], ctx)
+    model.save(run.model_dir(name, ctx.seed))
     entry_metrics, pred_seconds = {}, {}
     for split in EVAL_SPLITS:
         p, pred_seconds[split] = score_model(model, texts[split])
@@ -169,6 +154,7 @@ def _fit_and_score(run, name: str, params, ctx: FitContext, texts: dict, labels:
     cost = {
         "type": params.type,
         "family": model.family,
+        "capabilities": {k: model.can(k) for k in CAPABILITIES},
         "train_seconds": mem.seconds,
         "train_examples": len(texts["train"]),
         "predict_seconds_per_1000": 1000 * sum(pred_seconds.values()) / max(n_pred, 1),
@@ -189,34 +175,4 @@ def _package_versions() -> dict[str, str | None]:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = None
-    return out
-
-
-def _first_difference(a, b, prefix: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
-    return prefix or "(root)"
-
-
-def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict:
-    """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
-    run = open_run(run_dir)
-    folders = run.model_folders()
-    if model is not None and model not in folders:
-        raise NlpgdError(f"run {run.path} has no model '{model}' (models: {', '.join(folders)})")
-    out = {}
-    for name, seed_dirs in folders.items():
-        if model is not None and name != model:
-            continue
-        for p in seed_dirs:
-            s = int(p.name[4:])
-            if seed is None or s == seed:
-                try:
-                    out[f"{name}/seed{s}"] = load_model(p)
-                except NlpgdError as exc:
-                    raise NlpgdError(f"cannot load model '{name}/seed{s}': {exc}") from None
-    if not out:
-        raise NlpgdError(f"run {run.path} has no saved models matching the request")
     return out

@@ -13,11 +13,11 @@ from nlpgd import LABELS
 from nlpgd.config import DataConfig
 from nlpgd.data import load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.experiments.compare import load_run_models, score_model
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.io import write_json
 from nlpgd.runs import now_iso, open_run, write_predictions
+from nlpgd.scoring import load_run_models, score_model
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")

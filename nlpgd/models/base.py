@@ -1,38 +1,60 @@
 """The contract every model follows, so one evaluation path serves all of them.
 
-Shaped after scikit-learn's estimator contract: ``__init__`` only stores hyperparameters
-(one pydantic ``params`` object); learned state ends in ``_`` and is set in ``fit``; ``fit``
-returns ``self``; ``predict`` is ``classes_[argmax(predict_proba)]``.
+Shaped after scikit-learn's estimator contract: ``__init__`` only stores hyperparameters (one
+params object from :mod:`nlpgd.params`); learned state ends in ``_`` and is set by ``fit``;
+``fit`` returns ``self``; ``predict`` is ``classes_[argmax(predict_proba)]``.
 
 Labels are class *names* (``"ham"``, ``"spam"``). ``classes_`` is sorted, so for spam
 detection column 1 of ``predict_proba`` is the spam probability.
 
-Generative models (naive Bayes, the GPT-2 language model) also implement
-:class:`Generator`: they can score ``log P(x | y)`` and sample ``x ~ P(x | y)``.
+A model arm subclasses :class:`Classifier`, names its params class and declares what it can
+do in :class:`Capabilities` (the way scikit-learn declares estimator tags); callers read
+the capabilities, never a type name. It implements ``_fit``, ``_predict_proba``, ``_save`` and
+``_load``; the base does the rest: input checks, the fitted-state guard, the training-data
+hash and the model folder's self-description ``nlpgd_model.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from nlpgd.errors import NlpgdError
+from nlpgd.io import ensure_dir, read_json, write_json
+from nlpgd.params import ModelParams, validate_prior
+from nlpgd.safe_load import load_errors
 
 MODEL_META = "nlpgd_model.json"  # written by save() in every model folder
+MODEL_FORMAT = 2  # 1: before the format, seed and training-data hash were recorded
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model type can do beyond classifying."""
+
+    generative: bool = False  # models P(x | y): log_likelihood, predict_log_joint
+    prior_replaceable: bool = False  # set_prior replaces P(y) at predict time (label shift)
+    can_generate: bool = False  # generate(label, n) samples text
+    token_scores: bool = False  # token_log_likelihoods(text, label): log P per token
+    autoregressive: bool = False  # samples token by token: prompts, top_k, top_p, max_new_tokens
+
+
+CAPABILITIES = tuple(Capabilities.__dataclass_fields__)
 
 
 @dataclass
 class FitContext:
     """What ``compare`` hands a model besides its training data.
 
-    ``validation`` is the experiment's validation split (for early stopping / model
-    selection); ``work_dir`` is where a model may keep checkpoints so that ``resume`` can
-    continue an interrupted fit; ``seed`` is the run's seed (models seed themselves from it).
+    ``validation`` is the experiment's validation split (early stopping, choosing the epoch);
+    ``work_dir`` is where a model may keep checkpoints so that ``resume`` can continue an
+    interrupted fit; ``seed`` is the run's seed; ``name`` labels log lines (``gpt2/seed0``).
     """
 
     seed: int = 0
@@ -40,78 +62,155 @@ class FitContext:
     work_dir: Path | None = None
     resume: bool = False
     progress: bool = True
+    name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
+    """A short SHA-256 of the training texts and labels, in order."""
+    return hashlib.sha256(json.dumps([list(texts), list(labels)]).encode()).hexdigest()[:16]
 
 
 class Classifier(ABC):
     """A text classifier with the shared contract."""
 
-    type_name: ClassVar[str]  # registry key, e.g. "naive_bayes"
-    family: ClassVar[str]  # "generative" or "discriminative"
+    params_class: ClassVar[type[ModelParams]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    type_name: ClassVar[str]  # set from params_class: the params' ``type`` literal
 
-    def __init__(self, params: Any):
-        self.params = params
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "params_class" in cls.__dict__:
+            cls.type_name = cls.params_class.type_name()
+
+    def __init__(self, params: ModelParams | None = None):
+        self.params = params if params is not None else self.params_class()
+
+    # -- what this model can do --------------------------------------------------------
+    def can(self, capability: str) -> bool:
+        """Whether this model, as configured, has ``capability`` (a :class:`Capabilities`
+        field). A type may narrow its class-level capabilities per configuration."""
+        return bool(getattr(self.capabilities, capability))
+
+    @property
+    def family(self) -> str:
+        return "generative" if self.can("generative") else "discriminative"
 
     # -- learning ---------------------------------------------------------------------
-    @abstractmethod
     def fit(self, texts: Sequence[str], labels: Sequence[str], ctx: FitContext | None = None):
-        """Learn from ``texts`` and their class names; set ``classes_``; return ``self``."""
+        """Learn from ``texts`` and their class names; set ``classes_``; return ``self``.
+        A failed fit leaves the model unfitted."""
+        ctx = ctx or FitContext()
+        texts, labels = [str(t) for t in texts], [str(y) for y in labels]
+        if len(texts) != len(labels):
+            raise NlpgdError(f"got {len(texts)} texts but {len(labels)} labels")
+        self.__dict__.pop("classes_", None)
+        self.classes_ = check_labels(labels)
+        self.fit_info_ = {"seed": ctx.seed, "train_data_sha256": data_hash(texts, labels), "n_train": len(texts)}
+        try:
+            self._fit(texts, labels, ctx)
+        except BaseException:
+            self.__dict__.pop("classes_", None)
+            raise
+        return self
 
     @abstractmethod
+    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
+        """Learn the model's state (``classes_`` and ``fit_info_`` are already set)."""
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_classes) float array, rows sum to 1, columns in ``classes_`` order."""
+        self._check_fitted()
+        return self._predict_proba([str(t) for t in texts])
+
+    @abstractmethod
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        """``predict_proba`` of a fitted model on a list of strings."""
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         proba = self.predict_proba(texts)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    # -- persistence ------------------------------------------------------------------
-    @abstractmethod
-    def save(self, path: Path) -> None:
-        """Write everything needed to rebuild the fitted model into folder ``path``.
-
-        Implementations call :meth:`_write_meta` so the folder describes itself. No pickle.
-        """
-
-    @classmethod
-    @abstractmethod
-    def load(cls, path: Path) -> "Classifier":
-        """Rebuild a fitted model from a folder written by :meth:`save`."""
-
-    # -- costs (reported by compare) ---------------------------------------------------
     def n_parameters(self) -> int | None:
         """Number of learned parameters (None when not meaningful)."""
         return None
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write everything needed to rebuild the fitted model into folder ``path``; the
+        self-description is written last, so a folder without it is incomplete. No pickle."""
+        self._check_fitted()
+        path = ensure_dir(Path(path))
+        self._save(path)
+        meta = {
+            "format": MODEL_FORMAT,
+            "type": self.type_name,
+            "family": self.family,
+            "classes": [str(c) for c in self.classes_],
+            "params": self.params.model_dump(mode="json"),
+            **getattr(self, "fit_info_", {}),
+            "n_parameters": self.n_parameters(),
+            **self._meta_extra(),
+        }
+        write_json(path / MODEL_META, meta)
+
+    @abstractmethod
+    def _save(self, path: Path) -> None:
+        """Write the learned state into the existing folder ``path``."""
+
+    def _meta_extra(self) -> dict[str, Any]:
+        """Extra facts for ``nlpgd_model.json`` (training loss, truncations, ...)."""
+        return {}
+
+    @classmethod
+    def load(cls, path: Path) -> "Classifier":
+        """Rebuild a fitted model from a folder written by :meth:`save`; a damaged, crafted or
+        foreign folder is one sentence naming the file."""
+        path = Path(path)
+        meta = read_model_meta(path)
+        if meta["type"] != cls.type_name:
+            raise NlpgdError(f"{path} holds a '{meta['type']}' model, not '{cls.type_name}'")
+        with load_errors(path / MODEL_META, "the model description"):
+            self = cls(cls.params_class.model_validate(meta["params"]))
+            self.classes_ = np.array([str(c) for c in meta["classes"]])
+            self.fit_info_ = {k: meta.get(k) for k in ("seed", "train_data_sha256", "n_train")}
+        self._load(path, meta)
+        return self
+
+    @abstractmethod
+    def _load(self, path: Path, meta: dict) -> None:
+        """Read the learned state written by :meth:`_save` (params and classes are set)."""
 
     # -- helpers ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
             raise NlpgdError(f"{type(self).__name__} is not fitted yet: call fit() first")
 
-    def _write_meta(self, path: Path, **extra: Any) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "type": self.type_name,
-            "family": self.family,
-            "classes": [str(c) for c in self.classes_],
-            "params": self.params.model_dump(mode="json"),
-            **extra,
-        }
-        (path / MODEL_META).write_text(json.dumps(meta, indent=2))
+    def _class_index(self, label: str) -> int:
+        self._check_fitted()
+        matches = np.flatnonzero(self.classes_ == str(label))
+        if not len(matches):
+            raise NlpgdError(f"unknown label '{label}'; the model knows {', '.join(self.classes_)}")
+        return int(matches[0])
 
 
-@runtime_checkable
-class Generator(Protocol):
-    """A class-conditional generative model: scores and samples text given a label."""
-
-    classes_: np.ndarray
-
-    def generate(self, label: str, n: int, *, seed: int = 0, **sampling: Any) -> list[str]: ...
-
-    def log_likelihood(self, texts: Sequence[str], label: str) -> np.ndarray:
-        """``log P(text | label)`` for each text (natural log, one float per text)."""
-        ...
+def read_model_meta(path: Path) -> dict:
+    """A model folder's ``nlpgd_model.json``, checked for its format and type."""
+    path = Path(path)
+    if not (path / MODEL_META).is_file():
+        raise NlpgdError(f"{path} is not a saved nlpgd model folder (no {MODEL_META})")
+    meta = read_json(path / MODEL_META, "model description")
+    if not isinstance(meta, dict) or not isinstance(meta.get("type"), str):
+        raise NlpgdError(f"model description {path / MODEL_META} does not name a model type")
+    fmt = meta.get("format", 1)
+    if not isinstance(fmt, int) or fmt > MODEL_FORMAT:
+        raise NlpgdError(
+            f"{path / MODEL_META} has format {fmt!r}; this nlpgd reads formats up to {MODEL_FORMAT} (upgrade nlpgd)"
+        )
+    for key in ("classes", "params"):
+        if key not in meta:
+            raise NlpgdError(f"model description {path / MODEL_META} has no '{key}'")
+    return meta
 
 
 def check_labels(labels: Sequence[str]) -> np.ndarray:
@@ -125,24 +224,10 @@ def check_labels(labels: Sequence[str]) -> np.ndarray:
     return classes
 
 
-def training_inputs(
-    texts: Sequence[str], labels: Sequence[str], max_train_samples: int | None = None, seed: int = 0
-) -> tuple[list[str], list[str], np.ndarray]:
-    """``(texts, labels, classes)`` as strings, checked to be the same length and to hold at
-    least two classes; with ``max_train_samples`` a seeded random subset in original order."""
-    texts, labels = [str(t) for t in texts], [str(y) for y in labels]
-    if len(texts) != len(labels):
-        raise NlpgdError(f"got {len(texts)} texts but {len(labels)} labels")
-    if max_train_samples is not None and max_train_samples < len(texts):
-        keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[:max_train_samples])
-        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    return texts, labels, check_labels(labels)
-
-
 def check_prior(prior: dict[str, float], classes: Sequence[str]) -> np.ndarray:
     """``log P(y)`` in ``classes`` order from a ``{class: probability}`` mapping, or one
-    :class:`NlpgdError` sentence naming what is wrong (unknown class, missing class,
-    a value outside [0, 1], a sum other than 1)."""
+    :class:`NlpgdError` sentence naming what is wrong (unknown or missing class, a value
+    outside [0, 1], a sum other than 1)."""
     classes = [str(c) for c in classes]
     unknown = [k for k in prior if k not in classes]
     if unknown:
@@ -150,24 +235,22 @@ def check_prior(prior: dict[str, float], classes: Sequence[str]) -> np.ndarray:
     missing = [c for c in classes if c not in prior]
     if missing:
         raise NlpgdError(f"prior gives no probability for class '{missing[0]}'")
-    for k, v in prior.items():
-        if not 0.0 <= float(v) <= 1.0:
-            raise NlpgdError(f"prior probability of class '{k}' must lie in [0, 1], got {v}")
-    total = float(sum(prior.values()))
-    if abs(total - 1.0) > 1e-6:
-        raise NlpgdError(f"prior must sum to 1 (tolerance 1e-6), got {total:.6g}")
+    try:
+        prior = validate_prior(prior)
+    except ValueError as exc:
+        raise NlpgdError(str(exc)) from None
     with np.errstate(divide="ignore"):
-        return np.log(np.array([float(prior[c]) for c in classes], dtype=np.float64))
+        return np.log(np.array([prior[c] for c in classes], dtype=np.float64))
 
 
 def apply_prior(models: dict, prior: dict[str, float] | None) -> list[str]:
-    """Give every model of ``{key: model}`` that has a class prior (the generative ones)
-    ``prior``; returns the keys of those that have none (``P(y|x)`` models, complement NB)."""
+    """Give every model of ``{key: model}`` whose prior is replaceable ``prior``; returns the
+    keys of those that have none (``P(y|x)`` models, complement naive Bayes)."""
     if prior is None:
         return []
     skipped = []
     for key, model in models.items():
-        if hasattr(model, "set_prior") and getattr(model.params, "variant", "multinomial") == "multinomial":
+        if model.can("prior_replaceable"):
             model.set_prior(prior)
         else:
             skipped.append(key)

@@ -1,95 +1,72 @@
 """Naive Bayes: the generative classic, ``argmax_y log P(y) + sum_w n_w log P(w | y)``.
 
 scikit-learn's ``MultinomialNB`` / ``ComplementNB`` over ``CountVectorizer`` word or
-character n-grams. Saved without pickle: the vocabulary and hyperparameters as JSON, the
-learned arrays as ``.npy`` (loaded with ``allow_pickle=False``), so loading a model folder
-cannot execute code.
+character n-grams (:mod:`nlpgd.models.bag_of_words`). Saved without pickle: the vocabulary
+as JSON, the learned arrays as ``.npy`` (loaded with ``allow_pickle=False``).
 
-Multinomial NB is also a :class:`~nlpgd.models.base.Generator`: ``log_likelihood`` is the
-multinomial log-probability of a text's n-gram counts (without the multinomial coefficient,
-which is the same for every class), and ``generate`` samples a bag of words from
-``P(w | y)`` with a length drawn from the class's training lengths.
+Multinomial NB is generative: ``log_likelihood`` is the multinomial log-probability of a
+text's n-gram counts (without the multinomial coefficient, the same for every class), and
+``generate`` samples a bag of words from ``P(w | y)`` with a length drawn around the
+class's mean training length. Complement NB is not a generative model, so it declares
+none of those capabilities.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
-from nlpgd.errors import NlpgdError, first_line
-from nlpgd.models.base import Classifier, FitContext, check_labels, check_prior
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
-from nlpgd.io import read_json
-from nlpgd.safe_load import load_errors
+from nlpgd.errors import NlpgdError
+from nlpgd.models.bag_of_words import fit_counts, load_array, load_vectorizer, save_array, save_vocabulary
+from nlpgd.models.base import Capabilities, Classifier, FitContext, check_prior
+from nlpgd.params import NaiveBayesParams
 
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
 
 class NaiveBayesClassifier(Classifier):
-    type_name = "naive_bayes"
-    family = "generative"
+    params_class = NaiveBayesParams
+    capabilities = Capabilities(generative=True, prior_replaceable=True, can_generate=True)
+    params: NaiveBayesParams
 
-    def __init__(self, params: NaiveBayesParams | None = None):
-        super().__init__(params or NaiveBayesParams())
-
-    def _vectorizer(self, vocabulary: dict | None = None) -> CountVectorizer:
-        p = self.params
-        return CountVectorizer(
-            analyzer=p.analyzer,
-            ngram_range=tuple(p.ngram_range),
-            lowercase=p.lowercase,
-            min_df=p.min_df,
-            max_features=p.max_features,
-            binary=p.binary,
-            vocabulary=vocabulary,
-            # keep 1-letter tokens: 'u', 'r', '2' matter in SMS (only used by the word analyzer)
-            token_pattern=r"(?u)\b\w+\b" if p.analyzer == "word" else None,
-        )
+    def can(self, capability: str) -> bool:
+        if self.params.variant == "complement":  # no class prior and no P(x | y)
+            return False
+        if capability == "can_generate" and self.params.analyzer != "word":
+            return False  # character n-grams cannot be strung back into text
+        return super().can(capability)
 
     def _nb(self):
         p = self.params
         cls = MultinomialNB if p.variant == "multinomial" else ComplementNB
         return cls(alpha=p.alpha, fit_prior=p.fit_prior)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str], ctx: FitContext | None = None):
-        texts, labels = list(texts), [str(y) for y in labels]
-        if len(texts) != len(labels):
-            raise NlpgdError(f"{len(texts)} texts but {len(labels)} labels")
-        self.classes_ = check_labels(labels)
-        self.vectorizer_ = self._vectorizer()
-        try:
-            X = self.vectorizer_.fit_transform(texts)
-        except ValueError as exc:  # empty vocabulary
-            raise NlpgdError(f"naive Bayes could not build a vocabulary: {exc}") from None
+    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
+        self.vectorizer_, X = fit_counts(self.params, texts, "naive Bayes")
         self.nb_ = self._nb().fit(X, labels)
         lengths = np.asarray(X.sum(axis=1)).ravel()
         y = np.asarray(labels)
         self.mean_length_ = np.array([lengths[y == c].mean() for c in self.classes_])
-        return self
 
     def set_prior(self, prior: dict[str, float] | None) -> "NaiveBayesClassifier":
         """Replace ``P(y)`` used by predict (label shift); None restores the training prior.
         Not saved: a reloaded model has its training prior again."""
         self._check_fitted()
-        if prior is not None and self.params.variant != "multinomial":
+        if prior is not None and not self.can("prior_replaceable"):
             raise NlpgdError("complement naive Bayes does not use a class prior; only variant: multinomial can take one")
         if not hasattr(self, "train_log_prior_"):
             self.train_log_prior_ = self.nb_.class_log_prior_.copy()
-        self.nb_.class_log_prior_ = (
-            self.train_log_prior_.copy() if prior is None else check_prior(prior, self.classes_)
-        )
+        self.nb_.class_log_prior_ = self.train_log_prior_.copy() if prior is None else check_prior(prior, self.classes_)
         return self
 
     def _X(self, texts: Sequence[str]):
         self._check_fitted()
-        return self.vectorizer_.transform(list(texts))
+        return self.vectorizer_.transform([str(t) for t in texts])
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.nb_.predict_proba(self._X(texts))
 
     def predict_log_joint(self, texts: Sequence[str]) -> np.ndarray:
@@ -97,34 +74,30 @@ class NaiveBayesClassifier(Classifier):
         return self.nb_.predict_joint_log_proba(self._X(texts))
 
     # -- generator --------------------------------------------------------------------
-    def _class_index(self, label: str) -> int:
-        self._check_fitted()
-        matches = np.flatnonzero(self.classes_ == label)
-        if not len(matches):
-            raise NlpgdError(f"unknown label '{label}'; the model knows {', '.join(self.classes_)}")
-        return int(matches[0])
-
     def log_likelihood(self, texts: Sequence[str], label: str) -> np.ndarray:
-        if self.params.variant != "multinomial":
+        if not self.can("generative"):
             raise NlpgdError("log_likelihood needs variant: multinomial (ComplementNB is not a generative model)")
         k = self._class_index(label)
         return np.asarray(self._X(texts) @ self.nb_.feature_log_prob_[k]).ravel()
 
-    def generate(self, label: str, n: int, *, seed: int = 0, **sampling) -> list[str]:
-        if n <= 0:
-            raise NlpgdError(f"number of samples must be positive, got {n}")
-        if self.params.variant != "multinomial" or self.params.analyzer != "word":
+    def generate(self, label: str, n: int, *, seed: int = 0, temperature: float = 1.0, **_ignored) -> list[str]:
+        """``n`` bags of words drawn from ``P(w | label)`` (word order carries no meaning)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise NlpgdError(f"number of samples must be a positive integer, got {n!r}")
+        if not self.can("can_generate"):
             raise NlpgdError("naive Bayes can only generate with variant: multinomial and analyzer: word")
+        if not temperature > 0:
+            raise NlpgdError(f"temperature must be positive, got {temperature}")
         k = self._class_index(label)
         rng = np.random.default_rng(seed)
         vocab = np.empty(len(self.vectorizer_.vocabulary_), dtype=object)
         for w, i in self.vectorizer_.vocabulary_.items():
             vocab[i] = w
-        logp = self.nb_.feature_log_prob_[k] / float(sampling.get("temperature", 1.0))
+        logp = self.nb_.feature_log_prob_[k] / float(temperature)
         p = np.exp(logp - logp.max())
         p /= p.sum()
         out = []
-        for _ in range(n):
+        for _ in range(n):  # length then words, sample by sample: the same seed gives the same list
             length = max(1, rng.poisson(self.mean_length_[k]))
             out.append(" ".join(vocab[rng.choice(len(p), size=length, p=p)]))
         return out
@@ -133,54 +106,20 @@ class NaiveBayesClassifier(Classifier):
     def n_parameters(self) -> int | None:
         return int(self.nb_.feature_log_prob_.size + self.nb_.class_log_prior_.size)
 
-    def save(self, path: Path) -> None:
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        vocab = {k: int(v) for k, v in self.vectorizer_.vocabulary_.items()}
-        (path / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    def _save(self, path: Path) -> None:
+        save_vocabulary(self.vectorizer_, path)
         for name in _ARRAYS:
-            np.save(path / f"{name.rstrip('_')}.npy", getattr(self.nb_, name), allow_pickle=False)
-        np.save(path / "mean_length.npy", self.mean_length_, allow_pickle=False)
-        self._write_meta(path)
+            save_array(path / f"{name.rstrip('_')}.npy", getattr(self.nb_, name))
+        save_array(path / "mean_length.npy", self.mean_length_)
 
-    @classmethod
-    def load(cls, path: Path) -> "NaiveBayesClassifier":
-        path = Path(path)
-        meta = read_json(path / "nlpgd_model.json", "model description")
-        with load_errors(path / "nlpgd_model.json", "the model description"):
-            self = cls(NaiveBayesParams.model_validate(meta["params"]))
-            self.classes_ = np.array([str(c) for c in meta["classes"]])
-        vocab = read_json(path / "vocabulary.json", "vocabulary")
-        if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
-            raise NlpgdError(f"vocabulary {path / 'vocabulary.json'} is not a mapping of words to column numbers")
-        self.vectorizer_ = self._vectorizer(vocabulary=vocab)
-        self.vectorizer_.vocabulary_ = vocab
-        self.vectorizer_.fixed_vocabulary_ = True
+    def _load(self, path: Path, meta: dict) -> None:
+        self.vectorizer_ = load_vectorizer(self.params, path)
+        k, v = len(self.classes_), len(self.vectorizer_.vocabulary_)
+        shapes = {"feature_count_": (k, v), "class_count_": (k,), "feature_log_prob_": (k, v), "class_log_prior_": (k,)}
         nb = self._nb()
         for name in _ARRAYS:
-            setattr(nb, name, _load_array(path / f"{name.rstrip('_')}.npy"))
+            setattr(nb, name, load_array(path / f"{name.rstrip('_')}.npy", shapes[name]))
         nb.classes_ = self.classes_
-        nb.n_features_in_ = nb.feature_count_.shape[1]
-        if nb.feature_log_prob_.shape != (len(self.classes_), len(vocab)):
-            raise NlpgdError(
-                f"{path / 'feature_log_prob.npy'} has shape {nb.feature_log_prob_.shape}, "
-                f"not ({len(self.classes_)} classes, {len(vocab)} words of vocabulary.json)"
-            )
+        nb.n_features_in_ = v
         self.nb_ = nb
-        self.mean_length_ = _load_array(path / "mean_length.npy")
-        return self
-
-
-def _load_array(path: Path) -> np.ndarray:
-    """A ``.npy`` array without pickle, or one sentence naming the file."""
-    if not path.is_file():
-        raise NlpgdError(f"array file {path} is missing")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise NlpgdError(f"array file {path} holds Python objects (a pickle), which nlpgd never loads") from None
-        raise NlpgdError(f"array file {path} is truncated or damaged ({first_line(exc)})") from None
-    except (OSError, EOFError) as exc:
-        raise NlpgdError(f"array file {path} is truncated or damaged ({first_line(exc)})") from None
+        self.mean_length_ = load_array(path / "mean_length.npy", (k,))

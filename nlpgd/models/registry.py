@@ -1,57 +1,44 @@
-"""Model registry: type name -> hyperparameter schema and (lazily imported) model class.
+"""Building and loading models by type name, through the registry in :mod:`nlpgd.params`.
 
-Schemas are light pydantic modules so that loading a config never imports torch; the model
-class is imported only when a model is built or loaded.
+The implementing class is imported only when a model is built or loaded, so reading a config
+never imports torch.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
-from typing import Annotated, Union
-
-from pydantic import Field
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.base import MODEL_META, Classifier
-from nlpgd.models.distilbert_params import DistilBertParams
-from nlpgd.models.gpt2_params import GPT2Params
-from nlpgd.models.naive_bayes_params import NaiveBayesParams
-
-REGISTRY: dict[str, tuple[type, str]] = {
-    "naive_bayes": (NaiveBayesParams, "nlpgd.models.naive_bayes:NaiveBayesClassifier"),
-    "distilbert": (DistilBertParams, "nlpgd.models.distilbert:DistilBertClassifier"),
-    "gpt2": (GPT2Params, "nlpgd.models.gpt2:GPT2Classifier"),
-}
-
-ModelSpec = Annotated[
-    Union[NaiveBayesParams, DistilBertParams, GPT2Params], Field(discriminator="type")
-]
+from nlpgd.models.base import Classifier, read_model_meta
+from nlpgd.params import REGISTRY, ModelParams
 
 
 def model_class(type_name: str) -> type[Classifier]:
     if type_name not in REGISTRY:
-        raise NlpgdError(
-            f"unknown model type '{type_name}'; known types: {', '.join(sorted(REGISTRY))}"
-        )
-    module, _, cls = REGISTRY[type_name][1].partition(":")
-    return getattr(importlib.import_module(module), cls)
+        raise NlpgdError(f"unknown model type '{type_name}'; known types: {', '.join(sorted(REGISTRY))}")
+    arm = REGISTRY[type_name]
+    module, _, name = arm.implementation.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if cls.params_class is not arm.params:  # a registration error, not a user error
+        raise TypeError(f"{arm.implementation} declares {cls.params_class.__name__}, registered with {arm.params.__name__}")
+    return cls
 
 
-def build_model(params) -> Classifier:
+def build_model(params: ModelParams) -> Classifier:
     return model_class(params.type)(params)
 
 
 def saved_type(path: Path) -> str:
     """The model type a saved model folder declares in its ``nlpgd_model.json``."""
-    meta_file = Path(path) / MODEL_META
-    try:
-        return str(json.loads(meta_file.read_text())["type"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise NlpgdError(f"{path} is not a saved nlpgd model folder (no readable {MODEL_META})") from None
+    return str(read_model_meta(path)["type"])
 
 
 def load_model(path: Path) -> Classifier:
     """Load any saved model folder by reading its self-description."""
     return model_class(saved_type(path)).load(Path(path))
+
+
+def types_with(capability: str) -> list[str]:
+    """Registered type names whose class declares ``capability`` (a Capabilities field)."""
+    return [t for t in sorted(REGISTRY) if getattr(model_class(t).capabilities, capability)]

@@ -1,6 +1,6 @@
 """Shared Trainer plumbing: which checkpoint a resume picks."""
 
-from nlpgd.models.hf_common import last_checkpoint
+from nlpgd.models.hf_base import last_checkpoint
 
 
 def _checkpoint(root, step, complete=True):

@@ -1,19 +1,17 @@
-"""Hyperparameters of the fine-tuned encoder classifier (light module: no torch import)."""
+"""Hyperparameters of the fine-tuned encoder classifier (``nlpgd.models.distilbert``)."""
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from nlpgd.models.params_base import ModelParams
+from nlpgd.params.base import TrainerParams
 
-# learning_rate: None resolves to these. Tuned for the minilm preset on the SMS Spam
-# Collection (benchmarks/bench_distilbert.py, seed 0): 2e-4 diverged (all ham), 1e-4 and
-# batch 16 made 10 test errors, 5e-5 with batch 16 made 8, 5e-5 with batch 8 made 4.
-# A tiny model trained from scratch needs a much higher rate.
+# learning_rate None resolves to these. Tuned for the minilm preset on the SMS Spam
+# Collection (benchmarks/README.md); a tiny model trained from scratch needs a higher rate.
 DEFAULT_LR = {"pretrained": 5e-5, "scratch": 1e-3}
 
 
-class DistilBertParams(ModelParams):
+class DistilBertParams(TrainerParams):
     type: Literal["distilbert"] = "distilbert"
     checkpoint: str = Field(
         "minilm",
@@ -25,7 +23,7 @@ class DistilBertParams(ModelParams):
     )
     init: Literal["pretrained", "scratch"] = Field(
         "pretrained",
-        description="'scratch': a tiny DistilBERT with a WordPiece vocabulary trained on the train texts",
+        description="'scratch': a DistilBERT initialised at random, with a WordPiece vocabulary trained on the train texts",
     )
     # scratch architecture (init: scratch)
     scratch_dim: int = Field(128, gt=0, description="hidden size (a multiple of scratch_heads)")
@@ -41,30 +39,24 @@ class DistilBertParams(ModelParams):
             "training sits at chance for many steps"
         ),
     )
-    # training
-    learning_rate: float | None = Field(
-        None, gt=0, description="peak learning rate; None: 5e-5 pretrained, 1e-3 scratch"
-    )
-    epochs: float = Field(2.0, gt=0)
-    batch_size: int = Field(8, gt=0, description="per device (per process under DDP)")
-    eval_batch_size: int = Field(64, gt=0, description="per device, for validation and predict")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="linear warm-up, fraction of steps")
-    weight_decay: float = Field(0.01, ge=0)
-    max_length: int = Field(128, gt=8, description="tokens per text; longer texts are truncated")
-    early_stopping_patience: int | None = Field(
-        2, ge=1, description="epochs without improvement on validation; None: no early stopping"
-    )
     metric_for_best_model: Literal["loss", "f1"] = Field(
-        "loss", description="validation metric for early stopping and the best epoch"
+        "loss", description="validation metric for early stopping and for the epoch kept"
     )
     group_by_length: bool = Field(True, description="batches of similar length (less padding)")
     padding: Literal["longest", "max_length"] = Field(
         "longest", description="'longest': pad each batch to its longest text; 'max_length': to max_length"
     )
-    keep_checkpoints: int | None = Field(
-        2, ge=1, description="epoch checkpoints kept in work_dir (the best is always kept); None: all"
-    )
-    max_train_samples: int | None = Field(None, gt=0, description="random subset for smoke runs")
+
+    smoke: ClassVar[dict[str, Any]] = {
+        "init": "scratch", "scratch_dim": 32, "scratch_layers": 1, "scratch_heads": 2,
+        "scratch_vocab_size": 200, "epochs": 3, "batch_size": 16, "learning_rate": 3e-3, "max_length": 32,
+    }
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.init == "scratch" and self.scratch_dim % self.scratch_heads:
+            raise ValueError(f"scratch_dim ({self.scratch_dim}) must be a multiple of scratch_heads ({self.scratch_heads})")
+        return self
 
     def resolved_init_range(self) -> float:
         return self.scratch_init_range if self.scratch_init_range is not None else self.scratch_dim**-0.5

@@ -1,0 +1,351 @@
+"""The base of every arm trained with the transformers ``Trainer`` (the encoder, GPT-2).
+
+:class:`HFClassifier` owns what those arms share, so each arm only builds its model, its
+datasets and its scoring:
+
+- the work folder holding the Trainer's checkpoints (``ctx.work_dir``, or a temporary folder
+  shared by the ranks of a launch and removed afterwards);
+- the resume record: params, seed, classes and the training-data hash, checked on resume so a
+  changed setting or changed data is refused by name, and intact checkpoints only;
+- one ``TrainingArguments`` subset (:class:`nlpgd.params.TrainerParams`) with the same names
+  and meaning in every arm, the device and precision (bf16 on a GPU that has it, fp16 on one
+  that does not, fp32 on CPU), rank guards for ``torchrun`` / ``accelerate launch``;
+- progress: in a terminal one bar per phase, off a terminal none; either way one log line
+  per epoch (loss, validation metrics, seconds) and never the Trainer's raw log dicts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
+
+from nlpgd.config import difference_message
+from nlpgd.distributed import (
+    barrier,
+    cuda_available,
+    ddp_backend,
+    init_launch,
+    is_main_process,
+    launched_world_size,
+)
+from nlpgd.errors import NlpgdError
+from nlpgd.io import read_json, write_json
+from nlpgd.models.base import Classifier, FitContext
+from nlpgd.params import TrainerParams
+from nlpgd.safe_load import check_safetensors
+from nlpgd.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+train_log = logging.getLogger("nlpgd.train")
+
+FIT_RECORD = "nlpgd_fit_params.json"  # written in the work folder when a fit starts
+
+
+# -- hardware ---------------------------------------------------------------------------
+def precision_kwargs() -> dict[str, bool]:
+    """TrainingArguments flags: bf16 on a CUDA GPU that supports it, else fp16; fp32 on CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"bf16": False, "fp16": False}
+    bf16 = torch.cuda.is_bf16_supported()
+    return {"bf16": bf16, "fp16": not bf16}
+
+
+def autocast_dtype():
+    """The dtype to autocast inference to (None on CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device_type: str = "cuda"):
+    """bf16 (or fp16) autocast on CUDA; nothing on CPU. Log-softmax is always done in float32."""
+    import torch
+
+    dtype = autocast_dtype() if device_type == "cuda" else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
+
+
+# -- work folder and checkpoints --------------------------------------------------------
+@contextmanager
+def work_dir_context(work_dir: Path | None, prefix: str) -> Iterator[Path]:
+    """``work_dir`` itself, or a temporary folder removed afterwards.
+
+    Under torchrun / accelerate launch every rank derives the same temporary folder from the
+    launch's run id and port, so the ranks of one machine share it; several machines need a
+    ``work_dir`` on a shared file system.
+    """
+    if work_dir is not None:
+        path = Path(work_dir).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    if launched_world_size() > 1:
+        run = os.environ.get("TORCHELASTIC_RUN_ID", "run")
+        path = Path(tempfile.gettempdir()) / f"{prefix}{run}-{os.environ.get('MASTER_PORT', '0')}"
+        path.mkdir(parents=True, exist_ok=True)
+    else:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        barrier()
+        if is_main_process():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why ``ckpt`` cannot be resumed from (None when it is intact).
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without it was cut short; a
+    kill while writing the weights leaves a truncated safetensors file; optimizer, scheduler
+    and RNG states are zip archives whose directory sits at the end of the file.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    if not (ckpt / TRAINER_STATE_NAME).is_file():
+        return f"it has no {TRAINER_STATE_NAME} (interrupted while saving)"
+    try:
+        read_json(ckpt / TRAINER_STATE_NAME, "trainer state")
+        for weights in ckpt.glob("*.safetensors"):
+            check_safetensors(weights)
+    except NlpgdError as exc:
+        return str(exc)
+    for state in (*ckpt.glob("*.pt"), *ckpt.glob("*.pth")):
+        if not zipfile.is_zipfile(state):
+            return f"{state.name} is truncated or damaged"
+    return None
+
+
+def last_checkpoint(work_dir: Path) -> Path | None:
+    """The newest intact ``checkpoint-<step>`` folder in ``work_dir``, or None; each newer one
+    that is damaged is skipped with a warning saying why."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return None
+    steps = sorted(
+        ((int(d.name.rsplit("-", 1)[-1]), d) for d in work_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+         if d.is_dir() and d.name.rsplit("-", 1)[-1].isdigit()),
+        reverse=True,
+    )
+    for i, (_, d) in enumerate(steps):
+        problem = checkpoint_problem(d)
+        if problem is None:
+            return d
+        fallback = f"trying {steps[i + 1][1].name}" if i + 1 < len(steps) else "no intact checkpoint is left"
+        log.warning("skipping %s: %s; %s", d, problem, fallback)
+    return None
+
+
+def start_or_resume(
+    work_dir: Path, record: dict[str, Any], resume: bool, *, fit_dirs: Sequence[str] = ()
+) -> Path | None:
+    """Check/record the fit's parameters in ``work_dir``; return the checkpoint to resume from.
+
+    A resume whose record differs from the saved one raises an :class:`NlpgdError` naming
+    the first differing key. A fresh fit (``resume`` False, or nothing intact to resume)
+    removes checkpoints left by an earlier fit. ``fit_dirs`` are glob patterns of
+    sub-folders a fit owns (one Trainer output folder per language model, the tokenizer);
+    their checkpoints count for the record check and a fresh fit removes them whole.
+    """
+    import json
+
+    record_file = work_dir / FIT_RECORD
+    record = json.loads(json.dumps(record))  # normalise (tuples -> lists, ...)
+    owned = [d for pattern in fit_dirs for d in sorted(work_dir.glob(pattern)) if d.is_dir()]
+    ckpt = last_checkpoint(work_dir)
+    if resume and (ckpt is not None or any(last_checkpoint(d) for d in owned)):
+        if not record_file.is_file():
+            raise NlpgdError(
+                f"cannot resume from {work_dir}: it has checkpoints but no {FIT_RECORD}, so its parameters "
+                "cannot be checked; start a fresh fit"
+            )
+        diff = difference_message(read_json(record_file, "fit record"), record, "parameter")
+        if diff is not None:
+            raise NlpgdError(f"cannot resume from {work_dir}: {diff}; restore it or start a fresh fit")
+        if ckpt is not None:
+            log.info("resuming from %s", ckpt)
+        return ckpt
+    if resume:
+        log.info("%s holds no intact checkpoint: this fit starts from the beginning", work_dir)
+    if is_main_process():
+        for stale in [*work_dir.glob("checkpoint-*"), *owned]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        write_json(record_file, record)
+    barrier()
+    return None
+
+
+# -- progress ---------------------------------------------------------------------------
+def _bar_callback(name: str):
+    """The Trainer's progress bar, named after the fit, without the raw log dicts it prints."""
+    from tqdm.auto import tqdm
+    from transformers.trainer_callback import ProgressCallback
+
+    class Bar(ProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.training_bar = tqdm(total=state.max_steps, desc=name or "training", unit="step",
+                                         dynamic_ncols=True, leave=False)
+            self.current_step = 0
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass  # the epoch line (EpochLog) says it once, readably
+
+    return Bar
+
+
+def _epoch_log_callback(name: str, total_epochs: float):
+    """One log line per epoch: training loss, validation metrics, seconds."""
+    from transformers import TrainerCallback
+
+    class EpochLog(TrainerCallback):
+        def __init__(self):
+            self.t0, self.loss = time.perf_counter(), None
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.t0 = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "loss" in logs:
+                self.loss = logs["loss"]
+                if args.eval_strategy == "no":
+                    self._line(state, {})
+            elif "eval_loss" in logs:
+                self._line(state, {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and "runtime" not in k
+                                   and "per_second" not in k})
+
+        def _line(self, state, evals: dict) -> None:
+            if not state.is_world_process_zero:
+                return
+            parts = [] if self.loss is None else [f"train loss {self.loss:.4f}"]
+            parts += [f"validation {k.replace('_', ' ')} {v:.4f}" for k, v in evals.items() if isinstance(v, float)]
+            epoch = round(state.epoch or 0)
+            train_log.info("%s epoch %d/%g: %s (%.1f s)", name or "fit", epoch, total_epochs, ", ".join(parts),
+                           time.perf_counter() - self.t0)
+            self.loss = None
+
+    return EpochLog()
+
+
+@contextmanager
+def hf_progress_bars(enabled: bool) -> Iterator[None]:
+    """Turn transformers' own progress bars (checkpoint writing, weight loading) off for a
+    block when ``enabled`` is False, then restore the previous setting."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    if before and not enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before and not enabled:
+            hf_logging.enable_progress_bar()
+
+
+# -- the base class ---------------------------------------------------------------------
+class HFClassifier(Classifier):
+    """A classifier trained with the transformers ``Trainer``; see the module docstring."""
+
+    params: TrainerParams
+    work_prefix: ClassVar[str] = "nlpgd-fit-"
+    fit_dirs: ClassVar[tuple[str, ...]] = ()  # sub-folders of the work folder a fit owns
+
+    def _resume_record(self, ctx: FitContext) -> dict[str, Any]:
+        """What a resume must match: everything that changes what training computes."""
+        p = self.params
+        return {
+            **p.model_dump(mode="json", exclude=set(p.resume_free)),
+            "seed": ctx.seed,
+            "classes": [str(c) for c in self.classes_],
+            "train_data_sha256": self.fit_info_["train_data_sha256"],
+        }
+
+    @contextmanager
+    def _work(self, ctx: FitContext) -> Iterator[tuple[Path, Path | None]]:
+        """The work folder and the checkpoint to resume from (None: a fresh fit)."""
+        init_launch()  # under torchrun: the process group exists before the ranks coordinate
+        with work_dir_context(ctx.work_dir, self.work_prefix) as work:
+            yield work, start_or_resume(work, self._resume_record(ctx), ctx.resume, fit_dirs=self.fit_dirs)
+
+    def _seed(self, seed: int) -> None:
+        import torch  # noqa: F401  (loaded first, so seed_everything seeds it)
+
+        seed_everything(seed)
+
+    def _training_arguments(self, out_dir: Path, ctx: FitContext, *, evaluate: bool, metric: str = "loss",
+                            **arm_specific: Any):
+        """TrainingArguments from the shared params: they write only under ``out_dir``,
+        report nowhere, evaluate and checkpoint every epoch, keep the best validation epoch."""
+        from transformers import TrainingArguments
+
+        p = self.params
+        greater = metric not in ("loss",)
+        kwargs: dict[str, Any] = dict(
+            output_dir=str(out_dir), seed=ctx.seed, data_seed=ctx.seed, report_to="none",
+            disable_tqdm=True,  # the bar is added by _trainer (named, without log dicts)
+            save_only_model=False,  # optimizer and scheduler states too, so resume continues
+            push_to_hub=False, ddp_backend=ddp_backend(),
+            use_cpu=launched_world_size() > 1 and not cuda_available(),  # DDP over gloo on CPU
+            dataloader_num_workers=0, dataloader_pin_memory=cuda_available(),
+            learning_rate=self.learning_rate(), lr_scheduler_type=p.lr_scheduler, num_train_epochs=p.epochs,
+            per_device_train_batch_size=p.batch_size, per_device_eval_batch_size=p.eval_batch_size,
+            warmup_steps=p.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+            weight_decay=p.weight_decay,
+            eval_strategy="epoch" if evaluate else "no", save_strategy="epoch", logging_strategy="epoch",
+            save_total_limit=p.keep_checkpoints, load_best_model_at_end=evaluate,
+            metric_for_best_model=f"eval_{metric}" if evaluate else None,
+            greater_is_better=greater if evaluate else None,
+            restore_callback_states_from_checkpoint=True,
+            log_level="passive",  # keep the caller's transformers verbosity (the CLI: errors only)
+            **precision_kwargs(),
+        )
+        kwargs.update(arm_specific)
+        return TrainingArguments(**kwargs)
+
+    def learning_rate(self) -> float:
+        return float(self.params.learning_rate)
+
+    def save(self, path: Path) -> None:
+        with hf_progress_bars(False):  # small models write in well under a second: no shard bar
+            super().save(path)
+
+    def _train(self, trainer, ctx: FitContext, resume_from: Path | None):
+        """Run ``trainer`` (built by the arm) with the shared callbacks; returns the output."""
+        from transformers import EarlyStoppingCallback
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        for cb in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(cb)
+        if ctx.progress:
+            trainer.add_callback(_bar_callback(ctx.name))
+        trainer.add_callback(_epoch_log_callback(ctx.name, self.params.epochs))
+        if trainer.args.load_best_model_at_end and self.params.early_stopping_patience is not None:
+            trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
+        self.resumed_from_ = str(resume_from) if resume_from else None
+        with hf_progress_bars(ctx.progress):
+            return trainer.train(resume_from_checkpoint=self.resumed_from_)

@@ -1,0 +1,62 @@
+"""Logistic regression: the discriminative twin of naive Bayes (Ng & Jordan, 2001).
+
+The same ``CountVectorizer`` features as naive Bayes (:mod:`nlpgd.models.bag_of_words`),
+with ``P(y | x)`` fitted directly by scikit-learn's ``LogisticRegression`` (L2, L-BFGS). It
+classifies; it has no class prior to swap and cannot generate. Saved as the vocabulary
+JSON plus ``coef.npy`` and ``intercept.npy``, never pickle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from nlpgd.models.bag_of_words import fit_counts, load_array, load_vectorizer, save_array, save_vocabulary
+from nlpgd.models.base import Classifier, FitContext
+from nlpgd.params import LogRegParams
+
+
+class LogRegClassifier(Classifier):
+    params_class = LogRegParams
+    params: LogRegParams
+
+    def _lr(self) -> LogisticRegression:
+        p = self.params
+        return LogisticRegression(C=p.C, class_weight=p.class_weight, max_iter=p.max_iter)
+
+    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
+        self.vectorizer_, X = fit_counts(self.params, texts, "logistic regression")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            self.lr_ = self._lr().fit(X, labels)
+        # L-BFGS stopping at max_iter is recorded, not printed (raise max_iter to silence it)
+        self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.lr_.predict_proba(self.vectorizer_.transform(texts))
+
+    def n_parameters(self) -> int | None:
+        return int(self.lr_.coef_.size + self.lr_.intercept_.size)
+
+    def _meta_extra(self) -> dict:
+        return {"converged": getattr(self, "converged_", None)}
+
+    def _save(self, path: Path) -> None:
+        save_vocabulary(self.vectorizer_, path)
+        save_array(path / "coef.npy", self.lr_.coef_)
+        save_array(path / "intercept.npy", self.lr_.intercept_)
+
+    def _load(self, path: Path, meta: dict) -> None:
+        self.vectorizer_ = load_vectorizer(self.params, path)
+        rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+        lr = self._lr()
+        lr.coef_ = load_array(path / "coef.npy", (rows, len(self.vectorizer_.vocabulary_)))
+        lr.intercept_ = load_array(path / "intercept.npy", (rows,))
+        lr.classes_ = self.classes_
+        lr.n_features_in_ = lr.coef_.shape[1]
+        self.lr_ = lr
+        self.converged_ = meta.get("converged")

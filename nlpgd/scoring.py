@@ -1,0 +1,64 @@
+"""Loading a finished run's saved models and scoring texts with them.
+
+Below the experiments: ``compare`` scores the models it has just fitted with
+:func:`score_model`; ``classify``, ``evaluate`` and ``generate`` load a run's models with
+:func:`load_run_models`. A model that cannot be loaded is one sentence naming it and the file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlpgd.errors import NlpgdError
+from nlpgd.models.base import Classifier
+from nlpgd.models.registry import load_model
+from nlpgd.runs import open_run
+
+
+def spam_column(model: Classifier) -> int:
+    matches = np.flatnonzero(np.asarray(model.classes_) == "spam")
+    if not len(matches):
+        raise NlpgdError(f"model classes {list(model.classes_)} do not include 'spam'")
+    return int(matches[0])
+
+
+def score_model(model: Classifier, texts: list[str]) -> tuple[np.ndarray, float]:
+    """P(spam) for each text and the wall time in seconds."""
+    t0 = time.perf_counter()
+    proba = np.asarray(model.predict_proba(texts), dtype=np.float64)
+    return proba[:, spam_column(model)], time.perf_counter() - t0
+
+
+def load_named_model(key: str, folder: Path) -> Classifier:
+    """The model saved in ``folder``; a failure names the model (``gpt2/seed0``) and the file."""
+    try:
+        return load_model(folder)
+    except NlpgdError as exc:
+        raise NlpgdError(f"cannot load model '{key}': {exc}") from None
+
+
+def run_model_folders(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict[str, Path]:
+    """``{"<model>/seed<k>": folder}`` of a finished run's saved models, optionally one model
+    and/or one seed; an unknown model or an empty selection is one sentence."""
+    run = open_run(run_dir)
+    folders = run.model_folders()
+    if model is not None and model not in folders:
+        raise NlpgdError(f"run {run.path} has no model '{model}' (models: {', '.join(folders) or 'none'})")
+    out = {
+        f"{name}/{p.name}": p
+        for name, seed_dirs in folders.items()
+        if model is None or name == model
+        for p in seed_dirs
+        if seed is None or int(p.name[4:]) == seed
+    }
+    if not out:
+        raise NlpgdError(f"run {run.path} has no saved models matching the request")
+    return out
+
+
+def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict[str, Classifier]:
+    """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
+    return {key: load_named_model(key, folder) for key, folder in run_model_folders(run_dir, model, seed).items()}
