@@ -126,7 +126,8 @@ def run_once(params, splits, seed: int, progress: bool) -> dict:
         "fit_cpu_s": fit_cpu_s,
         "eval_history": [
             {k: h[k] for k in ("epoch", "eval_loss", "eval_f1", "eval_accuracy")}
-            for h in model.log_history_ if "eval_loss" in h
+            for h in model.log_history_
+            if "eval_loss" in h
         ],
         "epochs_run": epochs_run,
         "predict_per_s": len(te_x) / predict_s,
@@ -159,11 +160,18 @@ def main() -> int:
     ap.add_argument("--max-length", type=int)
     ap.add_argument("--metric", choices=["loss", "f1"], help="metric_for_best_model")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--padded", action=argparse.BooleanOptionalAction, default=True,
-                    help="also fit once padded to max_length without length grouping (first seed)")
-    ap.add_argument("--padded-epochs", type=float,
-                    help="epochs of the padded comparison (default: the same as the main runs); "
-                         "when different, a dynamic-padding run of the same length is timed beside it")
+    ap.add_argument(
+        "--padded",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fit once padded to max_length without length grouping (first seed)",
+    )
+    ap.add_argument(
+        "--padded-epochs",
+        type=float,
+        help="epochs of the padded comparison (default: the same as the main runs); "
+        "when different, a dynamic-padding run of the same length is timed beside it",
+    )
     ap.add_argument("--progress", action="store_true", help="show the Trainer's progress bar")
     ap.add_argument("--json-out", type=Path, help="write all figures as JSON here")
     args = ap.parse_args()
@@ -180,8 +188,12 @@ def main() -> int:
     overrides = {
         k: v
         for k, v in dict(
-            checkpoint=args.checkpoint, epochs=args.epochs, learning_rate=args.learning_rate,
-            batch_size=args.batch_size, max_length=args.max_length, metric_for_best_model=args.metric,
+            checkpoint=args.checkpoint,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            metric_for_best_model=args.metric,
         ).items()
         if v is not None
     }
@@ -209,9 +221,7 @@ def main() -> int:
     def spread(key):
         return statistics.stdev(r[key] for r in results) if len(results) > 1 else 0.0
 
-    summary = {
-        k: mean(k) for k in ("accuracy", "spam_f1", "fit_s", "fit_cpu_s", "predict_per_s", "load_avg_1min")
-    }
+    summary = {k: mean(k) for k in ("accuracy", "spam_f1", "fit_s", "fit_cpu_s", "predict_per_s", "load_avg_1min")}
     summary["peak_rss_gb"] = max(r["peak_rss_gb"] for r in results)
     threads = torch.get_num_threads()
     print(
@@ -227,10 +237,15 @@ def main() -> int:
     )
     print(
         "targets: accuracy >= 0.991 [{}], spam F1 >= 0.965 [{}], fit <= 4 min [{}], memory < 4 GB [{}]".format(
-            *("met" if ok else "MISSED" for ok in (
-                summary["accuracy"] >= 0.991, summary["spam_f1"] >= 0.965,
-                summary["fit_s"] <= 240, summary["peak_rss_gb"] < 4,
-            ))
+            *(
+                "met" if ok else "MISSED"
+                for ok in (
+                    summary["accuracy"] >= 0.991,
+                    summary["spam_f1"] >= 0.965,
+                    summary["fit_s"] <= 240,
+                    summary["peak_rss_gb"] < 4,
+                )
+            )
         )
     )
 
@@ -255,9 +270,18 @@ def main() -> int:
             f"{base['predict_per_s'] / padded['predict_per_s']:.2f}x"
         )
     if args.json_out:
-        args.json_out.write_text(json.dumps(
-            {"params": params.model_dump(mode="json"), "split_code": split_code, "runs": results,
-             "summary": summary, "padded": padded}, indent=2))
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "params": params.model_dump(mode="json"),
+                    "split_code": split_code,
+                    "runs": results,
+                    "summary": summary,
+                    "padded": padded,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -105,8 +105,10 @@ def main() -> None:
     overrides = dict(kv.split("=", 1) for kv in args.set)
     params = GPT2Params(**{k: parse_value(v) for k, v in overrides.items()})
     (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = load_splits(args.data)
-    print(f"data: train {len(tr_x)} ({tr_y.count('spam')} spam), validation {len(va_x)}, test {len(te_x)} "
-          f"({te_y.count('spam')} spam); torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
+    print(
+        f"data: train {len(tr_x)} ({tr_y.count('spam')} spam), validation {len(va_x)}, test {len(te_x)} "
+        f"({te_y.count('spam')} spam); torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
+    )
     print("params:", json.dumps({k: v for k, v in params.model_dump().items() if k != "type"}))
 
     vec = CountVectorizer()
@@ -122,8 +124,12 @@ def main() -> None:
         clf = GPT2Classifier(params.model_copy())
         clf.progress = False
         with tempfile.TemporaryDirectory(prefix="bench-gpt2-") as work:
-            ctx = FitContext(seed=seed, work_dir=Path(work), progress=args.progress,
-                             validation=(va_x, va_y) if args.validation else None)
+            ctx = FitContext(
+                seed=seed,
+                work_dir=Path(work),
+                progress=args.progress,
+                validation=(va_x, va_y) if args.validation else None,
+            )
             t0 = time.perf_counter()
             clf.fit(tr_x, tr_y, ctx)
             train_s = time.perf_counter() - t0
@@ -142,8 +148,14 @@ def main() -> None:
         naive = clf._score(te_x, classes, sort=False, fixed_padding=True)
         naive_s = time.perf_counter() - t0
         assert np.allclose(naive + clf.log_prior(), clf.predict_log_joint(te_x), atol=1e-3)
-        row = {"seed": seed, "f1": f1, "acc": acc, "train_s": train_s,
-               "msg_per_s": len(te_x) / score_s, "naive_msg_per_s": len(te_x) / naive_s}
+        row = {
+            "seed": seed,
+            "f1": f1,
+            "acc": acc,
+            "train_s": train_s,
+            "msg_per_s": len(te_x) / score_s,
+            "naive_msg_per_s": len(te_x) / naive_s,
+        }
         y_true = np.array(te_y)
         fn = int(((pred == "ham") & (y_true == "spam")).sum())
         fp = int(((pred == "spam") & (y_true == "ham")).sum())
@@ -152,23 +164,37 @@ def main() -> None:
             va_pred = clf.predict(va_x)
             row["val_f1"] = f1_score(va_y, va_pred, pos_label="spam")
             print(f"validation: spam F1 {row['val_f1']:.4f}  accuracy {accuracy_score(va_y, va_pred):.4f}")
-        print(f"scoring {row['msg_per_s']:.0f} msg/s sorted+bucketed vs {row['naive_msg_per_s']:.0f} msg/s "
-              f"unsorted fixed padding (both classes, {len(te_x)} messages; {load()})")
+        print(
+            f"scoring {row['msg_per_s']:.0f} msg/s sorted+bucketed vs {row['naive_msg_per_s']:.0f} msg/s "
+            f"unsorted fixed padding (both classes, {len(te_x)} messages; {load()})"
+        )
 
         if args.samples:
             t0 = time.perf_counter()
             samples = clf.generate("spam", args.samples, seed=seed, progress=False)
             gen_s = time.perf_counter() - t0
-            q = sample_quality(samples, tr_x, [t for t, y in zip(tr_x, tr_y) if y == "spam"],
-                               {"naive_bayes": NB(), "gpt2": clf}, "spam")
-            row.update(gen_s=gen_s, nb_spam=q["label_fidelity"]["naive_bayes"],
-                       self_spam=q["label_fidelity"]["gpt2"], copies=q["copy_share"],
-                       overlap8=q["overlap_8gram_share"], distinct2=q["distinct_2"])
-            print(f"{len(samples)} spam samples in {gen_s:.1f} s: NB calls {q['label_fidelity']['naive_bayes']:.1%} "
-                  f"spam (GPT-2 itself {q['label_fidelity']['gpt2']:.1%}), copies {q['copy_share']:.1%}, "
-                  f"8-gram overlap {q['overlap_8gram_share']:.1%}, distinct-2 {q['distinct_2']:.3f}, "
-                  f"mean words {q['length_words']['samples']['mean']:.1f} vs real "
-                  f"{q['length_words']['real']['mean']:.1f}")
+            q = sample_quality(
+                samples,
+                tr_x,
+                [t for t, y in zip(tr_x, tr_y) if y == "spam"],
+                {"naive_bayes": NB(), "gpt2": clf},
+                "spam",
+            )
+            row.update(
+                gen_s=gen_s,
+                nb_spam=q["label_fidelity"]["naive_bayes"],
+                self_spam=q["label_fidelity"]["gpt2"],
+                copies=q["copy_share"],
+                overlap8=q["overlap_8gram_share"],
+                distinct2=q["distinct_2"],
+            )
+            print(
+                f"{len(samples)} spam samples in {gen_s:.1f} s: NB calls {q['label_fidelity']['naive_bayes']:.1%} "
+                f"spam (GPT-2 itself {q['label_fidelity']['gpt2']:.1%}), copies {q['copy_share']:.1%}, "
+                f"8-gram overlap {q['overlap_8gram_share']:.1%}, distinct-2 {q['distinct_2']:.3f}, "
+                f"mean words {q['length_words']['samples']['mean']:.1f} vs real "
+                f"{q['length_words']['real']['mean']:.1f}"
+            )
             for s in samples[:3]:
                 print("   sample:", s[:120])
         rows.append(row)
@@ -179,8 +205,10 @@ def main() -> None:
             continue
         vals = [r[key] for r in rows]
         sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        print(f"{key:>16}: mean {statistics.fmean(vals):9.4f}  sd {sd:8.4f}  per seed "
-              + " ".join(f"{v:.4f}" for v in vals))
+        print(
+            f"{key:>16}: mean {statistics.fmean(vals):9.4f}  sd {sd:8.4f}  per seed "
+            + " ".join(f"{v:.4f}" for v in vals)
+        )
 
 
 if __name__ == "__main__":

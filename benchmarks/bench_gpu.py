@@ -74,9 +74,17 @@ def main() -> None:
         from nlpgd.params import DistilBertParams
 
         heads = max(1, args.dim // 64)
-        params = DistilBertParams(init="scratch", scratch_dim=args.dim, scratch_layers=6, scratch_heads=heads,
-                                  scratch_vocab_size=30522, learning_rate=1e-4, epochs=args.epochs,
-                                  batch_size=args.batch_size, early_stopping_patience=None)  # fmt: skip
+        params = DistilBertParams(
+            init="scratch",
+            scratch_dim=args.dim,
+            scratch_layers=6,
+            scratch_heads=heads,
+            scratch_vocab_size=30522,
+            learning_rate=1e-4,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            early_stopping_patience=None,
+        )
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         model = DistilBertClassifier(params)
@@ -85,10 +93,13 @@ def main() -> None:
         fit_s = time.perf_counter() - t0
         m, rate = score(model)
         peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
-        print(f"distilbert-base-sized scratch ({model.n_parameters():,} parameters, batch {args.batch_size}): "
-              f"fit {fit_s:.1f} s for {args.epochs:g} epochs = {fit_s / args.epochs:.1f} s/epoch "
-              f"(validation pass each epoch included); test accuracy {m['accuracy']:.4f}, spam F1 {m['f1']:.4f}; "
-              f"predict {rate:.0f} msg/s; peak GPU memory {peak:.2f} GiB", flush=True)  # fmt: skip
+        print(
+            f"distilbert-base-sized scratch ({model.n_parameters():,} parameters, batch {args.batch_size}): "
+            f"fit {fit_s:.1f} s for {args.epochs:g} epochs = {fit_s / args.epochs:.1f} s/epoch "
+            f"(validation pass each epoch included); test accuracy {m['accuracy']:.4f}, spam F1 {m['f1']:.4f}; "
+            f"predict {rate:.0f} msg/s; peak GPU memory {peak:.2f} GiB",
+            flush=True,
+        )
         del model
 
     if args.only in (None, "gpt2"):
@@ -100,8 +111,11 @@ def main() -> None:
         model.fit(tr, ytr, FitContext(seed=0, progress=False))
         fit_s = time.perf_counter() - t0
         m, rate = score(model)
-        print(f"gpt2 scratch default ({model.n_parameters():,} parameters): train {fit_s:.1f} s; test accuracy "
-              f"{m['accuracy']:.4f}, spam F1 {m['f1']:.4f}; scoring {rate:.0f} msg/s (both classes)", flush=True)
+        print(
+            f"gpt2 scratch default ({model.n_parameters():,} parameters): train {fit_s:.1f} s; test accuracy "
+            f"{m['accuracy']:.4f}, spam F1 {m['f1']:.4f}; scoring {rate:.0f} msg/s (both classes)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,14 @@ def main() -> None:
     train, test = (data.texts("train"), data.labels("train")), data.texts("test")
     y_test = np.asarray(data.dataset["test"]["label"])
     n_distinct = sum(data.summary["sizes"].values())
-    print(f"SMS Spam Collection: {n_distinct} distinct texts; train {len(train[0])}, test {len(test)}; cores {os.cpu_count()}")
-    print(f"{'variant':44s} {'fit+predict s (median)':>22s} {'msgs/s':>9s} {'test F1':>8s} {'acc':>7s}  target <{TARGET_S:.0f} s")
+    print(
+        f"SMS Spam Collection: {n_distinct} distinct texts; train {len(train[0])}, test {len(test)}; "
+        f"cores {os.cpu_count()}"
+    )
+    print(
+        f"{'variant':44s} {'fit+predict s (median)':>22s} {'msgs/s':>9s} {'test F1':>8s} {'acc':>7s}  "
+        f"target <{TARGET_S:.0f} s"
+    )
     for name, params in VARIANTS.items():
         times = []
         for _ in range(args.repeats):

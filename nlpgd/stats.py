@@ -295,8 +295,9 @@ def fit_temperature(labels, prob_spam, log_bounds: tuple[float, float] = (-7.0, 
     z = logit(prob_spam)
     if z.size == 0:
         return 1.0
-    res = minimize_scalar(lambda lt: _nll(z / np.exp(lt), y), bounds=log_bounds, method="bounded",
-                          options={"xatol": 1e-6})
+    res = minimize_scalar(
+        lambda lt: _nll(z / np.exp(lt), y), bounds=log_bounds, method="bounded", options={"xatol": 1e-6}
+    )
     return float(np.exp(res.x))
 
 

@@ -54,9 +54,7 @@ def main() -> int:
 
     texts, labels = corpus(args.n_per_class, seed=0)
     params = DistilBertParams(init="scratch", epochs=args.epochs, batch_size=8, scratch_vocab_size=500)
-    model = DistilBertClassifier(params).fit(
-        texts, labels, FitContext(seed=0, work_dir=args.work_dir, progress=False)
-    )
+    model = DistilBertClassifier(params).fit(texts, labels, FitContext(seed=0, work_dir=args.work_dir, progress=False))
     dist = torch.distributed
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     checksum = sum(float(p.detach().double().sum()) for p in model.model_.parameters())

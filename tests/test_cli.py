@@ -35,7 +35,9 @@ def test_compare_writes_a_complete_run(tiny_run):
     import torch
     import transformers
 
-    assert info["packages"]["torch"] == torch.__version__ and info["packages"]["transformers"] == transformers.__version__
+    assert (
+        info["packages"]["torch"] == torch.__version__ and info["packages"]["transformers"] == transformers.__version__
+    )
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert set(metrics) == set(TINY_MODELS)
     for name in metrics:
@@ -52,8 +54,15 @@ def test_compare_writes_a_complete_run(tiny_run):
 
 
 def test_classify_prints_label_and_probability(tiny_run):
-    r = invoke("classify", tiny_run, "WINNER! Claim your free cash prize now, call 87121",
-               "Running late, see you at lunch tomorrow", "--model", "naive_bayes", "--json")  # fmt: skip
+    r = invoke(
+        "classify",
+        tiny_run,
+        "WINNER! Claim your free cash prize now, call 87121",
+        "Running late, see you at lunch tomorrow",
+        "--model",
+        "naive_bayes",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["label"] for row in rows] == ["spam", "ham"]
@@ -70,13 +79,32 @@ def test_classify_every_model(tiny_run):
 def test_evaluate_on_another_dataset(copy_run, tmp_path):
     tiny_run = copy_run()
     other = tmp_path / "other.csv"
-    other.write_text("body,kind\nFree cash prize call now,1\nsee you at lunch,0\nWIN a holiday txt 80086,1\n"
-                     "thanks for dinner,0\nclaim your voucher today,1\nmum says hi,0\n")  # fmt: skip
-    r = invoke("evaluate", tiny_run, "--dataset", f"csv:{other}", "--set", "text_column=body",
-               "--set", "label_column=kind", "--split", "all", "--name", "other", "--prior", "spam=0.5")  # fmt: skip
+    other.write_text(
+        "body,kind\nFree cash prize call now,1\nsee you at lunch,0\nWIN a holiday txt 80086,1\n"
+        "thanks for dinner,0\nclaim your voucher today,1\nmum says hi,0\n"
+    )
+    r = invoke(
+        "evaluate",
+        tiny_run,
+        "--dataset",
+        f"csv:{other}",
+        "--set",
+        "text_column=body",
+        "--set",
+        "label_column=kind",
+        "--split",
+        "all",
+        "--name",
+        "other",
+        "--prior",
+        "spam=0.5",
+    )
     assert r.exit_code == 0, r.output
     info = json.loads((tiny_run / "evaluations" / "other" / "evaluation.json").read_text())
-    assert info["prior"] == {"spam": 0.5, "ham": 0.5} and info["prior_not_applied_to"] == ["distilbert/seed0", "logreg/seed0"]
+    assert info["prior"] == {"spam": 0.5, "ham": 0.5} and info["prior_not_applied_to"] == [
+        "distilbert/seed0",
+        "logreg/seed0",
+    ]
     assert info["n"] == 6
     assert "naive_bayes/seed0" in r.stdout
 
@@ -109,12 +137,35 @@ def _bad_csv(tmp_path, content: bytes) -> Path:
     "make_args, message",
     [
         (lambda t: ["compare", t / "missing.yaml"], "not found"),
-        (lambda t: ["compare", TINY_CFG, "--set", "models.naive_bayes.alfa=1"], "unknown config key 'models.naive_bayes.alfa'"),
+        (
+            lambda t: ["compare", TINY_CFG, "--set", "models.naive_bayes.alfa=1"],
+            "unknown config key 'models.naive_bayes.alfa'",
+        ),
         (lambda t: ["compare", TINY_CFG, "--set", "models.nb.type=bayes"], "unknown model type 'bayes'"),
         (lambda t: ["compare", TINY_CFG, "--set", f"data.path={t / 'none.csv'}"], "data file not found"),
         (lambda t: ["compare", TINY_CFG, "--set", f"data.path={_bad_csv(t, b'')}"], "data file is empty"),
-        (lambda t: ["compare", TINY_CFG, "--set", f"data.path={_bad_csv(t, b'body,label' + chr(10).encode() + b'x,spam')}"], "columns found: body, label"),
-        (lambda t: ["compare", TINY_CFG, "--set", "data.source=hub", "--set", "data.path=null", "--set", "data.name=ucirvine/sms_spam"], "hub is unreachable"),
+        (
+            lambda t: [
+                "compare",
+                TINY_CFG,
+                "--set",
+                f"data.path={_bad_csv(t, b'body,label' + chr(10).encode() + b'x,spam')}",
+            ],
+            "columns found: body, label",
+        ),
+        (
+            lambda t: [
+                "compare",
+                TINY_CFG,
+                "--set",
+                "data.source=hub",
+                "--set",
+                "data.path=null",
+                "--set",
+                "data.name=ucirvine/sms_spam",
+            ],
+            "hub is unreachable",
+        ),
         (lambda t: ["compare", TINY_CFG, "--set", f"output_dir={_bad_csv(t, b'x')}"], "cannot write to output folder"),
         (lambda t: ["classify", t, "hello"], "no run.json"),
         (lambda t: ["classify", t / "nope", "hello"], "run folder not found"),
@@ -129,7 +180,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, make_args, message):
     out = tmp_path / "outputs"
     args = make_args(tmp_path)
     if args[0] == "compare":
-        args += ["--output-dir", out, "--quiet"] if not any(str(a).startswith("output_dir=") for a in args) else ["--quiet"]
+        args += (
+            ["--output-dir", out, "--quiet"] if not any(str(a).startswith("output_dir=") for a in args) else ["--quiet"]
+        )
     r = invoke(*args)
     assert r.exit_code == 2, r.output
     assert message in r.stderr, r.stderr
@@ -195,7 +248,11 @@ def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
     monkeypatch.setattr(GPT2Classifier, "fit", interrupted)
     r = invoke(*base)
     (partial,) = (tmp_path / "smoke-tiny").iterdir()
-    assert r.exit_code == 130 and f"{len(TINY_MODELS) - 1} of {len(TINY_MODELS)} fits are saved" in r.stderr and f"--resume {partial}" in r.stderr, r.stderr
+    assert (
+        r.exit_code == 130
+        and f"{len(TINY_MODELS) - 1} of {len(TINY_MODELS)} fits are saved" in r.stderr
+        and f"--resume {partial}" in r.stderr
+    ), r.stderr
     assert partial.name.endswith(".partial")
     assert json.loads((partial / "run.json").read_text())["status"] == "running"
     assert not (partial / "report.html").exists()

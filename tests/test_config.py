@@ -4,9 +4,7 @@ import pytest
 
 from nlpgd.config import apply_overrides, config_from_dict, load_config
 from nlpgd.errors import NlpgdError
-from nlpgd.params import REGISTRY
-from nlpgd.params import DistilBertParams
-from nlpgd.params import NaiveBayesParams
+from nlpgd.params import REGISTRY, DistilBertParams, NaiveBayesParams
 
 from conftest import REPO
 

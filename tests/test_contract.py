@@ -130,9 +130,11 @@ def test_log_likelihood_has_one_value_per_text(type_name, fitted, tiny_test_corp
         ll = model.log_likelihood(texts[:3], label)
         assert ll.shape == (3,) and np.all(np.isfinite(ll)) and np.all(ll < 0)
     joint = model.predict_log_joint(texts[:3])
-    np.testing.assert_allclose(np.exp(joint - joint.max(1, keepdims=True)) /
-                               np.exp(joint - joint.max(1, keepdims=True)).sum(1, keepdims=True),
-                               model.predict_proba(texts[:3]), atol=1e-6)
+    np.testing.assert_allclose(
+        np.exp(joint - joint.max(1, keepdims=True)) / np.exp(joint - joint.max(1, keepdims=True)).sum(1, keepdims=True),
+        model.predict_proba(texts[:3]),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("type_name", GENERATORS)

@@ -30,8 +30,9 @@ def corpus_rows():
 def test_csv_with_column_mapping_and_label_map(tmp_path, corpus_rows):
     rows = [(t, {"spam": "junk", "ham": "legit"}[y]) for t, y in corpus_rows]
     f = write_csv(tmp_path / "m.csv", rows, header=("body", "kind"))
-    cfg = DataConfig(source="csv", path=str(f), text_column="body", label_column="kind",
-                     label_map={"junk": "spam", "legit": "ham"})  # fmt: skip
+    cfg = DataConfig(
+        source="csv", path=str(f), text_column="body", label_column="kind", label_map={"junk": "spam", "legit": "ham"}
+    )
     d = load_splits(cfg)
     assert sum(d.summary["sizes"].values()) == 60
     assert d.dataset["train"].features["label"].names == ["ham", "spam"]

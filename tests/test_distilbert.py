@@ -21,9 +21,9 @@ pytest.importorskip("transformers")
 from nlpgd.errors import NlpgdError  # noqa: E402
 from nlpgd.models.base import MODEL_META, FitContext  # noqa: E402
 from nlpgd.models.distilbert import DistilBertClassifier, load_pretrained  # noqa: E402
-from nlpgd.params import DistilBertParams  # noqa: E402
 from nlpgd.models.hf_base import FIT_RECORD  # noqa: E402
 from nlpgd.models.registry import build_model, load_model  # noqa: E402
+from nlpgd.params import DistilBertParams  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,8 +134,9 @@ def test_validation_work_dir_checkpoints_and_resume(tiny_corpus, tiny_test_corpu
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*"))  # one per epoch (last 2 kept)
     assert (tmp_path / FIT_RECORD).is_file()
     assert first.best_metric_ is not None and first.resumed_from_ is None
-    assert not any(p.name not in {FIT_RECORD, "tokenizer"} and not p.name.startswith("checkpoint-")
-                   for p in tmp_path.iterdir())  # the Trainer wrote nowhere else
+    assert not any(
+        p.name not in {FIT_RECORD, "tokenizer"} and not p.name.startswith("checkpoint-") for p in tmp_path.iterdir()
+    )  # the Trainer wrote nowhere else
 
     # same parameters: resumes from the last checkpoint (nothing left to train)
     again = DistilBertClassifier(params).fit(
@@ -147,9 +148,7 @@ def test_validation_work_dir_checkpoints_and_resume(tiny_corpus, tiny_test_corpu
     # a changed parameter refuses, naming the key
     changed = scratch(epochs=2, metric_for_best_model="f1", early_stopping_patience=1, learning_rate=3e-4)
     with pytest.raises(NlpgdError, match="learning_rate"):
-        DistilBertClassifier(changed).fit(
-            texts, labels, FitContext(seed=0, work_dir=tmp_path, resume=True, **QUIET)
-        )
+        DistilBertClassifier(changed).fit(texts, labels, FitContext(seed=0, work_dir=tmp_path, resume=True, **QUIET))
 
 
 def test_unknown_checkpoint_name_fails_fast(tiny_corpus):
@@ -209,8 +208,17 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     """torchrun with 2 processes (gloo on CPU): both ranks train and end with equal weights."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "scripts" / "ddp_smoke.py"), "--work-dir", str(tmp_path / "work")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "scripts" / "ddp_smoke.py"),
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
     if torch.cuda.is_available():
         env["CUDA_VISIBLE_DEVICES"] = ""  # the test is about CPU + gloo
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import typer
-from conftest import make_corpus
 from typer.testing import CliRunner
 
 from nlpgd.errors import NlpgdError
@@ -19,6 +18,8 @@ from nlpgd.generation import (
     ngram_overlap_share,
     sample_quality,
 )
+
+from conftest import make_corpus
 
 
 class Always:
@@ -91,8 +92,8 @@ def _make_run(root, *, gpt2: bool, train_texts: bool = True):
     """A finished run folder laid out as compare writes it, with tiny models."""
     from nlpgd.models.base import FitContext
     from nlpgd.models.gpt2 import GPT2Classifier
-    from nlpgd.params import GPT2Params
     from nlpgd.models.naive_bayes import NaiveBayesClassifier
+    from nlpgd.params import GPT2Params
 
     texts, labels = make_corpus(30, seed=0)
     run = root / "run"
@@ -102,8 +103,17 @@ def _make_run(root, *, gpt2: bool, train_texts: bool = True):
         (run / name).write_text("{}\n")
     NaiveBayesClassifier().fit(texts, labels).save(run / "models" / "naive_bayes" / "seed0")
     if gpt2:
-        params = GPT2Params(n_layer=1, n_embd=32, n_head=2, vocab_size=300, n_positions=32,
-                            max_length=32, epochs=2, batch_size=8, learning_rate=1e-2)
+        params = GPT2Params(
+            n_layer=1,
+            n_embd=32,
+            n_head=2,
+            vocab_size=300,
+            n_positions=32,
+            max_length=32,
+            epochs=2,
+            batch_size=8,
+            learning_rate=1e-2,
+        )
         m = GPT2Classifier(params).fit(texts, labels, FitContext(progress=False))
         m.save(run / "models" / "gpt2" / "seed0")
     if train_texts:

@@ -8,18 +8,28 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_corpus
 
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import FitContext
 from nlpgd.models.gpt2 import EOS, GPT2Classifier, label_token
-from nlpgd.params import GPT2Params
 from nlpgd.models.registry import load_model
+from nlpgd.params import GPT2Params
+
+from conftest import make_corpus
 
 TINY = dict(
-    n_layer=1, n_embd=32, n_head=2, vocab_size=300, n_positions=32, max_length=32,
-    epochs=4, batch_size=8, learning_rate=1e-2, dropout=0.0, eval_batch_size=16,
-)  # fmt: skip
+    n_layer=1,
+    n_embd=32,
+    n_head=2,
+    vocab_size=300,
+    n_positions=32,
+    max_length=32,
+    epochs=4,
+    batch_size=8,
+    learning_rate=1e-2,
+    dropout=0.0,
+    eval_batch_size=16,
+)
 
 
 def tiny(**kw) -> GPT2Params:

@@ -37,7 +37,11 @@ def test_saved_as_json_and_npy_and_shapes_are_checked(tiny_corpus, tmp_path):
     m = LogRegClassifier().fit(*tiny_corpus)
     m.save(tmp_path / "lr")
     assert sorted(p.name for p in (tmp_path / "lr").iterdir()) == [
-        "coef.npy", "intercept.npy", "nlpgd_model.json", "vocabulary.json"]
+        "coef.npy",
+        "intercept.npy",
+        "nlpgd_model.json",
+        "vocabulary.json",
+    ]
     np.save(tmp_path / "lr" / "coef.npy", np.zeros((1, 3)))
     with pytest.raises(NlpgdError, match=r"coef.npy has shape \(1, 3\)"):
         load_model(tmp_path / "lr")

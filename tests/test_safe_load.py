@@ -62,7 +62,10 @@ def test_remote_code_in_a_run_folder_never_runs_even_with_yes_on_stdin(copy_run,
     # a real process with 'y' on stdin: transformers would prompt and then import the module
     proc = subprocess.run(
         [sys.executable, str(REPO / "cli.py"), "classify", str(run), "free prize", "--model", "gpt2"],
-        input="y\ny\n", capture_output=True, text=True, timeout=300,
+        input="y\ny\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2, proc.stderr
     assert not marker.exists()
@@ -75,8 +78,9 @@ def test_remote_code_is_refused_by_generate_and_evaluate(copy_run, tmp_path):
     run = copy_run()
     marker = tmp_path / "PWNED"
     _plant_remote_code(run / "models" / "gpt2" / "seed0" / "lm", marker)
-    one_sentence(invoke("generate", run, "--model", "gpt2", "-n", "2", "--out", tmp_path / "s.jsonl", input="y\n"),
-                 "auto_map")
+    one_sentence(
+        invoke("generate", run, "--model", "gpt2", "-n", "2", "--out", tmp_path / "s.jsonl", input="y\n"), "auto_map"
+    )
     data = REPO / "tests" / "data" / "tiny_spam.csv"
     one_sentence(invoke("evaluate", run, "--dataset", f"csv:{data}", input="y\n"), "auto_map", "gpt2/seed0")
     assert not marker.exists()
@@ -179,8 +183,11 @@ def test_generate_with_a_damaged_generator_or_classifier(copy_run, tmp_path):
     notes = json.loads(out.with_name(out.name + ".quality.json").read_text())["notes"]
     assert any("distilbert/seed0" in n for n in notes)
     _damage(run, "models/gpt2/seed0/lm/model.safetensors", "truncate")
-    one_sentence(invoke("generate", run, "--model", "gpt2", "-n", "3", "--out", tmp_path / "t.jsonl"),
-                 "model.safetensors", "gpt2/seed0")
+    one_sentence(
+        invoke("generate", run, "--model", "gpt2", "-n", "3", "--out", tmp_path / "t.jsonl"),
+        "model.safetensors",
+        "gpt2/seed0",
+    )
 
 
 def test_check_safetensors_finds_truncation(tmp_path):

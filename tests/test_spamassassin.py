@@ -125,10 +125,7 @@ def test_quoted_printable_body():
 def test_base64_body():
     payload = base64.b64encode("Grüße aus Köln\n".encode()).decode("ascii")
     raw = (
-        "Subject: b64\n"
-        "Content-Type: text/plain; charset=UTF-8\n"
-        "Content-Transfer-Encoding: base64\n"
-        "\n" + payload + "\n"
+        "Subject: b64\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: base64\n\n" + payload + "\n"
     )
     assert email_to_text(raw) == "b64\nGrüße aus Köln"
 
@@ -266,19 +263,23 @@ def _message(subject: str, body: str) -> str:
 
 FAKE_MESSAGES = {
     # group: [(id, raw text)]
-    "easy-ham-1": [("00001", _message("meeting", "See you at ten.")),
-                   ("00002", _message("lunch", "Sandwiches?"))],
+    "easy-ham-1": [("00001", _message("meeting", "See you at ten.")), ("00002", _message("lunch", "Sandwiches?"))],
     "easy-ham-2": [("00001", _message("patch", "Here is the fix."))],
     "hard-ham-1": [("00001", _message("newsletter", "Monthly news."))],
     "spam-1": [("00001", _message("WIN", "Claim your prize now!"))],
-    "spam-2": [("00001", _message("cash", "Free money.")),
-               ("00002", _message("offer", "Limited offer."))],
+    "spam-2": [("00001", _message("cash", "Free money.")), ("00002", _message("offer", "Limited offer."))],
 }
 FAKE_COUNT = sum(len(v) for v in FAKE_MESSAGES.values())
 
 
-def _write_message(group_dir: Path, msg_id: str, data: bytes, json_text: str | None = None,
-                   checksum: str | None = None, txt: bool = True) -> None:
+def _write_message(
+    group_dir: Path,
+    msg_id: str,
+    data: bytes,
+    json_text: str | None = None,
+    checksum: str | None = None,
+    txt: bool = True,
+) -> None:
     md5 = hashlib.md5(data).hexdigest()
     record = {
         "id": msg_id,
@@ -330,16 +331,16 @@ def extracted_cache(tmp_path: Path) -> Path:
 
 def test_load_from_extracted_package(extracted_cache: Path):
     rows = load_spamassassin(extracted_cache, progress=False, expected_count=FAKE_COUNT)
-    assert [r["id"] for r in rows] == sorted(
-        f"{g}/{i}" for g, msgs in FAKE_MESSAGES.items() for i, _ in msgs
-    )
+    assert [r["id"] for r in rows] == sorted(f"{g}/{i}" for g, msgs in FAKE_MESSAGES.items() for i, _ in msgs)
     assert {r["id"]: r["label"] for r in rows} == {
         f"{g}/{i}": GROUP_LABELS[g] for g, msgs in FAKE_MESSAGES.items() for i, _ in msgs
     }
     assert sum(r["label"] == "spam" for r in rows) == 3
     by_id = {r["id"]: r for r in rows}
     assert by_id["spam-1/00001"] == {
-        "id": "spam-1/00001", "group": "spam-1", "label": "spam",
+        "id": "spam-1/00001",
+        "group": "spam-1",
+        "label": "spam",
         "text": "WIN\nClaim your prize now!",
     }
     assert set(rows[0]) == {"id", "group", "label", "text"}

@@ -15,8 +15,13 @@ from nlpgd.errors import NlpgdError
 
 @cli_errors
 def classify(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)],
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Messages to classify; '-' reads one per line from stdin.", show_default=False)] = None,
+    run_dir: Annotated[
+        Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
+    ],
+    texts: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Messages to classify; '-' reads one per line from stdin.", show_default=False),
+    ] = None,
     model: Annotated[Optional[str], typer.Option(help="Only this model (default: every model in the run).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Only the model trained with this seed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text and model.")] = False,
@@ -26,8 +31,11 @@ def classify(
     ] = None,
     tokens: Annotated[
         bool,
-        typer.Option("--tokens", help="Also print each token's log P(token | prefix, class) under every class "
-                     "(GPT-2 models): which words pull a message towards spam."),
+        typer.Option(
+            "--tokens",
+            help="Also print each token's log P(token | prefix, class) under every class "
+            "(GPT-2 models): which words pull a message towards spam.",
+        ),
     ] = False,
 ) -> None:
     """Print each model's label and spam probability for each text."""
@@ -48,7 +56,9 @@ def classify(
     per_token = {k: m for k, m in models.items() if m.can("token_scores")}
     if tokens:
         if not per_token:
-            raise NlpgdError(f"--tokens needs a model with per-token scores (gpt2); the selected models are {', '.join(models)}")
+            raise NlpgdError(
+                f"--tokens needs a model with per-token scores (gpt2); the selected models are {', '.join(models)}"
+            )
         skipped = [k for k in models if k not in per_token]
         if skipped and not as_json:
             typer.echo(f"note: no per-token scores for {', '.join(skipped)}", err=True)
@@ -78,9 +88,7 @@ def _token_rows(model, text: str) -> list[dict]:
     if len(lengths) != 1:  # cannot happen with one shared tokenizer; never misalign silently
         raise NlpgdError(f"token counts differ between classes for {text[:40]!r}: {sorted(lengths)}")
     first = next(iter(per_class.values()))
-    return [
-        {"token": tok, **{c: float(v[i][1]) for c, v in per_class.items()}} for i, (tok, _) in enumerate(first)
-    ]
+    return [{"token": tok, **{c: float(v[i][1]) for c, v in per_class.items()}} for i, (tok, _) in enumerate(first)]
 
 
 def _echo_tokens(key: str, model, text: str) -> None:

@@ -23,7 +23,9 @@ def compare(
         Optional[Path],
         typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config."),
     ] = None,
-    output_dir: Annotated[Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")] = None,
+    output_dir: Annotated[
+        Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train every model in CONFIG on the same split and write a run folder with a report."""

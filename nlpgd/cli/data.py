@@ -36,9 +36,11 @@ def data(
         typer.echo(json.dumps(s, indent=2))
         return
     typer.echo(f"source: {s['source']} ({s['where']})")
-    typer.echo(f"raw rows: {sum(s['raw_rows'].values())}; empty texts dropped: {s['empty_dropped']}; "
-               f"exact duplicates removed: {s['duplicates_removed']}"
-               + ("; splits as given by the source" if s.get("splits_given") else ""))  # fmt: skip
+    typer.echo(
+        f"raw rows: {sum(s['raw_rows'].values())}; empty texts dropped: {s['empty_dropped']}; "
+        f"exact duplicates removed: {s['duplicates_removed']}"
+        + ("; splits as given by the source" if s.get("splits_given") else "")
+    )
     if s.get("splits_given"):
         typer.echo(f"test texts that also appear in train: {s.get('test_texts_also_in_train', 0)}")
     rows = []
@@ -46,6 +48,16 @@ def data(
         c = s["class_counts"][split]
         n = s["sizes"][split]
         w = s["lengths"][split].get("words", {})
-        rows.append([split, n, c.get("ham", 0), c.get("spam", 0), f"{c.get('spam', 0) / max(n, 1):.1%}",
-                     f"{w.get('median', 0):.0f}", f"{w.get('p95', 0):.0f}", w.get("max", 0)])  # fmt: skip
+        rows.append(
+            [
+                split,
+                n,
+                c.get("ham", 0),
+                c.get("spam", 0),
+                f"{c.get('spam', 0) / max(n, 1):.1%}",
+                f"{w.get('median', 0):.0f}",
+                f"{w.get('p95', 0):.0f}",
+                w.get("max", 0),
+            ]
+        )
     echo_table(["split", "messages", "ham", "spam", "spam share", "median words", "p95 words", "max words"], rows)

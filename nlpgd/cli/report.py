@@ -25,7 +25,8 @@ def report(
 ) -> None:
     """Rebuild report.md, report.html, results.json and figures/ from saved predictions alone.
 
-    With one run the files are rewritten in the run folder (or --out); with several runs a combined comparison goes into --out.
+    With one run the files are rewritten in the run folder (or --out); with several runs a combined
+    comparison goes into --out.
     """
     from nlpgd.errors import NlpgdError
     from nlpgd.report import write_comparison, write_report

@@ -21,9 +21,15 @@ from nlpgd.data.sources import Records, read_source
 from nlpgd.errors import NlpgdError
 
 DEFAULT_LABEL_MAP = {
-    "spam": "spam", "ham": "ham", "1": "spam", "0": "ham",
-    "1.0": "spam", "0.0": "ham", "true": "spam", "false": "ham",
-}  # fmt: skip
+    "spam": "spam",
+    "ham": "ham",
+    "1": "spam",
+    "0": "ham",
+    "1.0": "spam",
+    "0.0": "ham",
+    "true": "spam",
+    "false": "ham",
+}
 SPLITS = ("train", "validation", "test")
 
 
@@ -129,8 +135,10 @@ def _describe(texts: list[str]) -> dict:
     chars = np.array([len(t) for t in texts])
     words = np.array([len(t.split()) for t in texts])
     q = lambda a: {k: float(np.percentile(a, p)) for k, p in (("p5", 5), ("median", 50), ("p95", 95))}  # noqa: E731
-    return {"chars": {**q(chars), "mean": float(chars.mean()), "max": int(chars.max())},
-            "words": {**q(words), "mean": float(words.mean()), "max": int(words.max())}}  # fmt: skip
+    return {
+        "chars": {**q(chars), "mean": float(chars.mean()), "max": int(chars.max())},
+        "words": {**q(words), "mean": float(words.mean()), "max": int(words.max())},
+    }
 
 
 def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedData:
@@ -192,14 +200,20 @@ def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedD
     _ensure_unique_ids(splits)
 
     features = datasets.Features(
-        {"id": datasets.Value("string"), "text": datasets.Value("string"),
-         "label": datasets.ClassLabel(names=list(LABELS))}  # fmt: skip
+        {
+            "id": datasets.Value("string"),
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=list(LABELS)),
+        }
     )
     dd = datasets.DatasetDict(
         {
             s: datasets.Dataset.from_dict(
-                {"id": [r["id"] for r in splits[s]], "text": [r["text"] for r in splits[s]],
-                 "label": [LABELS.index(r["label"]) for r in splits[s]]},  # fmt: skip
+                {
+                    "id": [r["id"] for r in splits[s]],
+                    "text": [r["text"] for r in splits[s]],
+                    "label": [LABELS.index(r["label"]) for r in splits[s]],
+                },
                 features=features,
             )
             for s in SPLITS

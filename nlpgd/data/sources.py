@@ -58,8 +58,7 @@ def read_uci_sms(path: Path) -> Records:
 
 def _columns_error(path: str, what: str, column: str, found: list[str]) -> NlpgdError:
     return NlpgdError(
-        f"{path}: no {what} column '{column}' (columns found: {', '.join(found) or 'none'}); "
-        f"set data.{what}_column"
+        f"{path}: no {what} column '{column}' (columns found: {', '.join(found) or 'none'}); set data.{what}_column"
     )
 
 
@@ -100,9 +99,7 @@ def read_local(cfg: DataConfig) -> dict[str, Records]:
         if cfg.source == "tsv":
             kwargs["delimiter"] = "\t"
         try:
-            ds = datasets.load_dataset(
-                _BUILDERS[cfg.source], data_files=str(path), split="train", **kwargs
-            )
+            ds = datasets.load_dataset(_BUILDERS[cfg.source], data_files=str(path), split="train", **kwargs)
         except Exception as exc:  # parser errors from pandas/pyarrow
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise NlpgdError(f"could not read {path} as {cfg.source}: {first}") from None
@@ -144,9 +141,7 @@ def read_hub(cfg: DataConfig) -> dict[str, Records]:
     out: dict[str, Records] = {}
     for ours, theirs in wanted.items():
         if theirs not in dd:
-            raise NlpgdError(
-                f"hub data set '{cfg.name}' has no split '{theirs}' (splits: {', '.join(dd)})"
-            )
+            raise NlpgdError(f"hub data set '{cfg.name}' has no split '{theirs}' (splits: {', '.join(dd)})")
         out[ours] = _from_dataset(dd[theirs], cfg, f"hub data set '{cfg.name}'", f"{theirs}-")
     # A single split (sms_spam has only 'train') is not a real train/test split.
     if set(out) == {"train"}:

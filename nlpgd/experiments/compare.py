@@ -21,12 +21,12 @@ import nlpgd
 from nlpgd.config import ExperimentConfig, difference_message, dump_config
 from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import Interrupted, NlpgdError
+from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
 from nlpgd.models.registry import build_model
-from nlpgd.scoring import score_model
-from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
 from nlpgd.runs import PeakMemory, Run, open_run, write_predictions
+from nlpgd.scoring import score_model
 from nlpgd.seeding import device_description, seed_everything
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,10 @@ def compare(
         train = data.dataset["train"]
         write_jsonl(
             run.path / "train_texts.jsonl",
-            ({"id": i, "text": t, "label": nlpgd.LABELS[y]} for i, t, y in zip(train["id"], train["text"], train["label"])),
+            (
+                {"id": i, "text": t, "label": nlpgd.LABELS[y]}
+                for i, t, y in zip(train["id"], train["text"], train["label"])
+            ),
         )
         done = {}
 
@@ -124,8 +127,7 @@ def compare(
         if "--resume" not in again:
             again += f" --resume {run.path}"
         raise Interrupted(
-            f"interrupted: {len(done)} of {len(jobs)} fits are saved in {run.path}; "
-            f"continue with: {again}"
+            f"interrupted: {len(done)} of {len(jobs)} fits are saved in {run.path}; continue with: {again}"
         ) from None
 
     from nlpgd.report import write_report

@@ -13,9 +13,9 @@ from nlpgd import LABELS
 from nlpgd.config import DataConfig
 from nlpgd.data import load_splits
 from nlpgd.errors import NlpgdError
+from nlpgd.io import write_json
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
-from nlpgd.io import write_json
 from nlpgd.runs import now_iso, open_run, write_predictions
 from nlpgd.scoring import load_run_models, score_model
 
@@ -50,11 +50,19 @@ def evaluate_run(
         write_predictions(tmp / "predictions" / mname / f"{seed}.{split}.csv", ids, y, p, (p > 0.5).astype(int))
         results[key] = {**evaluate_predictions(y, p), "seconds": secs}
     write_json(tmp / "metrics.json", results)
-    write_json(tmp / "evaluation.json", {
-        "data": data_cfg.model_dump(mode="json"), "split": split, "summary": data.summary,
-        "n": len(texts), "prior": prior, "prior_not_applied_to": unchanged, "class_counts": {c: int((y == i).sum()) for i, c in enumerate(LABELS)},
-        "finished": now_iso(),
-    })  # fmt: skip
+    write_json(
+        tmp / "evaluation.json",
+        {
+            "data": data_cfg.model_dump(mode="json"),
+            "split": split,
+            "summary": data.summary,
+            "n": len(texts),
+            "prior": prior,
+            "prior_not_applied_to": unchanged,
+            "class_counts": {c: int((y == i).sum()) for i, c in enumerate(LABELS)},
+            "finished": now_iso(),
+        },
+    )
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -83,9 +83,7 @@ def load_causal_lm(checkpoint: str):
         model = AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         if offline:
-            raise offline_error(
-                checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder"
-            ) from None
+            raise offline_error(checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder") from None
         raise NlpgdError(f"cannot load model '{checkpoint}': {first_line(exc)}") from None
     return tok, model
 
@@ -141,8 +139,6 @@ def collate(filler_id: int):
         return {"input_ids": ids, "labels": labels}
 
     return collate
-
-
 
 
 def padded_batch(rows: list[list[int]], filler_id: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

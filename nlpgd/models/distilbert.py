@@ -164,8 +164,13 @@ class DistilBertClassifier(HFClassifier):
         label2id = {c: i for i, c in enumerate(self.classes_)}
         enc, n_truncated = self._encode(texts)
         if n_truncated:
-            log.warning("%d of %d %s texts are longer than max_length=%d tokens and were truncated",
-                        n_truncated, len(texts), split, self.params.max_length)
+            log.warning(
+                "%d of %d %s texts are longer than max_length=%d tokens and were truncated",
+                n_truncated,
+                len(texts),
+                split,
+                self.params.max_length,
+            )
         if split == "training":
             self.n_truncated_ = n_truncated
         return Dataset.from_dict({**enc, "label": [label2id[y] for y in labels]})
@@ -194,7 +199,10 @@ class DistilBertClassifier(HFClassifier):
                 model, tokenizer = load_pretrained(p.checkpoint, self.classes_)
         with self._work(ctx) as (work, resume_from):
             args = self._training_arguments(
-                work, ctx, evaluate=validation is not None, metric=p.metric_for_best_model,
+                work,
+                ctx,
+                evaluate=validation is not None,
+                metric=p.metric_for_best_model,
                 train_sampling_strategy="group_by_length" if p.group_by_length else "random",
                 # The classification loss is a per-example mean that ignores num_items_in_batch;
                 # token averaging across devices would multiply it (and the gradients) by the
@@ -208,9 +216,12 @@ class DistilBertClassifier(HFClassifier):
                 model = build_scratch_model(p, tokenizer, self.classes_)
             self.tokenizer_ = tokenizer
             trainer = Trainer(
-                model=model, args=args, train_dataset=self._dataset(texts, labels, "training"),
+                model=model,
+                args=args,
+                train_dataset=self._dataset(texts, labels, "training"),
                 eval_dataset=self._dataset(*validation, "validation") if validation else None,
-                processing_class=tokenizer, data_collator=self._collator(),
+                processing_class=tokenizer,
+                data_collator=self._collator(),
                 compute_metrics=_make_compute_metrics(len(self.classes_)),
             )
             out = self._train(trainer, ctx, resume_from)
@@ -300,7 +311,9 @@ class DistilBertClassifier(HFClassifier):
         refuse_custom_code(path)
         check_weights(path)
         with load_errors(path, "the encoder"), hf_progress_bars(False):
-            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32, trust_remote_code=False)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=torch.float32, trust_remote_code=False
+            )
             self.tokenizer_ = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         saved = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if saved != list(self.classes_):

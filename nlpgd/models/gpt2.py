@@ -207,10 +207,16 @@ class GPT2Classifier(HFClassifier):
             if keep:
                 eval_ds = self._lm_dataset([t for t, _ in keep], [y for _, y in keep])
         out_dir.mkdir(parents=True, exist_ok=True)
-        args = self._training_arguments(out_dir, ctx, evaluate=eval_ds is not None, remove_unused_columns=False,
-                                        train_sampling_strategy="group_by_length")
-        trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                          data_collator=collate(self.eos_id_))
+        args = self._training_arguments(
+            out_dir,
+            ctx,
+            evaluate=eval_ds is not None,
+            remove_unused_columns=False,
+            train_sampling_strategy="group_by_length",
+        )
+        trainer = Trainer(
+            model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(self.eos_id_)
+        )
         resume_from = last_checkpoint(out_dir) if ctx.resume else None
         if ctx.resume:
             log.info("%s %s", "resuming from" if resume_from else "no intact checkpoint in", resume_from or out_dir)
@@ -256,8 +262,9 @@ class GPT2Classifier(HFClassifier):
         return jobs
 
     @torch.inference_mode()
-    def _score(self, texts: Sequence[str], labels: Sequence[str], *, sort: bool = True,
-               fixed_padding: bool = False) -> np.ndarray:
+    def _score(
+        self, texts: Sequence[str], labels: Sequence[str], *, sort: bool = True, fixed_padding: bool = False
+    ) -> np.ndarray:
         """``log P(x | y)`` as an (n, len(labels)) float64 array.
 
         Sequences are sorted by length and batched with their neighbours (``sort``); with
@@ -275,8 +282,13 @@ class GPT2Classifier(HFClassifier):
         seqs = {y: [self._wrap(ids, y) for ids in body] for y in labels}
         jobs = self._score_jobs([len(s) for s in seqs[labels[0]]], labels, sort, fixed_padding)
         n_batches = sum(len(batches) for _, _, batches in jobs)
-        bar = tqdm(total=len(texts) * len(labels), desc="scoring", unit="seq",
-                   disable=not self.progress or n_batches < 8, leave=False)
+        bar = tqdm(
+            total=len(texts) * len(labels),
+            desc="scoring",
+            unit="seq",
+            disable=not self.progress or n_batches < 8,
+            leave=False,
+        )
         for lm, cols, batches in jobs:
             lm.eval()
             for batch in batches:
@@ -444,15 +456,18 @@ class GPT2Classifier(HFClassifier):
                     folders[id(lm)] = "lm" if self.params.conditioning == "prefix" else f"lm_{i}"
                     as_plain_model(lm).save_pretrained(path / folders[id(lm)])
                 lm_dirs[str(c)] = folders[id(lm)]
-        write_json(path / STATE_FILE, {
-            "classes": [str(c) for c in self.classes_],
-            "class_log_prior": [float(v) for v in self.class_log_prior_],
-            "label_tokens": {str(c): self.tokenizer_.convert_ids_to_tokens(i) for c, i in self.start_ids_.items()},
-            "eos_token": self.tokenizer_.convert_ids_to_tokens(self.eos_id_),
-            "pad_token": self.tokenizer_.convert_ids_to_tokens(self.pad_id_),
-            "max_length": self.max_length_,
-            "lm_dirs": lm_dirs,
-        })
+        write_json(
+            path / STATE_FILE,
+            {
+                "classes": [str(c) for c in self.classes_],
+                "class_log_prior": [float(v) for v in self.class_log_prior_],
+                "label_tokens": {str(c): self.tokenizer_.convert_ids_to_tokens(i) for c, i in self.start_ids_.items()},
+                "eos_token": self.tokenizer_.convert_ids_to_tokens(self.eos_id_),
+                "pad_token": self.tokenizer_.convert_ids_to_tokens(self.pad_id_),
+                "max_length": self.max_length_,
+                "lm_dirs": lm_dirs,
+            },
+        )
 
     def _load(self, path: Path, meta: dict) -> None:
         """Rebuild the tokenizer and LMs; a damaged, crafted or incomplete folder is one
@@ -500,4 +515,6 @@ def _sampling(n, temperature: float, top_k: int, top_p: float, max_new_tokens: i
         raise NlpgdError(f"top_p must lie in (0, 1], got {top_p}")
     if max_new_tokens <= 0:
         raise NlpgdError(f"max_new_tokens must be positive, got {max_new_tokens}")
-    return dict(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), max_new_tokens=int(max_new_tokens))
+    return dict(
+        temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), max_new_tokens=int(max_new_tokens)
+    )

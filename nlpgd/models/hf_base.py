@@ -145,8 +145,11 @@ def last_checkpoint(work_dir: Path) -> Path | None:
     if not work_dir.is_dir():
         return None
     steps = sorted(
-        ((int(d.name.rsplit("-", 1)[-1]), d) for d in work_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-         if d.is_dir() and d.name.rsplit("-", 1)[-1].isdigit()),
+        (
+            (int(d.name.rsplit("-", 1)[-1]), d)
+            for d in work_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+            if d.is_dir() and d.name.rsplit("-", 1)[-1].isdigit()
+        ),
         reverse=True,
     )
     for i, (_, d) in enumerate(steps):
@@ -207,8 +210,9 @@ def _bar_callback(name: str):
     class Bar(ProgressCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
-                self.training_bar = tqdm(total=state.max_steps, desc=name or "training", unit="step",
-                                         dynamic_ncols=True, leave=False)
+                self.training_bar = tqdm(
+                    total=state.max_steps, desc=name or "training", unit="step", dynamic_ncols=True, leave=False
+                )
             self.current_step = 0
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -235,8 +239,14 @@ def _epoch_log_callback(name: str, total_epochs: float):
                 if args.eval_strategy == "no":
                     self._line(state, {})
             elif "eval_loss" in logs:
-                self._line(state, {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and "runtime" not in k
-                                   and "per_second" not in k})
+                self._line(
+                    state,
+                    {
+                        k[5:]: v
+                        for k, v in logs.items()
+                        if k.startswith("eval_") and "runtime" not in k and "per_second" not in k
+                    },
+                )
 
         def _line(self, state, evals: dict) -> None:
             if not state.is_world_process_zero:
@@ -244,8 +254,14 @@ def _epoch_log_callback(name: str, total_epochs: float):
             parts = [] if self.loss is None else [f"train loss {self.loss:.4f}"]
             parts += [f"validation {k.replace('_', ' ')} {v:.4f}" for k, v in evals.items() if isinstance(v, float)]
             epoch = round(state.epoch or 0)
-            train_log.info("%s epoch %d/%g: %s (%.1f s)", name or "fit", epoch, total_epochs, ", ".join(parts),
-                           time.perf_counter() - self.t0)
+            train_log.info(
+                "%s epoch %d/%g: %s (%.1f s)",
+                name or "fit",
+                epoch,
+                total_epochs,
+                ", ".join(parts),
+                time.perf_counter() - self.t0,
+            )
             self.loss = None
 
     return EpochLog()
@@ -297,8 +313,9 @@ class HFClassifier(Classifier):
 
         seed_everything(seed)
 
-    def _training_arguments(self, out_dir: Path, ctx: FitContext, *, evaluate: bool, metric: str = "loss",
-                            **arm_specific: Any):
+    def _training_arguments(
+        self, out_dir: Path, ctx: FitContext, *, evaluate: bool, metric: str = "loss", **arm_specific: Any
+    ):
         """TrainingArguments from the shared params: they write only under ``out_dir``,
         report nowhere, evaluate and checkpoint every epoch, keep the best validation epoch."""
         from transformers import TrainingArguments
@@ -306,18 +323,29 @@ class HFClassifier(Classifier):
         p = self.params
         greater = metric not in ("loss",)
         kwargs: dict[str, Any] = dict(
-            output_dir=str(out_dir), seed=ctx.seed, data_seed=ctx.seed, report_to="none",
+            output_dir=str(out_dir),
+            seed=ctx.seed,
+            data_seed=ctx.seed,
+            report_to="none",
             disable_tqdm=True,  # the bar is added by _trainer (named, without log dicts)
             save_only_model=False,  # optimizer and scheduler states too, so resume continues
-            push_to_hub=False, ddp_backend=ddp_backend(),
+            push_to_hub=False,
+            ddp_backend=ddp_backend(),
             use_cpu=launched_world_size() > 1 and not cuda_available(),  # DDP over gloo on CPU
-            dataloader_num_workers=0, dataloader_pin_memory=cuda_available(),
-            learning_rate=self.learning_rate(), lr_scheduler_type=p.lr_scheduler, num_train_epochs=p.epochs,
-            per_device_train_batch_size=p.batch_size, per_device_eval_batch_size=p.eval_batch_size,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=cuda_available(),
+            learning_rate=self.learning_rate(),
+            lr_scheduler_type=p.lr_scheduler,
+            num_train_epochs=p.epochs,
+            per_device_train_batch_size=p.batch_size,
+            per_device_eval_batch_size=p.eval_batch_size,
             warmup_steps=p.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
             weight_decay=p.weight_decay,
-            eval_strategy="epoch" if evaluate else "no", save_strategy="epoch", logging_strategy="epoch",
-            save_total_limit=p.keep_checkpoints, load_best_model_at_end=evaluate,
+            eval_strategy="epoch" if evaluate else "no",
+            save_strategy="epoch",
+            logging_strategy="epoch",
+            save_total_limit=p.keep_checkpoints,
+            load_best_model_at_end=evaluate,
             metric_for_best_model=f"eval_{metric}" if evaluate else None,
             greater_is_better=greater if evaluate else None,
             restore_callback_states_from_checkpoint=True,

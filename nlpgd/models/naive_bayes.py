@@ -56,7 +56,9 @@ class NaiveBayesClassifier(Classifier):
         Not saved: a reloaded model has its training prior again."""
         self._check_fitted()
         if prior is not None and not self.can("prior_replaceable"):
-            raise NlpgdError("complement naive Bayes does not use a class prior; only variant: multinomial can take one")
+            raise NlpgdError(
+                "complement naive Bayes does not use a class prior; only variant: multinomial can take one"
+            )
         if not hasattr(self, "train_log_prior_"):
             self.train_log_prior_ = self.nb_.class_log_prior_.copy()
         self.nb_.class_log_prior_ = self.train_log_prior_.copy() if prior is None else check_prior(prior, self.classes_)

@@ -21,7 +21,9 @@ def model_class(type_name: str) -> type[Classifier]:
     module, _, name = arm.implementation.partition(":")
     cls = getattr(importlib.import_module(module), name)
     if cls.params_class is not arm.params:  # a registration error, not a user error
-        raise TypeError(f"{arm.implementation} declares {cls.params_class.__name__}, registered with {arm.params.__name__}")
+        raise TypeError(
+            f"{arm.implementation} declares {cls.params_class.__name__}, registered with {arm.params.__name__}"
+        )
     return cls
 
 

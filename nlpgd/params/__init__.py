@@ -49,6 +49,16 @@ def type_names() -> list[str]:
 
 
 __all__ = [
-    "REGISTRY", "ModelSpec", "ModelParams", "TrainerParams", "CountFeatureParams", "validate_prior",
-    "NaiveBayesParams", "LogRegParams", "DistilBertParams", "GPT2Params", "register", "type_names",
+    "REGISTRY",
+    "ModelSpec",
+    "ModelParams",
+    "TrainerParams",
+    "CountFeatureParams",
+    "validate_prior",
+    "NaiveBayesParams",
+    "LogRegParams",
+    "DistilBertParams",
+    "GPT2Params",
+    "register",
+    "type_names",
 ]

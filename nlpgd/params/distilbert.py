@@ -23,7 +23,8 @@ class DistilBertParams(TrainerParams):
     )
     init: Literal["pretrained", "scratch"] = Field(
         "pretrained",
-        description="'scratch': a DistilBERT initialised at random, with a WordPiece vocabulary trained on the train texts",
+        description="'scratch': a DistilBERT initialised at random, "
+        "with a WordPiece vocabulary trained on the train texts",
     )
     # scratch architecture (init: scratch)
     scratch_dim: int = Field(128, gt=0, description="hidden size (a multiple of scratch_heads)")
@@ -48,14 +49,23 @@ class DistilBertParams(TrainerParams):
     )
 
     smoke: ClassVar[dict[str, Any]] = {
-        "init": "scratch", "scratch_dim": 32, "scratch_layers": 1, "scratch_heads": 2,
-        "scratch_vocab_size": 200, "epochs": 3, "batch_size": 16, "learning_rate": 3e-3, "max_length": 32,
+        "init": "scratch",
+        "scratch_dim": 32,
+        "scratch_layers": 1,
+        "scratch_heads": 2,
+        "scratch_vocab_size": 200,
+        "epochs": 3,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "max_length": 32,
     }
 
     @model_validator(mode="after")
     def _heads(self):
         if self.init == "scratch" and self.scratch_dim % self.scratch_heads:
-            raise ValueError(f"scratch_dim ({self.scratch_dim}) must be a multiple of scratch_heads ({self.scratch_heads})")
+            raise ValueError(
+                f"scratch_dim ({self.scratch_dim}) must be a multiple of scratch_heads ({self.scratch_heads})"
+            )
         return self
 
     def resolved_init_range(self) -> float:

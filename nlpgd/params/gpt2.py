@@ -44,9 +44,7 @@ class GPT2Params(TrainerParams):
     epochs: float = Field(10.0, gt=0)
     batch_size: int = Field(16, gt=0, description="per device (per process under DDP)")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="linear warm-up, fraction of the training steps")
-    max_length: int = Field(
-        96, gt=8, description="tokens per sequence, label/start token and end token included"
-    )
+    max_length: int = Field(96, gt=8, description="tokens per sequence, label/start token and end token included")
     class_balance: float = Field(
         0.5,
         ge=0,
@@ -59,14 +57,20 @@ class GPT2Params(TrainerParams):
     )
     prior: dict[str, float] | None = Field(
         None,
-        description="class prior to use at predict time instead of the train split's, "
-        "e.g. {spam: 0.5, ham: 0.5}",
+        description="class prior to use at predict time instead of the train split's, e.g. {spam: 0.5, ham: 0.5}",
     )
 
     resume_free: ClassVar[frozenset[str]] = TrainerParams.resume_free | {"prior"}
     smoke: ClassVar[dict[str, Any]] = {
-        "n_layer": 1, "n_embd": 32, "n_head": 2, "vocab_size": 300, "n_positions": 64,
-        "epochs": 3, "batch_size": 16, "learning_rate": 3e-3, "max_length": 32,
+        "n_layer": 1,
+        "n_embd": 32,
+        "n_head": 2,
+        "vocab_size": 300,
+        "n_positions": 64,
+        "epochs": 3,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "max_length": 32,
     }
 
     @field_validator("prior")
@@ -79,7 +83,5 @@ class GPT2Params(TrainerParams):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if self.checkpoint == "scratch" and self.max_length > self.n_positions:
-            raise ValueError(
-                f"max_length ({self.max_length}) must not exceed n_positions ({self.n_positions})"
-            )
+            raise ValueError(f"max_length ({self.max_length}) must not exceed n_positions ({self.n_positions})")
         return self
