@@ -1,21 +1,20 @@
 """nlpgd.report / nlpgd.plots / `nlpgd report`: the report is rebuilt from fabricated
-prediction files alone (no model anywhere), and bad run folders fail in one sentence."""
+prediction files alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and
+bad run folders fail in one sentence."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from nlpgd.cli import app
-from nlpgd.metrics import compute_metrics
-from nlpgd.report import load_run_predictions, write_comparison, write_report
 from nlpgd.io import write_json
-from nlpgd.runs import write_predictions
+from nlpgd.report import load_run_predictions, write_comparison, write_report
+from nlpgd.testing import make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURE_NAMES = ("roc", "pr", "reliability", "confusion", "scores")
@@ -25,50 +24,6 @@ runner = CliRunner()
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def make_run(
-    root: Path,
-    models=("naive_bayes", "distilbert", "gpt2"),
-    seeds=(0, 1, 2),
-    n_test: int = 300,
-    n_val: int = 300,
-    experiment: str = "fixture",
-    run_id: str = "20260101-000000",
-    status: str = "complete",
-    data_seed: int = 0,
-) -> Path:
-    """A run folder as `nlpgd compare` writes it, with fabricated predictions and no models/."""
-    rng = np.random.default_rng(data_seed)
-    run = Path(root) / experiment / (run_id + (".partial" if status != "complete" else ""))
-    ids = {s: [f"{s[0]}{i}" for i in range(n)] for s, n in (("validation", n_val), ("test", n_test))}
-    y = {s: (np.arange(len(ids[s])) % 7 == 0).astype(int) for s in ids}  # ~14% spam, fixed per size
-    metrics, costs = {}, {}
-    for k, name in enumerate(models):
-        for seed in seeds:
-            for split in ("validation", "test"):
-                z = (1.5 + k) * (2 * y[split] - 1) * 2 + rng.normal(0, 2.0, len(y[split]))
-                p = 1 / (1 + np.exp(-z))
-                write_predictions(run / "predictions" / name / f"seed{seed}.{split}.csv", ids[split], y[split], p,
-                                  (p > 0.5).astype(int))
-                metrics.setdefault(name, {}).setdefault(f"seed{seed}", {})[split] = compute_metrics(y[split], p)
-            costs.setdefault(name, {})[f"seed{seed}"] = {
-                "type": name, "family": "generative" if name != "distilbert" else "discriminative",
-                "train_seconds": 2.0 + k + 0.1 * seed, "train_examples": 1000,
-                "predict_seconds_per_1000": 0.1 * (k + 1), "n_parameters": 1000 * 10**k,
-                "peak_memory_mb": 250.0 + k, "device": "cpu (2 threads)",
-            }  # fmt: skip
-    write_json(run / "run.json", {"format": 1, "status": status, "experiment": experiment, "run_id": run_id,
-                                  "seeds": list(seeds), "models": list(models)})
-    write_json(run / "metrics.json", metrics)
-    write_json(run / "costs.json", costs)
-    write_json(run / "split_manifest.json", {"test": ids["test"]})
-    (run / "config.yaml").write_text(f"name: {experiment}\n")
-    counts = {s: {"spam": int(y[s].sum()), "ham": int(len(y[s]) - y[s].sum())} for s in y}
-    write_json(run / "data.json", {"source": "csv", "where": "data/fixture_spam.csv",
-                                   "sizes": {"train": 1000, "validation": n_val, "test": n_test},
-                                   "class_counts": counts, "duplicates_removed": 3, "empty_dropped": 0})
-    return run
 
 
 @pytest.fixture(scope="module")
