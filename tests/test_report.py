@@ -1,4 +1,4 @@
-"""nlpgd.report / nlpgd.plots / `nlpgd report`: the report is rebuilt from fabricated
+"""nlpgd.report / `nlpgd report`: the report is rebuilt from fabricated
 prediction files alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and
 bad run folders fail in one sentence."""
 
@@ -139,7 +139,7 @@ def test_partial_run_is_reported_when_compare_asks(tmp_path):
 
 
 def test_plots_carry_labels_legend_and_context(tmp_path):
-    from nlpgd import plots
+    from nlpgd.report import figures as plots
 
     rp = load_run_predictions(make_run(tmp_path, models=("a", "b"), seeds=(0, 1), n_test=100, n_val=100))
     probs = rp.probs["test"]
