@@ -1,6 +1,6 @@
-"""nlpgd.report / `nlpgd report`: the report is rebuilt from fabricated
-prediction files alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and
-bad run folders fail in one sentence."""
+"""nlpgd.report / `nlpgd report`: the report is rebuilt from fabricated prediction files
+alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and bad run folders
+fail in one sentence."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from nlpgd.cli import app
 from nlpgd.io import write_json
-from nlpgd.report import load_run_predictions, write_comparison, write_report
+from nlpgd.report import analyse, load_run_predictions, render_markdown, write_comparison, write_report
+from nlpgd.report.sections import run_blocks
 from nlpgd.testing import make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -50,6 +51,7 @@ def test_report_builds_from_predictions_alone(built):
         assert name in text
     # the main table: model, family, accuracy, F1, MCC, ROC-AUC with mean ± sd [CI]
     assert "| model | family | accuracy | F1 | MCC | ROC-AUC |" in text
+    assert "Data: csv:fixture_spam.csv (data/fixture_spam.csv); train 1000, validation 300" in text
     assert re.search(r"\| naive_bayes \(naive_bayes\) \| generative \| 0\.\d{4} ± 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text)
 
 
@@ -166,6 +168,21 @@ def test_plots_carry_labels_legend_and_context(tmp_path):
     assert png[:8] == PNG_SIGNATURE and b"matplotlib.org" not in png
 
 
+FILES = {"train": "data/a.csv", "test": "data/b.csv"}
+
+
+@pytest.mark.parametrize("where", [FILES, str(FILES)], ids=["mapping", "str-of-mapping"])
+def test_data_line_names_one_file_per_split(tmp_path, where):
+    # data.json's where is a mapping for data.files configs; older runs stored its str()
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50, where=where)
+    res = analyse(load_run_predictions(run), n_resamples=100)
+    assert res["data"]["name"] == "csv"
+    text = render_markdown(run_blocks(res, {}))
+    assert "Data: csv (train: data/a.csv, test: data/b.csv); train 1000, validation 50" in text
+    assert "{" not in text and "'" not in text.split("Data: ")[1].split("\n")[0]
+    assert res["context"].startswith("fixture | csv | test 50")
+
+
 # -- several runs -------------------------------------------------------------------------
 
 
@@ -264,3 +281,4 @@ def test_cli_several_runs_need_out(tmp_path):
     r2 = make_run(tmp_path / "o", models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50, run_id="r2")
     _one_line_error(invoke("report", r1, r2), "--out")
     _one_line_error(invoke("report", r1, tmp_path / "nope", "--out", tmp_path / "x"), "run folder not found")
+

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from nlpgd import stats
-from nlpgd.report.load import RunPredictions
+from nlpgd.report.load import RunPredictions, split_files
 
 REPORT_FORMAT = 1
 CALIBRATION_METRICS = ("ece", "brier", "log_loss")
@@ -54,9 +54,9 @@ def _thr(v: float | None) -> float:
 
 
 def dataset_name(data: dict) -> str:
-    """Short name of the data set in ``data.json``: the source and the file."""
+    """Short name of the data set in ``data.json``: the source, and the file unless it is one per split."""
     source, where = data.get("source") or "?", data.get("where")
-    if not where or source == "spamassassin":
+    if not where or source == "spamassassin" or split_files(where) is not None:
         return source
     if source == "hub":
         return f"{source}:{where}"

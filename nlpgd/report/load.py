@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,19 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
         labels=labels,
         probs=probs,
     )
+
+
+def split_files(where) -> dict[str, str] | None:
+    """``data.json``'s ``where`` as ``{split: path}`` when the data came as one file per split
+    (a mapping, or the str() of one as older runs recorded it); None for anything else."""
+    if isinstance(where, str) and where.startswith("{") and where.endswith("}"):
+        try:
+            where = ast.literal_eval(where)  # literals only: never runs code
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+    if isinstance(where, dict) and where:
+        return {str(k): str(v) for k, v in where.items()}
+    return None
 
 
 def load_runs(run_dirs: list[Path]) -> list[RunPredictions]:

@@ -10,6 +10,8 @@ import base64
 import html
 import math
 
+from nlpgd.report.load import split_files
+
 
 # -- numbers and values -------------------------------------------------------------------
 
@@ -62,6 +64,14 @@ def fmt_big(v) -> str:
     if isinstance(v, list):
         return " / ".join(fmt_big(x) for x in v)
     return f"{int(v):,}"
+
+
+def fmt_where(where) -> str:
+    """Where the data came from: a path or name as recorded, or ``train: a.csv, test: b.csv``."""
+    files = split_files(where)
+    if files is None:
+        return str(where)
+    return ", ".join(f"{split}: {path}" for split, path in files.items())
 
 
 # -- Markdown -----------------------------------------------------------------------------

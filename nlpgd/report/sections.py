@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nlpgd.report.analysis import ALPHA, CALIBRATION_METRICS
 from nlpgd.report.figures import FIGURES
-from nlpgd.report.render import fmt_big, fmt_p, fmt_stat, fmt_threshold
+from nlpgd.report.render import fmt_big, fmt_p, fmt_stat, fmt_threshold, fmt_where
 
 MAIN_METRICS = ("accuracy", "f1", "mcc", "roc_auc")
 OTHER_METRICS = ("precision", "recall", "macro_f1", "pr_auc", "log_loss", "brier", "ece")
@@ -62,7 +62,7 @@ def _overview(res: dict, level: int) -> list:
         ("p", f"Computed on: {res['context']}."),
         (
             "p",
-            f"Data: {data['name']} ({data.get('where')}); train {sizes.get('train', 'n/a')}, "
+            f"Data: {data['name']} ({fmt_where(data.get('where'))}); train {sizes.get('train', 'n/a')}, "
             f"validation {data['n_validation']} ({data['n_validation_spam']} spam), test {data['n_test']} "
             f"({data['n_test_spam']} spam / {data['n_test_ham']} ham) messages; "
             f"{data.get('duplicates_removed') or 0} exact duplicates and {data.get('empty_dropped') or 0} empty "
