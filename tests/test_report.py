@@ -1,11 +1,15 @@
 """nlpgd.report / `nlpgd report`: the report is rebuilt from fabricated prediction files
-alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and bad run folders
-fail in one sentence."""
+alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and bad run folders or
+output paths fail in one sentence."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,3 +286,45 @@ def test_cli_several_runs_need_out(tmp_path):
     _one_line_error(invoke("report", r1, r2), "--out")
     _one_line_error(invoke("report", r1, tmp_path / "nope", "--out", tmp_path / "x"), "run folder not found")
 
+
+# -- output that cannot be written ---------------------------------------------------------
+
+
+def _no_temp_files(*roots):
+    return [p for root in roots for p in Path(root).rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_cli_report_into_an_existing_file(tmp_path):
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50)
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me\n")
+    _one_line_error(invoke("report", run, "--out", target, "--resamples", 100), f"{target}:", "not a folder")
+    other = make_run(tmp_path, models=("gpt2",), seeds=(0,), n_test=50, n_val=50, run_id="r2")
+    _one_line_error(invoke("report", run, other, "--out", target, "--resamples", 100), f"{target}:", "not a folder")
+    assert target.read_text() == "keep me\n"
+    assert not _no_temp_files(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("out", [f"/proc/nlpgd-report-{os.getpid()}", "/proc"])
+def test_cli_report_under_proc(tmp_path, out):
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50)
+    _one_line_error(invoke("report", run, "--out", out, "--resamples", 100), f"cannot write {out}")
+    assert not _no_temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("refused", ["os.replace", "tempfile.mkstemp"])
+def test_cli_report_on_a_read_only_run(tmp_path, monkeypatch, refused):
+    # tests run as root, for whom permissions are not enforced: the system's refusal is simulated
+    run = make_run(tmp_path, models=("naive_bayes", "gpt2"), seeds=(0,), n_test=50, n_val=50)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    module, name = refused.split(".")
+    monkeypatch.setattr({"os": os, "tempfile": tempfile}[module], name, refuse)
+    r = invoke("report", run, "--resamples", 100)
+    monkeypatch.undo()
+    _one_line_error(r, f"cannot write {run / 'figures' / 'roc.png'}: Read-only file system")
+    assert not _no_temp_files(tmp_path)
+    assert not (run / "report.md").exists() and not list(run.rglob("*.png"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlpgd.io import atomic_write_bytes, atomic_write_text, write_json
+from nlpgd.io import atomic_write_bytes, atomic_write_text, ensure_dir, write_json
 from nlpgd.report.analysis import analyse, analyse_runs
 from nlpgd.report.figures import library, render_figures
 from nlpgd.report.load import RunPredictions, load_run_predictions, load_runs, rel
@@ -64,7 +64,7 @@ def write_report(
     ``out_dir`` is given. ``partial_ok`` accepts a ``<id>.partial`` folder (``compare`` reports
     before marking the run complete). Returns the path of ``report.md``."""
     rp = load_run_predictions(run_dir, partial_ok=partial_ok)
-    out_dir = Path(out_dir) if out_dir is not None else rp.path
+    out_dir = ensure_dir(Path(out_dir) if out_dir is not None else rp.path)  # a bad --out fails before the work
     res = analyse(rp, n_resamples=n_resamples, generated=now_iso())
     figures = _write_figures(rp, res, out_dir / "figures", out_dir)
     title = f"{res['run']['experiment']} — run {res['run']['run_id']}"
@@ -79,7 +79,7 @@ def write_comparison(run_dirs: list[Path], out_dir: Path, n_resamples: int = 100
     messages with the same labels, models of different runs are also paired with McNemar's
     test, seed by seed on the seeds the two runs share."""
     loaded = load_runs(run_dirs)
-    out_dir = Path(out_dir)
+    out_dir = ensure_dir(Path(out_dir))
     results = analyse_runs(loaded, n_resamples=n_resamples, generated=now_iso())
     figures = {
         res["label"]: _write_figures(rp, res, out_dir / "figures" / res["label"], out_dir)
