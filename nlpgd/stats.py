@@ -234,6 +234,42 @@ def mcnemar(labels, pred_a, pred_b) -> dict:
     return {"b": b, "c": c, "n": int(len(y)), "p_value": mcnemar_exact(b, c)}
 
 
+def mcnemar_pairs(
+    labels, models_a: dict, models_b: dict | None = None, alpha: float = 0.05, threshold: float = 0.5
+) -> list[dict]:
+    """:func:`mcnemar` for pairs of models, seed by seed, at ``threshold``.
+
+    ``models_a`` (and ``models_b``) map a model name to ``{seed key: P(spam)}`` on the same
+    messages. Without ``models_b``: every pair of ``models_a`` (in order, each pair once);
+    with it: every model of ``models_a`` against every model of ``models_b``, on the seed keys
+    both have (a pair with none is left out). Each pair gives its per-seed tests, the largest
+    p-value, how many seeds have p < ``alpha`` and in how many each model is more accurate.
+    """
+    names = list(models_a)
+    if models_b is None:
+        pairs = [(a, b, models_a) for i, a in enumerate(names) for b in names[i + 1 :]]
+    else:
+        pairs = [(a, b, models_b) for a in names for b in models_b]
+    out = []
+    for a, b, other in pairs:
+        pa, pb = models_a[a], other[b]
+        per = {k: mcnemar(labels, pa[k] > threshold, pb[k] > threshold) for k in pa if k in pb}
+        if not per:
+            continue
+        ps = [r["p_value"] for r in per.values()]
+        pair = {
+            "model_a": a,
+            "model_b": b,
+            "per_seed": per,
+            "max_p_value": max(ps),
+            "seeds_significant": sum(p < alpha for p in ps),
+            "seeds_a_more_accurate": sum(r["b"] > r["c"] for r in per.values()),
+            "seeds_b_more_accurate": sum(r["c"] > r["b"] for r in per.values()),
+        }
+        out.append(pair)
+    return out
+
+
 # -- operating point ----------------------------------------------------------------------
 
 

@@ -1,10 +1,14 @@
-"""nlpgd.report / nlpgd.plots / `nlpgd report`: the report is rebuilt from fabricated
-prediction files alone (no model anywhere), and bad run folders fail in one sentence."""
+"""nlpgd.report / `nlpgd report`: the report is rebuilt from fabricated prediction files
+alone (no model anywhere, runs from :func:`nlpgd.testing.make_run`), and bad run folders or
+output paths fail in one sentence."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from nlpgd.cli import app
-from nlpgd.metrics import compute_metrics
-from nlpgd.report import load_run_predictions, write_comparison, write_report
 from nlpgd.io import write_json
-from nlpgd.runs import write_predictions
+from nlpgd.report import analyse, load_run_predictions, render_markdown, write_comparison, write_report
+from nlpgd.report.sections import run_blocks
+from nlpgd.testing import make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURE_NAMES = ("roc", "pr", "reliability", "confusion", "scores")
@@ -25,50 +29,6 @@ runner = CliRunner()
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def make_run(
-    root: Path,
-    models=("naive_bayes", "distilbert", "gpt2"),
-    seeds=(0, 1, 2),
-    n_test: int = 300,
-    n_val: int = 300,
-    experiment: str = "fixture",
-    run_id: str = "20260101-000000",
-    status: str = "complete",
-    data_seed: int = 0,
-) -> Path:
-    """A run folder as `nlpgd compare` writes it, with fabricated predictions and no models/."""
-    rng = np.random.default_rng(data_seed)
-    run = Path(root) / experiment / (run_id + (".partial" if status != "complete" else ""))
-    ids = {s: [f"{s[0]}{i}" for i in range(n)] for s, n in (("validation", n_val), ("test", n_test))}
-    y = {s: (np.arange(len(ids[s])) % 7 == 0).astype(int) for s in ids}  # ~14% spam, fixed per size
-    metrics, costs = {}, {}
-    for k, name in enumerate(models):
-        for seed in seeds:
-            for split in ("validation", "test"):
-                z = (1.5 + k) * (2 * y[split] - 1) * 2 + rng.normal(0, 2.0, len(y[split]))
-                p = 1 / (1 + np.exp(-z))
-                write_predictions(run / "predictions" / name / f"seed{seed}.{split}.csv", ids[split], y[split], p,
-                                  (p > 0.5).astype(int))
-                metrics.setdefault(name, {}).setdefault(f"seed{seed}", {})[split] = compute_metrics(y[split], p)
-            costs.setdefault(name, {})[f"seed{seed}"] = {
-                "type": name, "family": "generative" if name != "distilbert" else "discriminative",
-                "train_seconds": 2.0 + k + 0.1 * seed, "train_examples": 1000,
-                "predict_seconds_per_1000": 0.1 * (k + 1), "n_parameters": 1000 * 10**k,
-                "peak_memory_mb": 250.0 + k, "device": "cpu (2 threads)",
-            }  # fmt: skip
-    write_json(run / "run.json", {"format": 1, "status": status, "experiment": experiment, "run_id": run_id,
-                                  "seeds": list(seeds), "models": list(models)})
-    write_json(run / "metrics.json", metrics)
-    write_json(run / "costs.json", costs)
-    write_json(run / "split_manifest.json", {"test": ids["test"]})
-    (run / "config.yaml").write_text(f"name: {experiment}\n")
-    counts = {s: {"spam": int(y[s].sum()), "ham": int(len(y[s]) - y[s].sum())} for s in y}
-    write_json(run / "data.json", {"source": "csv", "where": "data/fixture_spam.csv",
-                                   "sizes": {"train": 1000, "validation": n_val, "test": n_test},
-                                   "class_counts": counts, "duplicates_removed": 3, "empty_dropped": 0})
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +55,7 @@ def test_report_builds_from_predictions_alone(built):
         assert name in text
     # the main table: model, family, accuracy, F1, MCC, ROC-AUC with mean ± sd [CI]
     assert "| model | family | accuracy | F1 | MCC | ROC-AUC |" in text
+    assert "Data: csv:fixture_spam.csv (data/fixture_spam.csv); train 1000, validation 300" in text
     assert re.search(r"\| naive_bayes \(naive_bayes\) \| generative \| 0\.\d{4} ± 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text)
 
 
@@ -184,7 +145,7 @@ def test_partial_run_is_reported_when_compare_asks(tmp_path):
 
 
 def test_plots_carry_labels_legend_and_context(tmp_path):
-    from nlpgd import plots
+    from nlpgd.report import figures as plots
 
     rp = load_run_predictions(make_run(tmp_path, models=("a", "b"), seeds=(0, 1), n_test=100, n_val=100))
     probs = rp.probs["test"]
@@ -209,6 +170,21 @@ def test_plots_carry_labels_legend_and_context(tmp_path):
     assert any(t.startswith("a ") for t in labels) and any(t.startswith("b ") for t in labels)
     png = (tmp_path / "figs" / "roc.png").read_bytes()
     assert png[:8] == PNG_SIGNATURE and b"matplotlib.org" not in png
+
+
+FILES = {"train": "data/a.csv", "test": "data/b.csv"}
+
+
+@pytest.mark.parametrize("where", [FILES, str(FILES)], ids=["mapping", "str-of-mapping"])
+def test_data_line_names_one_file_per_split(tmp_path, where):
+    # data.json's where is a mapping for data.files configs; older runs stored its str()
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50, where=where)
+    res = analyse(load_run_predictions(run), n_resamples=100)
+    assert res["data"]["name"] == "csv"
+    text = render_markdown(run_blocks(res, {}))
+    assert "Data: csv (train: data/a.csv, test: data/b.csv); train 1000, validation 50" in text
+    assert "{" not in text and "'" not in text.split("Data: ")[1].split("\n")[0]
+    assert res["context"].startswith("fixture | csv | test 50")
 
 
 # -- several runs -------------------------------------------------------------------------
@@ -309,3 +285,46 @@ def test_cli_several_runs_need_out(tmp_path):
     r2 = make_run(tmp_path / "o", models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50, run_id="r2")
     _one_line_error(invoke("report", r1, r2), "--out")
     _one_line_error(invoke("report", r1, tmp_path / "nope", "--out", tmp_path / "x"), "run folder not found")
+
+
+# -- output that cannot be written ---------------------------------------------------------
+
+
+def _no_temp_files(*roots):
+    return [p for root in roots for p in Path(root).rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_cli_report_into_an_existing_file(tmp_path):
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50)
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me\n")
+    _one_line_error(invoke("report", run, "--out", target, "--resamples", 100), f"{target}:", "not a folder")
+    other = make_run(tmp_path, models=("gpt2",), seeds=(0,), n_test=50, n_val=50, run_id="r2")
+    _one_line_error(invoke("report", run, other, "--out", target, "--resamples", 100), f"{target}:", "not a folder")
+    assert target.read_text() == "keep me\n"
+    assert not _no_temp_files(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("out", [f"/proc/nlpgd-report-{os.getpid()}", "/proc"])
+def test_cli_report_under_proc(tmp_path, out):
+    run = make_run(tmp_path, models=("naive_bayes",), seeds=(0,), n_test=50, n_val=50)
+    _one_line_error(invoke("report", run, "--out", out, "--resamples", 100), f"cannot write {out}")
+    assert not _no_temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("refused", ["os.replace", "tempfile.mkstemp"])
+def test_cli_report_on_a_read_only_run(tmp_path, monkeypatch, refused):
+    # tests run as root, for whom permissions are not enforced: the system's refusal is simulated
+    run = make_run(tmp_path, models=("naive_bayes", "gpt2"), seeds=(0,), n_test=50, n_val=50)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    module, name = refused.split(".")
+    monkeypatch.setattr({"os": os, "tempfile": tempfile}[module], name, refuse)
+    r = invoke("report", run, "--resamples", 100)
+    monkeypatch.undo()
+    _one_line_error(r, f"cannot write {run / 'figures' / 'roc.png'}: Read-only file system")
+    assert not _no_temp_files(tmp_path)
+    assert not (run / "report.md").exists() and not list(run.rglob("*.png"))

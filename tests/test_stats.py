@@ -41,6 +41,26 @@ def test_mcnemar_counts_discordant_pairs():
     assert r["p_value"] == pytest.approx(stats.mcnemar_exact(2, 1))
 
 
+def test_mcnemar_pairs_within_and_across_groups():
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0])
+    right = np.where(y == 1, 0.9, 0.1)
+    wrong2 = right.copy()
+    wrong2[[0, 2]] = 1 - wrong2[[0, 2]]  # wrong on two messages
+    models = {"a": {"seed0": right, "seed1": right}, "b": {"seed0": wrong2, "seed1": right}, "c": {"seed0": right}}
+    pairs = stats.mcnemar_pairs(y, models)
+    assert [(p["model_a"], p["model_b"]) for p in pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
+    ab = pairs[0]
+    assert ab["per_seed"]["seed0"] == stats.mcnemar(y, right > 0.5, wrong2 > 0.5)
+    assert (ab["per_seed"]["seed0"]["b"], ab["per_seed"]["seed1"]["b"]) == (2, 0)
+    assert ab["max_p_value"] == 1.0 and ab["seeds_significant"] == 0
+    assert (ab["seeds_a_more_accurate"], ab["seeds_b_more_accurate"]) == (1, 0)
+    assert set(pairs[1]["per_seed"]) == {"seed0"}  # only the seeds both have
+    # across two groups: every model of one against every model of the other; no shared seed, no pair
+    across = stats.mcnemar_pairs(y, {"x/a": models["a"]}, {"y/b": models["b"], "y/d": {"seed7": right}})
+    assert [(p["model_a"], p["model_b"]) for p in across] == [("x/a", "y/b")]
+    assert across[0]["per_seed"] == ab["per_seed"]
+
+
 # -- weighted metrics and bootstrap -------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """Report figures (matplotlib, Agg backend, PNG) from saved test predictions.
 
-Every figure is titled with what it was computed on (experiment, data set, split sizes,
-seeds), so a smoke run cannot be mistaken for a result. Inputs are plain arrays:
-``y`` (0/1 test labels, 1 = spam) and, per model, P(spam) of shape ``(S, n)`` (one row per
-seed, all on the same ``n`` test messages).
+:func:`render_figures` draws the figures of a report one by one as PNG bytes; the caller
+decides where they go. Every figure is titled with what it was computed on (experiment,
+data set, split sizes, seeds), so a smoke run cannot be mistaken for a result. Inputs are
+plain arrays: ``y`` (0/1 test labels, 1 = spam) and, per model, P(spam) of shape ``(S, n)``
+(one row per seed, all on the same ``n`` test messages).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -43,13 +45,25 @@ def _colors(n: int) -> list:
     return [cmap(i % 10) for i in range(n)]
 
 
-def save_png(fig, path: Path) -> Path:
-    """Write ``fig`` as PNG atomically (no metadata, so the file carries no URLs) and close it."""
+def library() -> str:
+    """What draws the figures, for ``results.json``."""
+    import matplotlib
+
+    return f"matplotlib {matplotlib.__version__} (Agg)"
+
+
+def png_bytes(fig) -> bytes:
+    """``fig`` as PNG (no metadata, so the file carries no URLs); closes the figure."""
     plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically (see :func:`png_bytes`) and close it."""
+    atomic_write_bytes(path, png_bytes(fig))
     return Path(path)
 
 
@@ -65,11 +79,8 @@ def _grid(plt, n: int, title: str, context: str, cell=(4.2, 3.6)):
 
 
 def _suptitle(fig, title: str, context: str) -> None:
+    # every figure uses layout="constrained", which keeps this two-line title clear of the axes
     fig.suptitle(f"{title}\n{context}", fontsize=9)
-
-
-def _finish(fig) -> None:
-    """Layout is "constrained" (set when the figure is made), which keeps the two-line title clear."""
 
 
 def _seed_label(seeds) -> str:
@@ -105,7 +116,6 @@ def roc_figure(y, probs: dict, seeds, context: str):
     zoom.legend(loc="lower right", fontsize=8)
     if not both:
         ax.text(0.5, 0.5, "undefined: the test split has one class", ha="center")
-    _finish(fig)
     return fig
 
 
@@ -129,14 +139,14 @@ def pr_figure(y, probs: dict, seeds, context: str):
     ax.axhline(prevalence, ls=":", color="grey", lw=0.8, label=f"chance (spam share {prevalence:.3f})")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (spam caught)", ylabel="precision (spam among blocked)")
     ax.legend(loc="lower left", fontsize=8)
-    _finish(fig)
     return fig
 
 
 def reliability_figure(y, probs: dict, calibrated: dict, seeds, context: str, n_bins: int = 10):
     """Reliability diagram per model, before and after temperature scaling (seeds pooled)."""
     plt = _plt()
-    fig, axes = _grid(plt, len(probs), f"Reliability, test split (seeds pooled; {n_bins} equal-width bins; marker area ~ messages per bin)", context)
+    title = f"Reliability, test split (seeds pooled; {n_bins} equal-width bins; marker area ~ messages per bin)"
+    fig, axes = _grid(plt, len(probs), title, context)
     yy = np.tile(y, len(seeds))
     for ax, (name, P), color in zip(axes, probs.items(), _colors(len(probs))):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8, label="perfect calibration")
@@ -152,7 +162,6 @@ def reliability_figure(y, probs: dict, calibrated: dict, seeds, context: str, n_
                        marker=style[-1], color=color, alpha=alpha, zorder=3)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted P(spam)", ylabel="fraction spam", title=name)
         ax.legend(loc="upper left", fontsize=7)
-    _finish(fig)
     return fig
 
 
@@ -177,7 +186,6 @@ def confusion_figure(y, probs: dict, seeds, context: str, threshold: float = 0.5
                         color="white" if cm[t, q] > cm.max() / 2 else "black", fontsize=11)
         ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["ham", "spam"], yticklabels=["ham", "spam"],
                xlabel="predicted", ylabel="true", title=name)
-    _finish(fig)
     return fig
 
 
@@ -195,13 +203,12 @@ def score_histogram_figure(y, probs: dict, seeds, context: str, n_bins: int = 25
         ax.set_yscale("log")
         ax.set(xlim=(0, 1), xlabel="P(spam)", ylabel="messages (log scale)", title=name)
         ax.legend(loc="upper center", fontsize=7)
-    _finish(fig)
     return fig
 
 
-def write_figures(out_dir: Path, y, probs: dict, calibrated: dict, seeds, context: str) -> dict[str, Path]:
-    """Write every report figure as ``out_dir/<name>.png``; returns ``{name: path}``."""
-    out_dir = Path(out_dir)
+def render_figures(y, probs: dict, calibrated: dict, seeds, context: str) -> Iterator[tuple[str, bytes]]:
+    """Every report figure as ``(name, PNG bytes)``, in the order of :data:`FIGURES`, each drawn
+    only when the previous one has been taken."""
     y = np.asarray(y).astype(int)
     figs = {
         "roc": lambda: roc_figure(y, probs, seeds, context),
@@ -210,4 +217,5 @@ def write_figures(out_dir: Path, y, probs: dict, calibrated: dict, seeds, contex
         "confusion": lambda: confusion_figure(y, probs, seeds, context),
         "scores": lambda: score_histogram_figure(y, probs, seeds, context),
     }
-    return {name: save_png(make(), out_dir / f"{name}.png") for name, make in figs.items()}
+    for name, make in figs.items():
+        yield name, png_bytes(make())
