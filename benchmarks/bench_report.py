@@ -60,8 +60,10 @@ def main() -> None:
         print(f"  write_report, first call in process:  {t_first:6.2f} s  (with library imports)")
         print(f"  write_report, second call (warm):     {t_warm:6.2f} s")
         print(f"  `nlpgd report RUN_DIR`, fresh process: {t_cli:6.2f} s  (target < 10 s)")
-        print(f"  figures: {', '.join(f'{k} {v // 1024} KiB' for k, v in sizes.items())}; "
-              f"report.html {(run / 'report.html').stat().st_size // 1024} KiB")
+        print(
+            f"  figures: {', '.join(f'{k} {v // 1024} KiB' for k, v in sizes.items())}; "
+            f"report.html {(run / 'report.html').stat().st_size // 1024} KiB"
+        )
 
 
 if __name__ == "__main__":

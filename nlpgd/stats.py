@@ -101,24 +101,32 @@ def resample_metrics(
     if unknown:
         raise ValueError(f"unknown metrics: {sorted(unknown)}")
     out: dict[str, np.ndarray] = {}
-    total = W.sum(axis=1)
-
     if set(names) & set(COUNT_METRICS):
-        pred = p > threshold
-        M = np.stack([y & pred, ~y & pred, y & ~pred, ~y & ~pred], axis=1).astype(np.float64)
-        tp, fp, fn, tn = (W @ M).T
-        allm = {
-            "accuracy": lambda: _div(tp + tn, total),
-            "precision": lambda: _div(tp, tp + fp),
-            "recall": lambda: _div(tp, tp + fn),
-            "f1": lambda: _div(2 * tp, 2 * tp + fp + fn),
-            "macro_f1": lambda: 0.5 * (_div(2 * tp, 2 * tp + fp + fn) + _div(2 * tn, 2 * tn + fp + fn)),
-            "mcc": lambda: _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
-        }
-        for m in COUNT_METRICS:
-            if m in names:
-                out[m] = allm[m]()
+        out.update(_count_metrics(W, y, p > threshold))
+    out.update(_probability_metrics(W, y, p, names))
+    if set(names) & set(SCORE_METRICS):
+        out.update(_rank_metrics(W, y, p))
+    return {m: out[m] for m in names}
 
+
+def _count_metrics(W: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, precision, recall, F1, macro-F1 and MCC per resample, from weighted counts."""
+    M = np.stack([y & pred, ~y & pred, y & ~pred, ~y & ~pred], axis=1).astype(np.float64)
+    tp, fp, fn, tn = (W @ M).T
+    return {
+        "accuracy": _div(tp + tn, W.sum(axis=1)),
+        "precision": _div(tp, tp + fp),
+        "recall": _div(tp, tp + fn),
+        "f1": _div(2 * tp, 2 * tp + fp + fn),
+        "macro_f1": 0.5 * (_div(2 * tp, 2 * tp + fp + fn) + _div(2 * tn, 2 * tn + fp + fn)),
+        "mcc": _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
+    }
+
+
+def _probability_metrics(W: np.ndarray, y: np.ndarray, p: np.ndarray, names: tuple) -> dict[str, np.ndarray]:
+    """Log loss, Brier score and ECE per resample (only those in ``names``)."""
+    out: dict[str, np.ndarray] = {}
+    total = W.sum(axis=1)
     if "log_loss" in names:
         pc = np.clip(p, EPS, 1 - EPS)
         out["log_loss"] = _div(W @ -(y * np.log(pc) + (~y) * np.log(1 - pc)), total, np.nan)
@@ -129,33 +137,31 @@ def resample_metrics(
         D = np.zeros((len(p), ECE_BINS))
         D[np.arange(len(p)), bins] = (pred == y).astype(np.float64) - conf
         out["ece"] = _div(np.abs(W @ D).sum(axis=1), total, np.nan)
+    return out
 
-    if set(names) & set(SCORE_METRICS):
-        # Sort once by score; group tied scores; cumulative weighted class counts per group.
-        order = np.argsort(p, kind="mergesort")
-        ps, ys = p[order], y[order]
-        Ws = W[:, order]
-        new = np.r_[True, ps[1:] != ps[:-1]]
-        ends = np.r_[np.flatnonzero(new)[1:], len(ps)] - 1  # last sorted index of each group
-        cpos = np.cumsum(Ws * ys, axis=1)[:, ends]  # positives with score <= group score
-        cneg = np.cumsum(Ws * ~ys, axis=1)[:, ends]
-        P, N = cpos[:, -1], cneg[:, -1]
-        zeros = np.zeros((W.shape[0], 1))
-        pos_g = np.diff(cpos, axis=1, prepend=zeros)  # positives in each group
-        neg_g = np.diff(cneg, axis=1, prepend=zeros)
-        neg_below = cneg - neg_g
-        if "roc_auc" in names:
-            wins = (pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1)
-            out["roc_auc"] = _div(wins, P * N, np.nan)
-        if "pr_auc" in names:
-            # threshold at each group, scores >= it flagged: tp = P - positives below group
-            tp_g = P[:, None] - (cpos - pos_g)
-            fp_g = N[:, None] - neg_below
-            prec = _div(tp_g, tp_g + fp_g)
-            ap = _div((pos_g * prec).sum(axis=1), P, np.nan)
-            ap[(P == 0) | (N == 0)] = np.nan
-            out["pr_auc"] = ap
-    return {m: out[m] for m in names}
+
+def _rank_metrics(W: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC-AUC and average precision per resample: sort once by score, group tied scores,
+    cumulative weighted class counts per group."""
+    order = np.argsort(p, kind="mergesort")
+    ps, ys = p[order], y[order]
+    Ws = W[:, order]
+    new = np.r_[True, ps[1:] != ps[:-1]]
+    ends = np.r_[np.flatnonzero(new)[1:], len(ps)] - 1  # last sorted index of each group
+    cpos = np.cumsum(Ws * ys, axis=1)[:, ends]  # positives with score <= group score
+    cneg = np.cumsum(Ws * ~ys, axis=1)[:, ends]
+    P, N = cpos[:, -1], cneg[:, -1]
+    zeros = np.zeros((W.shape[0], 1))
+    pos_g = np.diff(cpos, axis=1, prepend=zeros)  # positives in each group
+    neg_g = np.diff(cneg, axis=1, prepend=zeros)
+    neg_below = cneg - neg_g
+    wins = (pos_g * (neg_below + 0.5 * neg_g)).sum(axis=1)
+    # average precision: threshold at each group, scores >= it flagged
+    tp_g = P[:, None] - (cpos - pos_g)
+    fp_g = N[:, None] - neg_below
+    ap = _div((pos_g * _div(tp_g, tp_g + fp_g)).sum(axis=1), P, np.nan)
+    ap[(P == 0) | (N == 0)] = np.nan
+    return {"roc_auc": _div(wins, P * N, np.nan), "pr_auc": ap}
 
 
 def percentile_ci(dist, level: float = CI_LEVEL) -> tuple[float | None, float | None]:

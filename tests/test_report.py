@@ -56,7 +56,9 @@ def test_report_builds_from_predictions_alone(built):
     # the main table: model, family, accuracy, F1, MCC, ROC-AUC with mean ± sd [CI]
     assert "| model | family | accuracy | F1 | MCC | ROC-AUC |" in text
     assert "Data: csv:fixture_spam.csv (data/fixture_spam.csv); train 1000, validation 300" in text
-    assert re.search(r"\| naive_bayes \(naive_bayes\) \| generative \| 0\.\d{4} ± 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text)
+    assert re.search(
+        r"\| naive_bayes \(naive_bayes\) \| generative \| 0\.\d{4} ± 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", text
+    )
 
 
 def test_every_plot_is_a_real_png(built):
@@ -191,10 +193,25 @@ def test_data_line_names_one_file_per_split(tmp_path, where):
 
 
 def test_comparison_of_two_runs(tmp_path):
-    r1 = make_run(tmp_path / "o", models=("naive_bayes", "gpt2"), seeds=(0, 1), n_test=100, n_val=100,
-                  experiment="sms", run_id="r1")
-    r2 = make_run(tmp_path / "o", models=("distilbert",), seeds=(0, 1), n_test=100, n_val=100,
-                  experiment="sms", run_id="r2", data_seed=1)
+    r1 = make_run(
+        tmp_path / "o",
+        models=("naive_bayes", "gpt2"),
+        seeds=(0, 1),
+        n_test=100,
+        n_val=100,
+        experiment="sms",
+        run_id="r1",
+    )
+    r2 = make_run(
+        tmp_path / "o",
+        models=("distilbert",),
+        seeds=(0, 1),
+        n_test=100,
+        n_val=100,
+        experiment="sms",
+        run_id="r2",
+        data_seed=1,
+    )
     out = tmp_path / "cmp"
     md = write_comparison([r1, r2], out, n_resamples=RESAMPLES)
     assert md == out / "report.md"
@@ -202,7 +219,9 @@ def test_comparison_of_two_runs(tmp_path):
     assert [r["label"] for r in res["runs"]] == ["sms_r1", "sms_r2"]
     assert res["same_test_set"] is True  # same ids and labels: models of both runs are paired
     assert {(p["model_a"], p["model_b"]) for p in res["cross_run_mcnemar"]} == {
-        ("sms_r1/naive_bayes", "sms_r2/distilbert"), ("sms_r1/gpt2", "sms_r2/distilbert")}
+        ("sms_r1/naive_bayes", "sms_r2/distilbert"),
+        ("sms_r1/gpt2", "sms_r2/distilbert"),
+    }
     for label in ("sms_r1", "sms_r2"):
         for name in FIGURE_NAMES:
             assert (out / "figures" / label / f"{name}.png").read_bytes()[:8] == PNG_SIGNATURE

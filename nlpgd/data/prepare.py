@@ -143,13 +143,27 @@ def _describe(texts: list[str]) -> dict:
 
 def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedData:
     """Load (unless ``raw`` is given), clean and split according to ``cfg``."""
-    import datasets
-
     where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": "SpamAssassin corpus"}.get(
         cfg.source, str(cfg.path or cfg.files)
     )
     raw = read_source(cfg) if raw is None else raw
-    summary: dict[str, Any] = {"source": cfg.source, "where": where, "raw_rows": {}}
+    summary: dict[str, Any] = {"source": cfg.source, "where": where}
+    cleaned = _clean(raw, cfg, where, summary)
+    splits = _split(cleaned, cfg, where, summary)
+    splits["train"] = subsample(splits["train"], cfg.max_train_samples, cfg.split_seed)
+    for s in ("validation", "test"):
+        splits[s] = subsample(splits[s], cfg.max_eval_samples, cfg.split_seed)
+    _ensure_unique_ids(splits)
+    dd = _to_dataset_dict(splits)
+    summary["sizes"] = {s: len(dd[s]) for s in SPLITS}
+    summary["class_counts"] = {s: dict(Counter(LABELS[y] for y in dd[s]["label"])) for s in SPLITS}
+    summary["lengths"] = {s: _describe(dd[s]["text"]) for s in SPLITS}
+    return PreparedData(dd, summary)
+
+
+def _clean(raw: dict[str, Records], cfg: DataConfig, where: str, summary: dict) -> dict[str, Records]:
+    """Labels mapped to ham/spam and empty texts dropped, split by split (counted in ``summary``)."""
+    summary["raw_rows"] = {}
     cleaned: dict[str, Records] = {}
     empty_total = 0
     for split, recs in raw.items():
@@ -161,43 +175,44 @@ def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedD
     summary["empty_dropped"] = empty_total
     if sum(len(r) for r in cleaned.values()) == 0:
         raise NlpgdError(f"{where}: every text is empty or whitespace; nothing is left to use")
+    return cleaned
 
-    dup = 0
+
+def _split(cleaned: dict[str, Records], cfg: DataConfig, where: str, summary: dict) -> dict[str, Records]:
+    """Train / validation / test: given splits are kept (a missing validation or test split is
+    carved from train); one pool of messages is de-duplicated and split stratified."""
+    summary["duplicates_removed"] = 0
     if "all" in cleaned:
         recs = cleaned["all"]
         if cfg.dedup:
-            recs, dup = dedup(recs)
+            recs, summary["duplicates_removed"] = dedup(recs)
         present = sorted({r["label"] for r in recs})
         if len(present) < 2:
             raise NlpgdError(f"{where}: only one class present ({present[0]}); need both ham and spam")
         rest, test = stratified_split(recs, cfg.test_size, cfg.split_seed)
         train, val = stratified_split(rest, cfg.validation_size / (1 - cfg.test_size), cfg.split_seed)
-        splits = {"train": train, "validation": val, "test": test}
         summary["splits_given"] = False
-    else:
-        if "train" not in cleaned:
-            raise NlpgdError(f"{where}: has splits {', '.join(cleaned)} but no 'train' split")
-        splits = dict(cleaned)
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = stratified_split(
-                splits["train"], cfg.validation_size, cfg.split_seed
-            )
-        if "test" not in splits:
-            splits["train"], splits["test"] = stratified_split(
-                splits["train"], cfg.test_size / (1 - cfg.validation_size), cfg.split_seed
-            )
-        train_hashes = {r["text"] for r in splits["train"]}
-        summary["splits_given"] = True
-        summary["test_texts_also_in_train"] = sum(r["text"] in train_hashes for r in splits["test"])
-        present = sorted({r["label"] for r in splits["train"]})
-        if len(present) < 2:
-            raise NlpgdError(f"{where}: the train split has only one class ({present[0]}); need both ham and spam")
-    summary["duplicates_removed"] = dup
+        return {"train": train, "validation": val, "test": test}
+    if "train" not in cleaned:
+        raise NlpgdError(f"{where}: has splits {', '.join(cleaned)} but no 'train' split")
+    splits = dict(cleaned)
+    if "validation" not in splits:
+        splits["train"], splits["validation"] = stratified_split(splits["train"], cfg.validation_size, cfg.split_seed)
+    if "test" not in splits:
+        splits["train"], splits["test"] = stratified_split(
+            splits["train"], cfg.test_size / (1 - cfg.validation_size), cfg.split_seed
+        )
+    train_texts = {r["text"] for r in splits["train"]}
+    summary["splits_given"] = True
+    summary["test_texts_also_in_train"] = sum(r["text"] in train_texts for r in splits["test"])
+    present = sorted({r["label"] for r in splits["train"]})
+    if len(present) < 2:
+        raise NlpgdError(f"{where}: the train split has only one class ({present[0]}); need both ham and spam")
+    return splits
 
-    splits["train"] = subsample(splits["train"], cfg.max_train_samples, cfg.split_seed)
-    for s in ("validation", "test"):
-        splits[s] = subsample(splits[s], cfg.max_eval_samples, cfg.split_seed)
-    _ensure_unique_ids(splits)
+
+def _to_dataset_dict(splits: dict[str, Records]):
+    import datasets
 
     features = datasets.Features(
         {
@@ -206,23 +221,15 @@ def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedD
             "label": datasets.ClassLabel(names=list(LABELS)),
         }
     )
-    dd = datasets.DatasetDict(
-        {
-            s: datasets.Dataset.from_dict(
-                {
-                    "id": [r["id"] for r in splits[s]],
-                    "text": [r["text"] for r in splits[s]],
-                    "label": [LABELS.index(r["label"]) for r in splits[s]],
-                },
-                features=features,
-            )
-            for s in SPLITS
+    columns = {
+        s: {
+            "id": [r["id"] for r in splits[s]],
+            "text": [r["text"] for r in splits[s]],
+            "label": [LABELS.index(r["label"]) for r in splits[s]],
         }
-    )
-    summary["sizes"] = {s: len(dd[s]) for s in SPLITS}
-    summary["class_counts"] = {s: dict(Counter(LABELS[y] for y in dd[s]["label"])) for s in SPLITS}
-    summary["lengths"] = {s: _describe(dd[s]["text"]) for s in SPLITS}
-    return PreparedData(dd, summary)
+        for s in SPLITS
+    }
+    return datasets.DatasetDict({s: datasets.Dataset.from_dict(columns[s], features=features) for s in SPLITS})
 
 
 def check_manifest(data: PreparedData, manifest: dict) -> None:

@@ -211,9 +211,7 @@ def _operating_point(
         "spam_caught": _summary([r[0] for r in rates], seeds, dists["caught"], level),
         "ham_blocked": _summary([r[1] for r in rates], seeds, dists["blocked"], level),
         **{k: _summary([r[k] for r in at_thr], seeds) for k in ("accuracy", "f1", "mcc")},
-        "test_ham_blocked_count": _summary(
-            [None if r[1] is None else r[1] * data["n_test_ham"] for r in rates], seeds
-        ),
+        "test_ham_blocked_count": _summary([None if r[1] is None else r[1] * data["n_test_ham"] for r in rates], seeds),
     }
 
 

@@ -70,8 +70,9 @@ def save_png(fig, path: Path) -> Path:
 def _grid(plt, n: int, title: str, context: str, cell=(4.2, 3.6)):
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell[0] * ncols, cell[1] * nrows + 0.7), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell[0] * ncols, cell[1] * nrows + 0.7), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     _suptitle(fig, title, context)
@@ -108,10 +109,20 @@ def roc_figure(y, probs: dict, seeds, context: str):
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8, label="chance")
     for target, ls in ((0.001, "--"), (0.01, "-.")):
         zoom.axvline(target, color="grey", ls=ls, lw=0.8, label=f"{target:.1%} ham blocked")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="ham blocked (false positive rate)",
-           ylabel="spam caught (true positive rate)", title="full range")
-    zoom.set(xlim=(0, 0.05), ylim=(0, 1.01), xlabel="ham blocked (false positive rate)",
-             ylabel="spam caught (true positive rate)", title="zoom: at most 5% ham blocked")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel="ham blocked (false positive rate)",
+        ylabel="spam caught (true positive rate)",
+        title="full range",
+    )
+    zoom.set(
+        xlim=(0, 0.05),
+        ylim=(0, 1.01),
+        xlabel="ham blocked (false positive rate)",
+        ylabel="spam caught (true positive rate)",
+        title="zoom: at most 5% ham blocked",
+    )
     ax.legend(loc="lower right", fontsize=8)
     zoom.legend(loc="lower right", fontsize=8)
     if not both:
@@ -133,8 +144,15 @@ def pr_figure(y, probs: dict, seeds, context: str):
         aps = [average_precision_score(y, p) for p in P]
         for s, p in enumerate(P):
             prec, rec, _ = precision_recall_curve(y, p)
-            ax.step(rec, prec, where="post", color=color, lw=1.4 if s == 0 else 0.8,
-                    alpha=1.0 if s == 0 else 0.5, label=f"{name} (AP {np.mean(aps):.4f})" if s == 0 else None)
+            ax.step(
+                rec,
+                prec,
+                where="post",
+                color=color,
+                lw=1.4 if s == 0 else 0.8,
+                alpha=1.0 if s == 0 else 0.5,
+                label=f"{name} (AP {np.mean(aps):.4f})" if s == 0 else None,
+            )
     prevalence = float(np.mean(y)) if len(y) else 0.0
     ax.axhline(prevalence, ls=":", color="grey", lw=0.8, label=f"chance (spam share {prevalence:.3f})")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (spam caught)", ylabel="precision (spam among blocked)")
@@ -155,11 +173,17 @@ def reliability_figure(y, probs: dict, calibrated: dict, seeds, context: str, n_
                 continue
             r = reliability_bins(yy, np.ravel(arr), n_bins)
             alpha = 1.0 if what == "as saved" else 0.6
-            ax.plot(r["mean_predicted"], r["fraction_spam"], style[0:-1], color=color, lw=1.2, alpha=alpha,
-                    label=what)
+            ax.plot(r["mean_predicted"], r["fraction_spam"], style[0:-1], color=color, lw=1.2, alpha=alpha, label=what)
             # marker area grows with the number of messages in the bin
-            ax.scatter(r["mean_predicted"], r["fraction_spam"], s=8 + 120 * np.sqrt(np.array(r["count"]) / len(yy)),
-                       marker=style[-1], color=color, alpha=alpha, zorder=3)
+            ax.scatter(
+                r["mean_predicted"],
+                r["fraction_spam"],
+                s=8 + 120 * np.sqrt(np.array(r["count"]) / len(yy)),
+                marker=style[-1],
+                color=color,
+                alpha=alpha,
+                zorder=3,
+            )
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted P(spam)", ylabel="fraction spam", title=name)
         ax.legend(loc="upper left", fontsize=7)
     return fig
@@ -168,9 +192,14 @@ def reliability_figure(y, probs: dict, calibrated: dict, seeds, context: str, n_
 def confusion_figure(y, probs: dict, seeds, context: str, threshold: float = 0.5):
     """Confusion matrix per model at the 0.5 threshold (mean over seeds)."""
     plt = _plt()
-    fig, axes = _grid(plt, len(probs), f"Confusion matrices, test split, threshold {threshold} "
-                      f"({'mean over ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'seed ' + str(seeds[0])})",
-                      context, cell=(3.6, 3.4))
+    fig, axes = _grid(
+        plt,
+        len(probs),
+        f"Confusion matrices, test split, threshold {threshold} "
+        f"({'mean over ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'seed ' + str(seeds[0])})",
+        context,
+        cell=(3.6, 3.4),
+    )
     y = np.asarray(y).astype(int)
     for ax, (name, P) in zip(axes, probs.items()):
         cms = []
@@ -182,10 +211,24 @@ def confusion_figure(y, probs: dict, seeds, context: str, threshold: float = 0.5
         for t in (0, 1):
             for q in (0, 1):
                 txt = f"{cm[t, q]:.0f}" if len(seeds) == 1 else f"{cm[t, q]:.1f}"
-                ax.text(q, t, txt, ha="center", va="center",
-                        color="white" if cm[t, q] > cm.max() / 2 else "black", fontsize=11)
-        ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["ham", "spam"], yticklabels=["ham", "spam"],
-               xlabel="predicted", ylabel="true", title=name)
+                ax.text(
+                    q,
+                    t,
+                    txt,
+                    ha="center",
+                    va="center",
+                    color="white" if cm[t, q] > cm.max() / 2 else "black",
+                    fontsize=11,
+                )
+        ax.set(
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["ham", "spam"],
+            yticklabels=["ham", "spam"],
+            xlabel="predicted",
+            ylabel="true",
+            title=name,
+        )
     return fig
 
 

@@ -12,7 +12,6 @@ import math
 
 from nlpgd.report.load import split_files
 
-
 # -- numbers and values -------------------------------------------------------------------
 
 

@@ -33,9 +33,7 @@ def _spread(res: dict) -> str:
     seeds, lvl = res["run"]["seeds"], res["method"]["bootstrap"]["level"]
     if len(seeds) > 1:
         return f"Each cell: mean ± standard deviation over {len(seeds)} seeds [{lvl:.0%} bootstrap interval]."
-    return (
-        f"Each cell: value for seed {seeds[0]} [{lvl:.0%} bootstrap interval]; one seed, so no across-seed spread."
-    )
+    return f"Each cell: value for seed {seeds[0]} [{lvl:.0%} bootstrap interval]; one seed, so no across-seed spread."
 
 
 def _pair_cell(test: dict) -> str:
@@ -267,8 +265,7 @@ def _comparison_row(r: dict, m: str, mr: dict) -> list:
 
 def _comparison_overview(runs: list, same_test: bool) -> list:
     pairing = (
-        "All runs share the same test messages, so models of different runs are also paired with McNemar's test "
-        "below."
+        "All runs share the same test messages, so models of different runs are also paired with McNemar's test below."
         if same_test
         else "The runs do not share one test set: numbers from different runs are not paired, compare them with care."
     )

@@ -56,9 +56,7 @@ def _write_outputs(out_dir: Path, blocks: list, title: str, results: dict) -> Pa
     return md
 
 
-def write_report(
-    run_dir: Path, partial_ok: bool = False, out_dir: Path | None = None, n_resamples: int = 1000
-) -> Path:
+def write_report(run_dir: Path, partial_ok: bool = False, out_dir: Path | None = None, n_resamples: int = 1000) -> Path:
     """Rebuild ``report.md``, ``report.html``, ``results.json`` and ``figures/*.png`` of one run
     from its saved predictions (no model is loaded). They go into the run folder unless
     ``out_dir`` is given. ``partial_ok`` accepts a ``<id>.partial`` folder (``compare`` reports
