@@ -1,6 +1,8 @@
-"""The only code that writes under ``outputs/``.
+"""Run folders: creating one, opening a finished one, and its predictions files.
 
-A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
+This module lays out and opens the folder; the experiments fill it (through ``nlpgd.io``),
+models write their own sub-folders with ``save``, and the report package writes the report
+files. A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
 
 - ``run.json``: format version, status, seeds, models, timings, versions, device
 - ``config.yaml``: the resolved experiment config
