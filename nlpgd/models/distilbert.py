@@ -164,7 +164,9 @@ class DistilBertClassifier(HFClassifier):
         label2id = {c: i for i, c in enumerate(self.classes_)}
         enc, n_truncated = self._encode(texts)
         if n_truncated:
-            log.warning(
+            level = logging.WARNING if split == "training" else logging.INFO
+            log.log(
+                level,
                 "%d of %d %s texts are longer than max_length=%d tokens and were truncated",
                 n_truncated,
                 len(texts),
