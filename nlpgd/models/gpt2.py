@@ -98,6 +98,7 @@ class GPT2Classifier(HFClassifier):
             check_prior(p.prior, self.classes_)
         if ctx.resume and ctx.work_dir is None:
             raise NlpgdError("resume needs a work_dir holding the checkpoints of the interrupted fit")
+        self.progress = ctx.progress  # scoring and sampling bars follow the fit's setting
         with self._work(ctx) as (work, _):  # each LM resumes from its own folder's checkpoint
             self._seed(ctx.seed)
             # prefix conditioning trains on the class-balanced corpus, and so does its BPE
