@@ -385,6 +385,8 @@ class HFClassifier(Classifier):
             greater_is_better=greater if evaluate else None,
             restore_callback_states_from_checkpoint=True,
             log_level="passive",  # keep the caller's transformers verbosity (the CLI: errors only)
+            log_level_replica="passive",  # the other ranks too (the Trainer's default turns their warnings on)
+            ddp_find_unused_parameters=False,  # every weight takes part in each forward pass
             **precision_kwargs(),
         )
         kwargs.update(arm_specific)
