@@ -76,8 +76,11 @@ def test_a_late_ctrl_c_is_ignored_once_the_command_is_done():
     """The mechanism: after command_finished() SIGINT no longer interrupts the process (the
     interpreter's shutdown takes seconds once torch is loaded; a Ctrl-C there printed
     'Exception ignored in: <module 'threading'>' and turned a finished run into a failure)."""
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal (a test run started in the background
+    # hands its children an ignored SIGINT)
     code = (
         "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from nlpgd.cli import common\n"
         "common.IN_MAIN = True\n"
         "common.command_finished()\n"
@@ -109,7 +112,12 @@ def test_the_log_of_a_real_compare_and_a_ctrl_c_after_it(tmp_path):
     env.pop("HF_DATASETS_DISABLE_PROGRESS_BARS", None)  # the CLI must turn datasets' bars off itself
     cmd = [sys.executable, str(REPO / "cli.py"), "compare", str(TINY_CFG), "--set", f"data.path={TINY_CSV}"]
     proc = subprocess.Popen(
-        [*cmd, "--output-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [*cmd, "--output-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C acts, even from a background run
     )
     for line in proc.stdout:
         if line.startswith("run folder:"):
