@@ -261,3 +261,23 @@ def test_compare_logs_what_cleaning_changed(tmp_path, caplog):
     summary = json.loads((run / "data.json").read_text())
     assert summary["label_conflicts"]["count"] == 1 and summary["label_conflicts"]["rows_dropped"] == 2
     assert "Data: 1 text appears with both labels" in (run / "report.md").read_text()
+
+
+def test_a_library_write_refused_inside_compare_is_one_sentence(tmp_path, monkeypatch):
+    """A write that does not go through nlpgd.io (a library saving a model, say) and fails
+    with a full disk: the same sentence, and the run stays ``.partial``."""
+    from nlpgd.models.logreg import LogRegClassifier
+
+    def disk_full(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(path) / "weights.bin"))
+
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(
+        f"name: full\ndata: {{source: csv, path: {TINY_CSV}, validation_size: 0.2, test_size: 0.2}}\n"
+        "models: {naive_bayes: {}, logreg: {}}\n"
+    )
+    monkeypatch.setattr(LogRegClassifier, "save", disk_full)
+    r = invoke("compare", cfg, "--output-dir", tmp_path / "out", "--quiet")
+    line = one_sentence(r, "models/logreg/seed0/weights.bin: No space left on device", "1 of 2 fits are saved")
+    (partial,) = (tmp_path / "out" / "full").iterdir()
+    assert partial.name.endswith(".partial") and f"--resume {partial}" in line
