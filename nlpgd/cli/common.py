@@ -39,7 +39,8 @@ def cli_errors(fn):
                 typer.echo(f"{exc.prefix}{exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
+            if is_first_process():
+                typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
             raise typer.Exit(code=130) from None
         command_finished()
         return result

@@ -11,7 +11,7 @@ import numpy as np
 
 from nlpgd import LABELS
 from nlpgd.config import DataConfig
-from nlpgd.data import load_splits
+from nlpgd.data import data_notes, load_splits
 from nlpgd.errors import NlpgdError
 from nlpgd.io import check_writable, write_error, write_json
 from nlpgd.metrics import evaluate_predictions
@@ -42,6 +42,8 @@ def evaluate_run(
     final = run.path / "evaluations" / name
     check_writable(final.parent)  # a read-only run folder fails before any work
     data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
+    for note in data_notes(data.summary):
+        log.info("data: %s", note)
     models = load_run_models(run.path, progress=progress)
     unchanged = apply_prior(models, prior)
     if unchanged:
