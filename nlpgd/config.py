@@ -57,6 +57,14 @@ class DataConfig(Strict):
         default_factory=dict, description="extra raw label values and the class each means"
     )
     dedup: bool = Field(True, description="drop exact duplicate texts before splitting")
+    conflicts: Literal["drop", "first", "majority"] = Field(
+        "drop",
+        description="identical texts with different labels: drop them all, keep the first label seen, "
+        "or keep the label most of the copies have (a tie is dropped)",
+    )
+    max_chars: int | None = Field(
+        20_000, gt=0, description="texts longer than this many characters are cut to it (counted in data.json)"
+    )
     validation_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.1, gt=0, lt=1)
     split_seed: int = 0

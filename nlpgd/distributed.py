@@ -4,7 +4,10 @@ they agree. Every helper is the identity in a plain single-process run."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from nlpgd.errors import NlpgdError
 
 
 def launched_world_size() -> int:
@@ -67,3 +70,40 @@ def barrier() -> None:
     dist = _dist()
     if dist is not None:
         dist.barrier()
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. filling a cache), the other ranks after it."""
+    if not is_main_process():
+        barrier()
+    yield
+    if is_main_process():
+        barrier()
+
+
+def on_main_process(fn: Callable[[], Any]) -> Any:
+    """``fn()`` run by rank 0 alone, its result handed to every rank. An :class:`NlpgdError` it
+    raises is raised on every rank (each with the same sentence), so no rank waits for a
+    result that never comes."""
+    result: Any = None
+    failure: str | None = None
+    if is_main_process():
+        try:
+            result = fn()
+        except NlpgdError as exc:
+            if _dist() is None:
+                raise
+            failure = str(exc)
+    result, failure = broadcast_object((result, failure))
+    if failure is not None:
+        raise NlpgdError(failure)
+    return result
+
+
+def finish_launch() -> None:
+    """End a multi-process launch cleanly: every rank arrives, then the process group closes."""
+    dist = _dist()
+    if dist is not None:
+        dist.barrier()
+        dist.destroy_process_group()

@@ -10,6 +10,8 @@ path, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -24,6 +26,41 @@ def write_error(path: Path, exc: OSError) -> NlpgdError:
     """One sentence for a write the system refused."""
     reason = exc.strerror or first_line(exc)
     return NlpgdError(f"cannot write {path}: {reason}")
+
+
+# what the system says when it refuses a write: full disk or quota, read-only, no permission, too big
+WRITE_REFUSALS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def is_write_refusal(exc: OSError) -> bool:
+    """Whether ``exc`` is the system refusing a write (as opposed to a bug or a missing file)."""
+    return exc.errno in WRITE_REFUSALS
+
+
+def check_writable(folder: Path, what: str | None = None) -> Path:
+    """``folder`` (created if needed) once a file has been written into it the way every nlpgd
+    write goes (a temporary file renamed into place) and removed again; otherwise one sentence,
+    ``what`` (default ``cannot write into FOLDER``) and the reason. Commands call it before long
+    work, so a bad output place costs nothing."""
+    folder = Path(folder)
+    what = what or f"cannot write into {folder}"
+    tmp = probe = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".nlpgd-write-test-", suffix=".tmp")
+        os.close(fd)
+        probe = Path(tmp).with_suffix(".done")
+        os.replace(tmp, probe)
+        probe.unlink()
+    except FileExistsError:
+        raise NlpgdError(f"{what}: {folder} is a file, not a folder") from None
+    except OSError as exc:
+        for leftover in (tmp, probe):
+            if leftover is not None:
+                with contextlib.suppress(OSError):
+                    Path(leftover).unlink(missing_ok=True)
+        raise NlpgdError(f"{what}: {exc.strerror or first_line(exc)}") from None
+    return folder
 
 
 def ensure_dir(path: Path) -> Path:

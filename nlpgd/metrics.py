@@ -50,7 +50,8 @@ def expected_calibration_error(labels: np.ndarray, prob_spam: np.ndarray, n_bins
 
 def compute_metrics(labels, prob_spam, threshold: float = 0.5) -> dict:
     """Accuracy, spam precision/recall/F1, macro-F1, MCC, ROC-AUC, PR-AUC, log-loss, Brier,
-    ECE and the confusion matrix ``[[tn, fp], [fn, tp]]``. Undefined values are ``None``."""
+    ECE and the confusion matrix ``[[tn, fp], [fn, tp]]``. Undefined values are ``None``;
+    ``notes`` says what is undefined or a convention and why (e.g. one class only)."""
     y = np.asarray(labels).astype(int)
     p = np.asarray(prob_spam, dtype=np.float64)
     if y.shape != p.shape or y.ndim != 1:
@@ -71,7 +72,7 @@ def compute_metrics(labels, prob_spam, threshold: float = 0.5) -> dict:
         "recall": float(skm.recall_score(y, pred, zero_division=0)),
         "f1": float(skm.f1_score(y, pred, zero_division=0)),
         "macro_f1": float(skm.f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
-        "mcc": float(skm.matthews_corrcoef(y, pred)),
+        "mcc": matthews(cm),
         "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
         "pr_auc": float(skm.average_precision_score(y, p)) if both else None,
         "log_loss": float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))),
@@ -79,11 +80,29 @@ def compute_metrics(labels, prob_spam, threshold: float = 0.5) -> dict:
         "ece": expected_calibration_error(y, p),
         "confusion_matrix": cm.tolist(),
         "threshold": float(threshold),
+        "notes": [] if both else [one_class_note(y)],
     }
     for k, v in out.items():
         if isinstance(v, float) and math.isnan(v):
             out[k] = None
     return out
+
+
+def matthews(cm: np.ndarray) -> float:
+    """Matthews correlation of a 2x2 confusion matrix; 0 when it is undefined (a row or a
+    column of the matrix is empty), as scikit-learn has it, but without its warning."""
+    (tn, fp), (fn, tp) = np.asarray(cm, dtype=np.float64)
+    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return float((tp * tn - fp * fn) / denominator) if denominator > 0 else 0.0
+
+
+def one_class_note(y: np.ndarray) -> str:
+    """What one-class labels leave undefined."""
+    only = "spam" if y[0] == 1 else "ham"
+    text = f"only {only} messages ({len(y)}): ROC-AUC and PR-AUC are undefined and MCC is 0 by convention"
+    if only == "ham":
+        text += "; spam precision, recall and F1 are 0 by convention (there is no spam to find)"
+    return text
 
 
 MODULE_PATH = Path(__file__).with_name("metrics_module") / "spam_metrics.py"

@@ -26,8 +26,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nlpgd.errors import NlpgdError
-from nlpgd.io import atomic_writer, read_json, write_json
+from nlpgd.errors import NlpgdError, first_line
+from nlpgd.io import atomic_writer, check_writable, read_json, write_json
 
 FORMAT_VERSION = 1
 PARTIAL = ".partial"
@@ -41,22 +41,43 @@ def write_predictions(path: Path, ids, labels, prob_spam, preds) -> None:
             w.writerow([row[0], int(row[1]), repr(float(row[2])), int(row[3])])
 
 
+PREDICTION_COLUMNS = ("id", "label", "prob_spam", "pred")
+
+
 def read_predictions(path: Path) -> dict:
+    """A predictions file as arrays, or one sentence naming the file and the line that is
+    missing, cut short or not a number."""
     import numpy as np
 
     path = Path(path)
     if not path.is_file():
         raise NlpgdError(f"missing predictions file: {path}")
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and set(rows[0]) != {"id", "label", "prob_spam", "pred"}:
-        raise NlpgdError(f"{path} does not have the columns id, label, prob_spam, pred")
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or tuple(header) != PREDICTION_COLUMNS:
+                raise NlpgdError(f"{path} does not have the columns {', '.join(PREDICTION_COLUMNS)}")
+            rows = [_prediction_row(path, reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise NlpgdError(f"cannot read predictions file {path}: {first_line(exc)}") from None
     return {
-        "id": [r["id"] for r in rows],
-        "label": np.array([int(r["label"]) for r in rows], dtype=int),
-        "prob_spam": np.array([float(r["prob_spam"]) for r in rows], dtype=np.float64),
-        "pred": np.array([int(r["pred"]) for r in rows], dtype=int),
+        "id": [r[0] for r in rows],
+        "label": np.array([r[1] for r in rows], dtype=int),
+        "prob_spam": np.array([r[2] for r in rows], dtype=np.float64),
+        "pred": np.array([r[3] for r in rows], dtype=int),
     }
+
+
+def _prediction_row(path: Path, line: int, row: list[str]) -> tuple[str, int, float, int]:
+    if len(row) != len(PREDICTION_COLUMNS):
+        raise NlpgdError(f"{path}, line {line}: {len(row)} fields where 4 belong (the file is truncated or damaged)")
+    try:
+        return row[0], int(row[1]), float(row[2]), int(row[3])
+    except ValueError:
+        raise NlpgdError(
+            f"{path}, line {line}: label, prob_spam and pred must be numbers, got {', '.join(row[1:])!r}"
+        ) from None
 
 
 def now_iso() -> str:
@@ -96,13 +117,7 @@ class Run:
     @classmethod
     def create(cls, output_dir: Path, experiment: str, run_id: str | None = None) -> "Run":
         base = Path(output_dir) / experiment
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            probe = base / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise NlpgdError(f"cannot write to output folder {base}: {exc.strerror or exc}") from None
+        check_writable(base, f"cannot write to output folder {base}")
         run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S")
         path = base / (run_id + PARTIAL)
         n = 1

@@ -32,12 +32,15 @@ def score_model(model: Classifier, texts: list[str]) -> tuple[np.ndarray, float]
     return proba[:, spam_column(model)], time.perf_counter() - t0
 
 
-def load_named_model(key: str, folder: Path) -> Classifier:
-    """The model saved in ``folder``; a failure names the model (``gpt2/seed0``) and the file."""
+def load_named_model(key: str, folder: Path, *, progress: bool = True) -> Classifier:
+    """The model saved in ``folder``; a failure names the model (``gpt2/seed0``) and the file.
+    ``progress`` switches its scoring and sampling progress bars."""
     try:
-        return load_model(folder)
+        model = load_model(folder)
     except NlpgdError as exc:
         raise NlpgdError(f"cannot load model '{key}': {exc}") from None
+    model.progress = progress
+    return model
 
 
 def run_model_folders(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict[str, Path]:
@@ -59,6 +62,9 @@ def run_model_folders(run_dir: Path, model: str | None = None, seed: int | None 
     return out
 
 
-def load_run_models(run_dir: Path, model: str | None = None, seed: int | None = None) -> dict[str, Classifier]:
+def load_run_models(
+    run_dir: Path, model: str | None = None, seed: int | None = None, *, progress: bool = True
+) -> dict[str, Classifier]:
     """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
-    return {key: load_named_model(key, folder) for key, folder in run_model_folders(run_dir, model, seed).items()}
+    folders = run_model_folders(run_dir, model, seed)
+    return {key: load_named_model(key, folder, progress=progress) for key, folder in folders.items()}

@@ -116,10 +116,11 @@ GENERATIVE = [t for t in TYPES if model_class(t).capabilities.generative]
 GENERATORS = [t for t in TYPES if model_class(t).capabilities.can_generate]
 PRIORS = [t for t in TYPES if model_class(t).capabilities.prior_replaceable]
 TOKENS = [t for t in TYPES if model_class(t).capabilities.token_scores]
+DATA_PARALLEL = [t for t in TYPES if model_class(t).capabilities.data_parallel]  # run by tests/test_distributed.py
 
 
 def test_every_capability_has_a_type():
-    assert GENERATIVE and GENERATORS and PRIORS and TOKENS
+    assert GENERATIVE and GENERATORS and PRIORS and TOKENS and DATA_PARALLEL
 
 
 @pytest.mark.parametrize("type_name", GENERATIVE)

@@ -137,3 +137,115 @@ def test_hub_name_offline_fails_fast():
     with pytest.raises(NlpgdError, match="hub is unreachable"):
         load_splits(DataConfig(source="hub", name="ucirvine/sms_spam"))
     assert time.perf_counter() - t0 < 15
+
+
+# -- cleaning that must not lose or distort data silently (through the CLI) ------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from nlpgd.cli import app  # noqa: E402
+
+
+def _data_cli(*args):
+    return CliRunner().invoke(app, ["data", *map(str, args)], catch_exceptions=False)
+
+
+def _summary(spec, *sets):
+    r = _data_cli(spec, "--json", *[a for s in sets for a in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("source, sep", [("csv", ","), ("tsv", "\t")])
+def test_texts_that_look_like_na_are_kept(tmp_path, corpus_rows, source, sep):
+    na_like = ["NA", "null", "None", "N/A", "nan", "#N/A"]
+    rows = corpus_rows + [(t, "ham") for t in na_like] + [("", "spam")]
+    f = write_csv(tmp_path / f"m.{source}", rows, sep=sep)
+    s = _summary(f"{source}:{f}")
+    assert s["empty_dropped"] == 1  # only the truly empty cell
+    assert sum(s["sizes"].values()) == len(corpus_rows) + len(na_like)
+    d = load_splits(DataConfig(source=source, path=str(f)))
+    texts = {t for split in ("train", "validation", "test") for t in d.texts(split)}
+    assert set(na_like) <= texts
+
+
+def _conflict_rows(corpus_rows):
+    # "win a prize" three times: spam, ham, spam; "see you" twice: ham, spam
+    return corpus_rows + [
+        ("win a prize", "spam"),
+        ("win a prize", "ham"),
+        ("win a prize", "spam"),
+        ("see you", "ham"),
+        ("see you", "spam"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule, kept",
+    [("drop", {}), ("first", {"win a prize": "spam", "see you": "ham"}), ("majority", {"win a prize": "spam"})],
+)
+def test_conflicting_labels_are_reported_and_resolved_by_the_rule(tmp_path, corpus_rows, rule, kept):
+    f = write_csv(tmp_path / "m.csv", _conflict_rows(corpus_rows))
+    sets = [] if rule == "drop" else [f"conflicts={rule}"]  # drop is the default
+    s = _summary(f"csv:{f}", *sets)
+    c = s["label_conflicts"]
+    assert c["count"] == 2 and c["rule"] == rule
+    assert {e["text"] for e in c["examples"]} == {"win a prize", "see you"}
+    assert {"ham": 1, "spam": 2} in [e["labels"] for e in c["examples"]]
+    d = load_splits(DataConfig(source="csv", path=str(f), conflicts=rule))
+    found = {t: y for split in ("train", "validation", "test") for t, y in zip(d.texts(split), d.labels(split))}
+    assert {t: found[t] for t in ("win a prize", "see you") if t in found} == kept
+    # exact duplicates that agree are counted as duplicates, not conflicts
+    assert s["duplicates_removed"] == (1 if rule in ("first", "majority") else 0)
+    r = _data_cli(f"csv:{f}", *(a for x in sets for a in ("--set", x)))
+    assert r.exit_code == 0
+    (note,) = [line for line in r.stdout.splitlines() if "both labels" in line]
+    assert note.startswith("note: 2 texts appear with both labels") and f"data.conflicts: {rule}" in note
+    assert "'win a prize' (ham 1, spam 2)" in note
+
+
+def test_bad_conflict_rule_is_one_sentence(tmp_path, corpus_rows):
+    f = write_csv(tmp_path / "m.csv", corpus_rows)
+    r = _data_cli(f"csv:{f}", "--set", "conflicts=vote")
+    assert r.exit_code == 2 and "conflicts" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_reused_ids_are_reported_not_silently_renamed(tmp_path, corpus_rows):
+    rows = [(f"id{i % 50}", t, y) for i, (t, y) in enumerate(corpus_rows)]  # 60 rows, ids id0..id49
+    f = write_csv(tmp_path / "m.csv", rows, header=("key", "text", "label"))
+    s = _summary(f"csv:{f}", "id_column=key")
+    reused = s["reused_ids"]
+    assert reused["count"] == 10 and len(reused["examples"]) == 3
+    assert set(reused["examples"]) <= {f"id{i}" for i in range(10)}
+    d = load_splits(DataConfig(source="csv", path=str(f), id_column="key"))
+    ids = [i for split in ("train", "validation", "test") for i in d.dataset[split]["id"]]
+    assert len(ids) == len(set(ids)) == 60 and "id0-2" in ids
+    r = _data_cli(f"csv:{f}", "--set", "id_column=key")
+    shown = ", ".join(repr(i) for i in reused["examples"])
+    assert f"note: 10 messages reuse an id already taken (e.g. {shown}); each was renamed <id>-2" in r.stdout
+
+
+def test_long_texts_are_cut_counted_and_reported(tmp_path, corpus_rows):
+    rows = corpus_rows + [("spam " * 300_000, "spam"), ("ham " * 4_000, "ham")]
+    f = write_csv(tmp_path / "m.csv", rows)
+    s = _summary(f"csv:{f}")
+    assert s["long_texts_cut"] == {"count": 1, "max_chars": 20_000, "longest": 1_500_000}
+    assert s["lengths"]["train"]["chars"]["max"] <= 20_000
+    s = _summary(f"csv:{f}", "max_chars=1000")
+    assert s["long_texts_cut"]["count"] == 2
+    assert max(s["lengths"][x]["chars"]["max"] for x in ("train", "validation", "test")) <= 1000
+    r = _data_cli(f"csv:{f}")
+    assert "note: 1 text longer than data.max_chars = 20,000 characters was cut to it (the longest had 1,500,000)" in (
+        r.stdout
+    )
+
+
+def test_where_of_a_files_config_is_a_mapping(tmp_path, corpus_rows):
+    tr = write_csv(tmp_path / "train.csv", corpus_rows[:40])
+    te = write_csv(tmp_path / "test.csv", corpus_rows[40:])
+    spec = tmp_path / "data.yaml"
+    spec.write_text(f"source: csv\nfiles: {{train: {tr}, test: {te}}}\n")
+    s = _summary(spec)
+    assert s["where"] == {"train": str(tr), "test": str(te)}
+    r = _data_cli(spec)
+    assert f"source: csv (train: {tr}, test: {te})" in r.stdout and "{" not in r.stdout

@@ -226,7 +226,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     lines = dict(
         (int(m["rank"]), m.groupdict())
         for m in re.finditer(
-            r"rank=(?P<rank>\d+) world_size=(?P<ws>\d+) steps=(?P<steps>\d+) "
+            r"rank=(?P<rank>\d+) world_size=(?P<ws>\d+) "
             r"final_loss=(?P<loss>[\d.]+) accuracy=(?P<acc>[\d.]+) checksum=(?P<sum>[-\d.]+)",
             proc.stdout,
         )

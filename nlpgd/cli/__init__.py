@@ -42,4 +42,8 @@ except ImportError:  # pragma: no cover
 
 
 def main() -> None:
+    """The ``nlpgd`` console script, ``python cli.py`` and ``python -m nlpgd`` (torchrun, accelerate)."""
+    from nlpgd.cli import common
+
+    common.IN_MAIN = True
     app()

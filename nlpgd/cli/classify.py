@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, echo_table, parse_prior
+from nlpgd.cli.common import cli_errors, echo_table, parse_prior, progress_bars
 from nlpgd.errors import NlpgdError
 
 
@@ -46,8 +46,11 @@ def classify(
         items = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not items:
         raise NlpgdError("no text to classify: pass messages as arguments or '-' to read stdin")
+    blank = [i for i, text in enumerate(items, start=1) if not text.strip()]
+    if blank:
+        raise NlpgdError(f"text {blank[0]} is empty or whitespace only: there is nothing to classify")
     prior_map = parse_prior(prior)
-    models = load_run_models(run_dir, model, seed)
+    models = load_run_models(run_dir, model, seed, progress=progress_bars())
     from nlpgd.models.base import apply_prior
 
     unchanged = apply_prior(models, prior_map)

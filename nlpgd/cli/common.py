@@ -1,46 +1,122 @@
-"""Shared CLI plumbing: one-line errors, dataset specs, output helpers."""
+"""Shared CLI plumbing: one-line errors, what reaches the screen, dataset specs, output helpers.
+
+What a person sees is decided here, once: progress bars only when asked for and stderr is a
+terminal (and only on the first process of a torchrun launch); log lines through ``logging``
+as ``HH:MM:SS message``; library chatter (datasets, transformers, the hub) off. The decision
+is passed down to the library as a plain ``progress`` flag.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import typer
 
 from nlpgd.errors import NlpgdError
 
+IN_MAIN = False  # set by nlpgd.cli.main(): this process is the command itself (not a test's CliRunner)
+
 
 def cli_errors(fn):
-    """Turn :class:`NlpgdError` (and Ctrl-C) into one line on stderr and a non-zero exit."""
+    """Turn :class:`NlpgdError` (and Ctrl-C) into one line on stderr and a non-zero exit; once
+    the command is done, a late Ctrl-C is ignored (see :func:`command_finished`)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        _quiet_libraries()
+        _setup_logging()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except NlpgdError as exc:
-            typer.echo(f"{exc.prefix}{exc}", err=True)
+            if is_first_process():
+                typer.echo(f"{exc.prefix}{exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
+            if is_first_process():
+                typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
             raise typer.Exit(code=130) from None
+        command_finished()
+        return result
 
     return wrapper
 
 
-def _quiet_libraries() -> None:
+def command_finished() -> None:
+    """From here on Ctrl-C is ignored: the work is saved, and the interpreter's shutdown (seconds
+    once torch is loaded) must end with exit code 0, not with ``Exception ignored in: <module
+    'threading'>`` or an atexit traceback. Only in the real process: a test's CliRunner shares
+    the test runner's process, whose Ctrl-C must keep working."""
+    if IN_MAIN and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LogFormat(logging.Formatter):
+    """``HH:MM:SS message`` for information, ``HH:MM:SS warning: message`` above it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, "%H:%M:%S")
+        kind = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"{stamp} {kind}{record.getMessage()}"
+
+
+def _setup_logging() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # transformers sets its logger's level from this when first imported, undoing setLevel below;
     # its warnings (e.g. the load report for a freshly initialised classifier head) are expected here
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("datasets", "transformers", "evaluate", "huggingface_hub"):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormat())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])  # no-op when the root logger has handlers
+    for name in ("datasets", "transformers", "evaluate", "huggingface_hub", "accelerate", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    logging.getLogger("nlpgd").setLevel(logging.INFO)
+    # under torchrun every process runs the command: only the first one talks
+    logging.getLogger("nlpgd").setLevel(logging.INFO if is_first_process() else logging.ERROR)
+
+
+def is_first_process() -> bool:
+    """False on the other processes of a torchrun / accelerate launch."""
+    from nlpgd.distributed import launched_rank
+
+    return launched_rank() == 0
+
+
+def progress_bars(wanted: bool = True) -> bool:
+    """Whether to draw progress bars: ``wanted`` (the config's ``progress``, no ``--quiet``),
+    stderr is a terminal, and this is the first process of a launch. When not, the libraries'
+    own bars (datasets, transformers, the hub) are switched off too, so a log has no cursor codes."""
+    on = bool(wanted) and stderr_is_tty() and is_first_process()
+    if not on:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when datasets is imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers follows the hub
+        if "datasets" in sys.modules and os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] != "0":
+            import datasets
+
+            datasets.disable_progress_bars()
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+    return on
+
+
+@contextlib.contextmanager
+def progress_output(on: bool) -> Iterator[None]:
+    """With bars on screen, log lines go through tqdm so that they do not tear a bar apart."""
+    if not on:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield
 
 
 def parse_dataset_spec(spec: str, overrides: list[str] | None = None):

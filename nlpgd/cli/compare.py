@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors
+from nlpgd.cli.common import cli_errors, command_finished, is_first_process, progress_bars, progress_output
 
 
 @cli_errors
@@ -28,8 +28,13 @@ def compare(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Train every model in CONFIG on the same split and write a run folder with a report."""
+    """Train every model in CONFIG on the same split and write a run folder with a report.
+
+    Under ``torchrun --nproc_per_node N -m nlpgd compare CONFIG`` (or ``accelerate launch -m
+    nlpgd compare CONFIG``) the neural models train across the N processes; the first one
+    writes the run folder."""
     from nlpgd.config import load_config
+    from nlpgd.distributed import finish_launch
     from nlpgd.experiments.compare import compare as run_compare
 
     overrides = list(set_ or [])
@@ -38,7 +43,13 @@ def compare(
     if quiet:
         overrides.append("progress=false")
     cfg = load_config(config, overrides)
-    run_dir = run_compare(cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
+    progress = progress_bars(cfg.progress)
+    with progress_output(progress):
+        run_dir = run_compare(cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]), progress=progress)
+    finish_launch()
+    command_finished()  # the run is saved: a Ctrl-C from here on must not turn it into a failure
+    if not is_first_process():
+        return
     typer.echo(_headline(run_dir / "report.md"))
     typer.echo(f"full report: {run_dir / 'report.md'} (and report.html, figures/)")
     typer.echo(f"run folder: {run_dir}")

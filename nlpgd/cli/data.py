@@ -27,7 +27,7 @@ def data(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full summary as JSON.")] = False,
 ) -> None:
     """Show sizes, class balance, text lengths and what cleaning removed."""
-    from nlpgd.data import load_splits
+    from nlpgd.data import data_notes, describe_where, load_splits
 
     cfg = parse_dataset_spec(spec, set_)
     prepared = load_splits(cfg)
@@ -35,7 +35,7 @@ def data(
     if as_json:
         typer.echo(json.dumps(s, indent=2))
         return
-    typer.echo(f"source: {s['source']} ({s['where']})")
+    typer.echo(f"source: {s['source']} ({describe_where(s['where'])})")
     typer.echo(
         f"raw rows: {sum(s['raw_rows'].values())}; empty texts dropped: {s['empty_dropped']}; "
         f"exact duplicates removed: {s['duplicates_removed']}"
@@ -43,6 +43,8 @@ def data(
     )
     if s.get("splits_given"):
         typer.echo(f"test texts that also appear in train: {s.get('test_texts_also_in_train', 0)}")
+    for note in data_notes(s):
+        typer.echo(f"note: {note}")
     rows = []
     for split in ("train", "validation", "test"):
         c = s["class_counts"][split]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, echo_table, parse_dataset_spec, parse_prior
+from nlpgd.cli.common import cli_errors, echo_table, parse_dataset_spec, parse_prior, progress_bars, progress_output
 
 
 @cli_errors
@@ -28,13 +28,16 @@ def evaluate(
         Optional[list[str]],
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/."""
     from nlpgd.experiments.evaluate import evaluate_run
 
     cfg = parse_dataset_spec(dataset, set_)
     name = name or re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
-    out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior))
+    progress = progress_bars(not quiet)
+    with progress_output(progress):
+        out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior), progress=progress)
     echo_table(
         ["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
         [
@@ -49,4 +52,6 @@ def evaluate(
             for k, m in rows.items()
         ],
     )
+    for note in sorted({n for m in rows.values() for n in m.get("notes", ())}):
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"results: {out}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, stderr_is_tty
+from nlpgd.cli.common import cli_errors, progress_bars, progress_output
 from nlpgd.errors import NlpgdError
 
 
@@ -81,8 +81,9 @@ def generate(
     """Sample messages of one class from a run's generative model and assess them."""
     from nlpgd.experiments.generate import Sampling, generate_samples
 
-    sampling = Sampling(temperature, top_k, top_p, max_new_tokens, _prompts(prompt, prompts_file), stderr_is_tty())
-    result = generate_samples(run_dir, label, n, seed=seed, out=out, model=model, sampling=sampling)
+    sampling = Sampling(temperature, top_k, top_p, max_new_tokens, _prompts(prompt, prompts_file), progress_bars())
+    with progress_output(sampling.progress):
+        result = generate_samples(run_dir, label, n, seed=seed, out=out, model=model, sampling=sampling)
     report = result.quality
     typer.echo(f"{len(result.samples)} '{label}' samples from {report['generator']} -> {result.samples_file}")
     if len(result.samples) < n:

@@ -1,9 +1,13 @@
 """From raw records to the one ``DatasetDict`` every model sees.
 
-Steps, each counted in the summary: map labels to ham/spam; drop empty texts; drop exact
-duplicates (when the source has no splits); split train/validation/test stratified and
-seeded (only a missing validation split is carved out of a given train split); optionally
-subsample. The split manifest (ids and content hashes) pins the split for later commands.
+Steps, each counted in the summary (``data.json`` of a run): map labels to ham/spam; drop
+empty texts; cut texts longer than ``data.max_chars``; resolve identical texts with
+different labels by ``data.conflicts`` (drop them, keep the first label, or keep the
+majority label); drop exact duplicates (when the source has no splits); split
+train/validation/test stratified and seeded (only a missing validation split is carved out
+of a given train split); optionally subsample; give every message a unique id (an id used
+twice is renamed and reported). The split manifest (ids and content hashes) pins the split
+for later commands. :func:`data_notes` says in sentences what cleaning changed.
 """
 
 from __future__ import annotations
@@ -83,6 +87,43 @@ def drop_empty(records: Records) -> tuple[Records, int]:
     return kept, len(records) - len(kept)
 
 
+def cut_long(records: Records, max_chars: int | None) -> tuple[Records, dict]:
+    """Texts longer than ``max_chars`` cut to it; how many, and the longest length seen."""
+    if max_chars is None:
+        return records, {"count": 0}
+    long = [len(r["text"]) for r in records if len(r["text"]) > max_chars]
+    if not long:
+        return records, {"count": 0}
+    out = [{**r, "text": r["text"][:max_chars]} if len(r["text"]) > max_chars else r for r in records]
+    return out, {"count": len(long), "max_chars": max_chars, "longest": max(long)}
+
+
+def resolve_conflicts(records: Records, rule: str) -> tuple[Records, dict]:
+    """Identical texts with different labels, resolved by ``rule``: ``drop`` (every copy goes),
+    ``first`` (copies with the first label seen stay) or ``majority`` (copies with the label
+    most copies have stay; a tie is dropped). Returns the records and what was found."""
+    counts: dict[str, Counter] = {}
+    first: dict[str, str] = {}
+    for r in records:
+        counts.setdefault(r["text"], Counter())[r["label"]] += 1
+        first.setdefault(r["text"], r["label"])
+    conflicting = {t: c for t, c in counts.items() if len(c) > 1}
+    if not conflicting:
+        return records, {"count": 0}
+    keep: dict[str, str | None] = {}
+    for text, c in conflicting.items():
+        (top, n_top), (_, n_next) = c.most_common(2)
+        keep[text] = {"first": first[text], "majority": top if n_top > n_next else None}.get(rule)
+    kept = [r for r in records if r["text"] not in keep or r["label"] == keep[r["text"]]]
+    examples = [{"text": _short(t), "labels": dict(sorted(c.items()))} for t, c in list(conflicting.items())[:3]]
+    return kept, {
+        "count": len(conflicting),
+        "rule": rule,
+        "rows_dropped": len(records) - len(kept),
+        "examples": examples,
+    }
+
+
 def dedup(records: Records) -> tuple[Records, int]:
     seen: set[str] = set()
     kept = []
@@ -92,6 +133,11 @@ def dedup(records: Records) -> tuple[Records, int]:
         seen.add(r["text"])
         kept.append(r)
     return kept, len(records) - len(kept)
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def stratified_split(records: Records, fraction: float, seed: int) -> tuple[Records, Records]:
@@ -118,15 +164,25 @@ def subsample(records: Records, n: int | None, seed: int) -> Records:
     return kept if len(kept) == n else kept[:n]
 
 
-def _ensure_unique_ids(splits: dict[str, Records]) -> None:
+def unique_ids(splits: dict[str, Records]) -> dict:
+    """Give a message whose id is already taken (in any split) the id ``<id>-<k>``, the first
+    ``k`` >= 2 that is free; returns how many were renamed, with a few of the reused ids."""
+    taken = {r["id"] for recs in splits.values() for r in recs}
     seen: set[str] = set()
-    for name, recs in splits.items():
+    reused: list[str] = []
+    for recs in splits.values():
         for r in recs:
             if r["id"] in seen:
-                r["id"] = f"{name}-{r['id']}"
-            if r["id"] in seen:
-                raise NlpgdError(f"duplicate message id '{r['id']}' in split '{name}'")
+                reused.append(r["id"])
+                k = 2
+                while f"{r['id']}-{k}" in taken:
+                    k += 1
+                r["id"] = f"{r['id']}-{k}"
+                taken.add(r["id"])
             seen.add(r["id"])
+    if not reused:
+        return {"count": 0}
+    return {"count": len(reused), "examples": list(dict.fromkeys(reused))[:3]}
 
 
 def _describe(texts: list[str]) -> dict:
@@ -141,19 +197,20 @@ def _describe(texts: list[str]) -> dict:
     }
 
 
-def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedData:
-    """Load (unless ``raw`` is given), clean and split according to ``cfg``."""
-    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": "SpamAssassin corpus"}.get(
-        cfg.source, str(cfg.path or cfg.files)
-    )
+def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None, *, need_both_classes: bool = True) -> PreparedData:
+    """Load (unless ``raw`` is given), clean and split according to ``cfg``. Training needs
+    both classes; an evaluation set (``need_both_classes`` False) may hold one."""
+    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": "SpamAssassin corpus"}.get(cfg.source)
+    if where is None:
+        where = ", ".join(f"{k}: {v}" for k, v in cfg.files.items()) if cfg.files else str(cfg.path)
     raw = read_source(cfg) if raw is None else raw
-    summary: dict[str, Any] = {"source": cfg.source, "where": where}
+    summary: dict[str, Any] = {"source": cfg.source, "where": dict(cfg.files) if cfg.files else where}
     cleaned = _clean(raw, cfg, where, summary)
-    splits = _split(cleaned, cfg, where, summary)
+    splits = _split(cleaned, cfg, where, summary, need_both_classes)
     splits["train"] = subsample(splits["train"], cfg.max_train_samples, cfg.split_seed)
     for s in ("validation", "test"):
         splits[s] = subsample(splits[s], cfg.max_eval_samples, cfg.split_seed)
-    _ensure_unique_ids(splits)
+    summary["reused_ids"] = unique_ids(splits)
     dd = _to_dataset_dict(splits)
     summary["sizes"] = {s: len(dd[s]) for s in SPLITS}
     summary["class_counts"] = {s: dict(Counter(LABELS[y] for y in dd[s]["label"])) for s in SPLITS}
@@ -162,23 +219,55 @@ def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None) -> PreparedD
 
 
 def _clean(raw: dict[str, Records], cfg: DataConfig, where: str, summary: dict) -> dict[str, Records]:
-    """Labels mapped to ham/spam and empty texts dropped, split by split (counted in ``summary``)."""
+    """Labels mapped to ham/spam, empty texts dropped, long texts cut and label conflicts
+    resolved, split by split (counted in ``summary``)."""
     summary["raw_rows"] = {}
     cleaned: dict[str, Records] = {}
     empty_total = 0
+    cut: list[dict] = []
+    conflicts: list[dict] = []
     for split, recs in raw.items():
         summary["raw_rows"][split] = len(recs)
         recs = normalise_labels(recs, cfg, where)
         recs, n_empty = drop_empty(recs)
         empty_total += n_empty
-        cleaned[split] = recs
+        recs, info = cut_long(recs, cfg.max_chars)
+        cut.append(info)
+        cleaned[split], info = resolve_conflicts(recs, cfg.conflicts)
+        conflicts.append(info)
     summary["empty_dropped"] = empty_total
+    summary["long_texts_cut"] = _merge(cut)
+    summary["label_conflicts"] = _merge(conflicts)
     if sum(len(r) for r in cleaned.values()) == 0:
-        raise NlpgdError(f"{where}: every text is empty or whitespace; nothing is left to use")
+        raise NlpgdError(
+            f"{where}: every text is empty or whitespace (or dropped as a label conflict); nothing is left"
+        )
     return cleaned
 
 
-def _split(cleaned: dict[str, Records], cfg: DataConfig, where: str, summary: dict) -> dict[str, Records]:
+def _merge(parts: list[dict]) -> dict:
+    """One count record from one per split: counts added, largest ``longest``, first examples."""
+    found = [p for p in parts if p["count"]]
+    if not found:
+        return {"count": 0}
+    out = {**found[0], "count": sum(p["count"] for p in found)}
+    for key in ("rows_dropped",):
+        if key in out:
+            out[key] = sum(p[key] for p in found)
+    if "longest" in out:
+        out["longest"] = max(p["longest"] for p in found)
+    if "examples" in out:
+        out["examples"] = [e for p in found for e in p["examples"]][:3]
+    return out
+
+
+def _one_class(present: list[str], where: str, what: str) -> NlpgdError:
+    return NlpgdError(f"{where}: {what.format(present[0] if present else 'none')}; need both ham and spam")
+
+
+def _split(
+    cleaned: dict[str, Records], cfg: DataConfig, where: str, summary: dict, need_both_classes: bool = True
+) -> dict[str, Records]:
     """Train / validation / test: given splits are kept (a missing validation or test split is
     carved from train); one pool of messages is de-duplicated and split stratified."""
     summary["duplicates_removed"] = 0
@@ -187,8 +276,8 @@ def _split(cleaned: dict[str, Records], cfg: DataConfig, where: str, summary: di
         if cfg.dedup:
             recs, summary["duplicates_removed"] = dedup(recs)
         present = sorted({r["label"] for r in recs})
-        if len(present) < 2:
-            raise NlpgdError(f"{where}: only one class present ({present[0]}); need both ham and spam")
+        if len(present) < 2 and need_both_classes:
+            raise _one_class(present, where, "only one class present ({})")
         rest, test = stratified_split(recs, cfg.test_size, cfg.split_seed)
         train, val = stratified_split(rest, cfg.validation_size / (1 - cfg.test_size), cfg.split_seed)
         summary["splits_given"] = False
@@ -206,9 +295,55 @@ def _split(cleaned: dict[str, Records], cfg: DataConfig, where: str, summary: di
     summary["splits_given"] = True
     summary["test_texts_also_in_train"] = sum(r["text"] in train_texts for r in splits["test"])
     present = sorted({r["label"] for r in splits["train"]})
-    if len(present) < 2:
-        raise NlpgdError(f"{where}: the train split has only one class ({present[0]}); need both ham and spam")
+    if len(present) < 2 and need_both_classes:
+        raise _one_class(present, where, "the train split has only one class ({})")
     return splits
+
+
+def data_notes(summary: dict) -> list[str]:
+    """What cleaning changed that a person should know, one sentence each (``nlpgd data`` prints
+    them, ``compare`` logs them): label conflicts, reused ids, texts cut to ``max_chars``."""
+    notes = []
+    conflicts = summary.get("label_conflicts", {"count": 0})
+    if conflicts["count"]:
+        how = {
+            "drop": "every copy dropped",
+            "first": "the first label seen kept",
+            "majority": "the majority label kept, ties dropped",
+        }[conflicts["rule"]]
+        shown = "; ".join(
+            f"{e['text']!r} ({', '.join(f'{k} {v}' for k, v in e['labels'].items())})" for e in conflicts["examples"]
+        )
+        notes.append(
+            f"{_count(conflicts['count'], 'text appears', 'texts appear')} with both labels ({how}, "
+            f"data.conflicts: {conflicts['rule']}; "
+            f"{_count(conflicts['rows_dropped'], 'row', 'rows')} dropped), e.g. {shown}"
+        )
+    reused = summary.get("reused_ids", {"count": 0})
+    if reused["count"]:
+        shown = ", ".join(repr(i) for i in reused["examples"])
+        notes.append(
+            f"{_count(reused['count'], 'message reuses', 'messages reuse')} an id already taken (e.g. {shown}); "
+            "each was renamed <id>-2, <id>-3, ..."
+        )
+    cut = summary.get("long_texts_cut", {"count": 0})
+    if cut["count"]:
+        notes.append(
+            f"{_count(cut['count'], 'text', 'texts')} longer than data.max_chars = {cut['max_chars']:,} characters "
+            f"{'was' if cut['count'] == 1 else 'were'} cut to it (the longest had {cut['longest']:,})"
+        )
+    return notes
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def describe_where(where) -> str:
+    """``data.json``'s ``where`` for a person: a file, a hub name, or ``train: a.csv, test: b.csv``."""
+    if isinstance(where, dict):
+        return ", ".join(f"{k}: {v}" for k, v in where.items())
+    return str(where)
 
 
 def _to_dataset_dict(splits: dict[str, Records]):

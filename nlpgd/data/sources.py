@@ -96,6 +96,10 @@ def read_local(cfg: DataConfig) -> dict[str, Records]:
     for split, file in files.items():
         path = _check_file(Path(file), text=cfg.source != "parquet")
         kwargs: dict[str, Any] = {}
+        if cfg.source in ("csv", "tsv"):
+            # no NA parsing: a message reading "NA", "null", "None", "N/A", "nan" or "#N/A" is a
+            # message; only a truly empty cell is empty (an empty string, dropped as empty later)
+            kwargs.update(keep_default_na=False, na_filter=False)
         if cfg.source == "tsv":
             kwargs["delimiter"] = "\t"
         try:

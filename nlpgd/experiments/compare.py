@@ -23,9 +23,17 @@ from tqdm.auto import tqdm
 
 import nlpgd
 from nlpgd.config import ExperimentConfig, difference_message, dump_config
-from nlpgd.data import PreparedData, check_manifest, load_splits
+from nlpgd.data import PreparedData, check_manifest, data_notes, load_splits
+from nlpgd.distributed import (
+    barrier,
+    init_launch,
+    is_main_process,
+    launched_world_size,
+    main_process_first,
+    on_main_process,
+)
 from nlpgd.errors import Interrupted, NlpgdError
-from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
+from nlpgd.io import atomic_write_text, is_write_refusal, read_json, write_error, write_json, write_jsonl
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
 from nlpgd.models.registry import build_model
@@ -61,13 +69,26 @@ class Splits:
         )
 
 
-def compare(cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run the comparison described by ``cfg``; returns the finished run folder."""
-    data = load_splits(cfg.data)
-    run, done = reopen_run(cfg, data, resume) if resume is not None else (start_run(cfg, data, command), {})
+def compare(
+    cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "", progress: bool | None = None
+) -> Path:
+    """Run the comparison described by ``cfg``; returns the finished run folder. ``progress``
+    (default: the config's) draws progress bars; the CLI passes whether stderr is a terminal.
+
+    Under torchrun / accelerate launch every process runs this: rank 0 alone writes the run
+    folder, predictions and report; a model that can train data-parallel (the Trainer arms)
+    trains across all processes, the others on rank 0 alone."""
+    init_launch()
+    with main_process_first():  # rank 0 fills the datasets cache, the others read it
+        data = load_splits(cfg.data)
+    for note in data_notes(data.summary):
+        log.info("data: %s", note)
+    path, done = on_main_process(lambda: _open_run(cfg, data, resume, command))
+    run = Run(Path(path))
     splits = Splits.of(data)
     cells = [(seed, name) for seed in cfg.seeds for name in cfg.models]
-    bar = tqdm(cells, desc="compare", unit="model", disable=not cfg.progress, file=sys.stderr)
+    show = cfg.progress if progress is None else progress
+    bar = tqdm(cells, desc="compare", unit="model", disable=not show, file=sys.stderr)
     with interrupt_note(run, done, len(cells), command, bar):
         for seed, name in bar:
             key = f"{name}/seed{seed}"
@@ -79,16 +100,29 @@ def compare(cfg: ExperimentConfig, *, resume: Path | None = None, command: str =
                 validation=(splits.texts["validation"], splits.labels["validation"]),
                 work_dir=run.work_dir(name, seed),
                 resume=resume is not None,
-                progress=cfg.progress,
+                progress=show,
                 name=key,
             )
-            metrics, cost = fit_and_score(run, name, cfg.models[name], ctx, splits)
-            record_cell(run, name, seed, metrics, cost, done)
-            log.info("%s: test F1 %.4f", key, metrics["test"]["f1"])
-            if not cfg.keep_work:  # saved and scored: a resume skips it, so its checkpoints are dead weight
-                shutil.rmtree(ctx.work_dir, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    ctx.work_dir.parent.rmdir()  # only if no other seed's checkpoints are there
+            scored = fit_and_score(run, name, cfg.models[name], ctx, splits)
+            if scored is not None:  # rank 0 (every run that is not a multi-process launch)
+                record_cell(run, name, seed, *scored, done)
+                log.info("%s: test F1 %.4f", key, scored[0]["test"]["f1"])
+                if not cfg.keep_work:  # saved and scored: a resume skips it, so its checkpoints are dead weight
+                    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+                    with contextlib.suppress(OSError):
+                        ctx.work_dir.parent.rmdir()  # only if no other seed's checkpoints are there
+            barrier()
+        return Path(on_main_process(lambda: str(_finish(run, cfg))))
+
+
+def _open_run(cfg: ExperimentConfig, data: PreparedData, resume: Path | None, command: str) -> tuple[str, dict]:
+    """A new run folder, or the interrupted one to resume: its path and its finished cells."""
+    run, done = reopen_run(cfg, data, resume) if resume is not None else (start_run(cfg, data, command), {})
+    return str(run.path), done
+
+
+def _finish(run: Run, cfg: ExperimentConfig) -> Path:
+    """The report, then the run marked complete (``<run-id>.partial`` -> ``<run-id>``)."""
     from nlpgd.report import write_report
 
     write_report(run.path, partial_ok=True)
@@ -155,22 +189,41 @@ def record_cell(run: Run, name: str, seed: int, metrics: dict, cost: dict, done:
 def interrupt_note(run: Run, done: dict, n_cells: int, command: str, bar=None) -> Iterator[None]:
     """Ctrl-C becomes :class:`Interrupted`: how many cells are saved, and the exact command
     that continues. Open progress bars (the Trainer's too) are closed first, so the message
-    is the last line on the screen."""
+    is the last line on the screen. An error (a refused write, a full disk) gets the same
+    ending: the run stays ``.partial`` and can be continued once the cause is fixed."""
     try:
         yield
     except KeyboardInterrupt:
-        from tqdm import tqdm as std_tqdm
-
-        for open_bar in list(getattr(std_tqdm, "_instances", ())):
-            open_bar.close()
-        if bar is not None:
-            bar.close()
-        again = command or "nlpgd compare CONFIG"
-        if "--resume" not in again:
-            again += f" --resume {run.path}"
-        raise Interrupted(
-            f"interrupted: {len(done)} of {n_cells} fits are saved in {run.path}; continue with: {again}"
+        _close_bars(bar)
+        raise Interrupted(f"interrupted: {_saved_so_far(run, done, n_cells, command)}") from None
+    except Interrupted:
+        raise
+    except NlpgdError as exc:
+        _close_bars(bar)
+        raise NlpgdError(f"{exc}; {_saved_so_far(run, done, n_cells, command)}") from None
+    except OSError as exc:
+        if not is_write_refusal(exc):
+            raise
+        _close_bars(bar)
+        raise NlpgdError(
+            f"{write_error(exc.filename or run.path, exc)}; {_saved_so_far(run, done, n_cells, command)}"
         ) from None
+
+
+def _saved_so_far(run: Run, done: dict, n_cells: int, command: str) -> str:
+    again = command or "nlpgd compare CONFIG"
+    if "--resume" not in again:
+        again += f" --resume {run.path}"
+    return f"{len(done)} of {n_cells} fits are saved in {run.path}; continue with: {again}"
+
+
+def _close_bars(bar) -> None:
+    from tqdm import tqdm as std_tqdm
+
+    for open_bar in list(getattr(std_tqdm, "_instances", ())):
+        open_bar.close()
+    if bar is not None:
+        bar.close()
 
 
 def fit_and_score(
@@ -180,14 +233,22 @@ def fit_and_score(
     ctx: FitContext,
     splits: Splits,
     train: tuple[list[str], list[str]] | None = None,
-) -> tuple[dict, dict]:
+) -> tuple[dict, dict] | None:
     """One cell: fit one model for one seed (on ``train`` if given, else the train split),
-    save it, write its validation and test predictions; returns ``(metrics per split, costs)``."""
+    save it, write its validation and test predictions; returns ``(metrics per split, costs)``.
+
+    Under torchrun / accelerate launch a model that can train data-parallel fits on every
+    process and any other model on rank 0 alone; rank 0 alone saves and scores, and the other
+    ranks return None."""
     texts, labels = train if train is not None else (splits.texts["train"], splits.labels["train"])
     seed_everything(ctx.seed)
     model = build_model(params)
+    if not (is_main_process() or model.can("data_parallel")):
+        return None
     with PeakMemory() as mem:
         model.fit(texts, labels, ctx)
+    if not is_main_process():
+        return None
     model.save(run.model_dir(name, ctx.seed))
     metrics, pred_seconds = {}, {}
     for split in EVAL_SPLITS:
@@ -206,6 +267,7 @@ def fit_and_score(
         "n_parameters": model.n_parameters(),
         "peak_memory_mb": mem.peak_mb,
         "device": device_description(),
+        "processes": launched_world_size() if model.can("data_parallel") else 1,
     }
     return metrics, cost
 

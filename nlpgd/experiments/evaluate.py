@@ -11,9 +11,9 @@ import numpy as np
 
 from nlpgd import LABELS
 from nlpgd.config import DataConfig
-from nlpgd.data import load_splits
+from nlpgd.data import data_notes, load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.io import write_json
+from nlpgd.io import check_writable, write_error, write_json
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import now_iso, open_run, write_predictions
@@ -24,15 +24,27 @@ SPLIT_CHOICES = ("train", "validation", "test", "all")
 
 
 def evaluate_run(
-    run_dir: Path, data_cfg: DataConfig, *, split: str = "test", name: str = "eval", prior: dict | None = None
+    run_dir: Path,
+    data_cfg: DataConfig,
+    *,
+    split: str = "test",
+    name: str = "eval",
+    prior: dict | None = None,
+    progress: bool = True,
 ) -> tuple[Path, dict]:
     """Score every saved model of ``run_dir`` on a data set; ``prior`` replaces the class
-    prior of the generative models (label shift). Results go to ``evaluations/<name>/``."""
+    prior of the generative models (label shift). Results go to ``evaluations/<name>/``,
+    written as ``<name>.partial`` and renamed once complete; a failure leaves neither.
+    Data with one class only is accepted: the metrics it leaves undefined are noted."""
     if split not in SPLIT_CHOICES:
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
     run = open_run(run_dir)
-    data = load_splits(data_cfg)  # bad data fails before any model is loaded
-    models = load_run_models(run.path)
+    final = run.path / "evaluations" / name
+    check_writable(final.parent)  # a read-only run folder fails before any work
+    data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
+    for note in data_notes(data.summary):
+        log.info("data: %s", note)
+    models = load_run_models(run.path, progress=progress)
     unchanged = apply_prior(models, prior)
     if unchanged:
         log.warning("the prior applies to generative models only; unchanged: %s", ", ".join(unchanged))
@@ -40,19 +52,11 @@ def evaluate_run(
     ids = [i for s in splits for i in data.dataset[s]["id"]]
     texts = [t for s in splits for t in data.texts(s)]
     y = np.array([v for s in splits for v in data.dataset[s]["label"]])
-    final = run.path / "evaluations" / name
     tmp = final.with_name(name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    results = {}
-    for key, model in models.items():
-        p, secs = score_model(model, texts)
-        mname, seed = key.split("/")
-        write_predictions(tmp / "predictions" / mname / f"{seed}.{split}.csv", ids, y, p, (p > 0.5).astype(int))
-        results[key] = {**evaluate_predictions(y, p), "seconds": secs}
-    write_json(tmp / "metrics.json", results)
-    write_json(
-        tmp / "evaluation.json",
-        {
+    try:
+        results = _score_all(models, ids, texts, y, tmp, split)
+        info = {
             "data": data_cfg.model_dump(mode="json"),
             "split": split,
             "summary": data.summary,
@@ -60,10 +64,34 @@ def evaluate_run(
             "prior": prior,
             "prior_not_applied_to": unchanged,
             "class_counts": {c: int((y == i).sum()) for i, c in enumerate(LABELS)},
+            "notes": sorted({n for r in results.values() for n in r["notes"]}),
             "finished": now_iso(),
-        },
-    )
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+        }
+        write_json(tmp / "evaluation.json", info)
+        _replace_folder(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final, results
+
+
+def _score_all(models: dict, ids: list, texts: list[str], y: np.ndarray, out: Path, split: str) -> dict:
+    """Each model's predictions (written under ``out/predictions``) and metrics (``out/metrics.json``)."""
+    results = {}
+    for key, model in models.items():
+        p, secs = score_model(model, texts)
+        mname, seed = key.split("/")
+        write_predictions(out / "predictions" / mname / f"{seed}.{split}.csv", ids, y, p, (p > 0.5).astype(int))
+        results[key] = {**evaluate_predictions(y, p), "seconds": secs}
+    write_json(out / "metrics.json", results)
+    return results
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """``new`` takes the place of ``final`` (an earlier evaluation of the same name goes)."""
+    try:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(new, final)
+    except OSError as exc:
+        raise write_error(final, exc) from None

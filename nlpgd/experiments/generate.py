@@ -17,7 +17,7 @@ from typing import Any
 
 from nlpgd.errors import NlpgdError
 from nlpgd.generation import sample_quality
-from nlpgd.io import atomic_writer, ensure_dir, write_json
+from nlpgd.io import atomic_writer, check_writable, write_json
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import model_class, saved_type, types_with
 from nlpgd.runs import Run, open_run
@@ -100,7 +100,7 @@ def generate_samples(
     out = check_output(Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl")
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
-    generator = load_named_model(key, folder)
+    generator = load_named_model(key, folder, progress=sampling.progress)
     if not generator.can("can_generate"):
         raise NlpgdError(f"model {key} cannot generate text as configured (e.g. complement naive Bayes)")
     if label not in [str(c) for c in generator.classes_]:
@@ -132,13 +132,7 @@ def check_output(out: Path) -> Path:
             raise NlpgdError(
                 f"cannot write samples to {path}: it is a folder (give a file name, e.g. {path}/spam.jsonl)"
             )
-    folder = ensure_dir(out.parent)
-    probe = folder / f".{out.name}.write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise NlpgdError(f"cannot write samples to {out}: {exc.strerror or exc}") from None
+    check_writable(out.parent, f"cannot write samples to {out}")
     return out
 
 
@@ -153,7 +147,7 @@ def assess(
         k = f"{name}/{seeds[0].name}"
         if k != key:
             try:
-                classifiers[k] = load_named_model(k, seeds[0])
+                classifiers[k] = load_named_model(k, seeds[0], progress=generator.progress)
             except NlpgdError as exc:  # a damaged model leaves the others usable
                 notes.append(f"{exc}; it is left out of the label-fidelity check")
                 log.warning("%s", notes[-1])

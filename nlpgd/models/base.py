@@ -43,6 +43,7 @@ class Capabilities:
     can_generate: bool = False  # generate(label, n) samples text
     token_scores: bool = False  # token_log_likelihoods(text, label): log P per token
     autoregressive: bool = False  # samples token by token: prompts, top_k, top_p, max_new_tokens
+    data_parallel: bool = False  # fit trains across the processes of a torchrun / accelerate launch (DDP)
 
 
 CAPABILITIES = tuple(Capabilities.__dataclass_fields__)
@@ -83,6 +84,8 @@ class Classifier(ABC):
         if "params_class" in cls.__dict__:
             cls.type_name = cls.params_class.type_name()
 
+    progress: bool = True  # progress bars while fitting, scoring or sampling (the CLI turns them off a terminal)
+
     def __init__(self, params: ModelParams | None = None):
         self.params = params if params is not None else self.params_class()
 
@@ -107,6 +110,7 @@ class Classifier(ABC):
         self.__dict__.pop("classes_", None)
         self.classes_ = check_labels(labels)
         self.fit_info_ = {"seed": ctx.seed, "train_data_sha256": data_hash(texts, labels), "n_train": len(texts)}
+        self.progress = ctx.progress
         try:
             self._fit(texts, labels, ctx)
         except BaseException:

@@ -210,7 +210,6 @@ class DistilBertClassifier(HFClassifier):
                 # token averaging across devices would multiply it (and the gradients) by the
                 # number of processes under DDP.
                 average_tokens_across_devices=False,
-                ddp_find_unused_parameters=False,  # every weight takes part in each forward
             )
             if p.init == "scratch":
                 tokenizer = self._scratch_tokenizer(texts, work, resume_from is not None)

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from nlpgd.distributed import is_main_process
 from nlpgd.errors import NlpgdError
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
@@ -42,7 +43,7 @@ from nlpgd.models.causal_lm import (
     scratch_model,
     sequence_log_likelihood,
 )
-from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars, last_checkpoint
+from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars, resume_point
 from nlpgd.models.vocab import EOS, PAD, train_bpe
 from nlpgd.params import GPT2Params
 from nlpgd.safe_load import check_weights, inside, load_errors, refuse_custom_code
@@ -142,7 +143,8 @@ class GPT2Classifier(HFClassifier):
             else:
                 corpus = [t.lower() for t in texts] if p.lowercase else texts
                 tok = train_bpe(corpus, p.vocab_size, p.bpe_min_frequency, specials)
-                tok.save_pretrained(tok_dir)
+                if is_main_process():  # under torchrun the ranks learn the same vocabulary; one writes it
+                    tok.save_pretrained(tok_dir)
             return tok, scratch_model(p, tok)
         tok, model = load_causal_lm(p.checkpoint)
         extra: dict[str, Any] = {}
@@ -218,9 +220,7 @@ class GPT2Classifier(HFClassifier):
         trainer = Trainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(self.eos_id_)
         )
-        resume_from = last_checkpoint(out_dir) if ctx.resume else None
-        if ctx.resume:
-            log.info("%s %s", "resuming from" if resume_from else "no intact checkpoint in", resume_from or out_dir)
+        resume_from = resume_point(out_dir, ctx.name) if ctx.resume else None
         self._train(trainer, ctx, resume_from)
         return trainer.model.eval()
 

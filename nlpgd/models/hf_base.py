@@ -17,6 +17,7 @@ datasets and its scoring:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -126,24 +127,27 @@ def checkpoint_problem(ckpt: Path) -> str | None:
         return f"it has no {TRAINER_STATE_NAME} (interrupted while saving)"
     try:
         read_json(ckpt / TRAINER_STATE_NAME, "trainer state")
-        for weights in ckpt.glob("*.safetensors"):
+    except NlpgdError:
+        return f"its {TRAINER_STATE_NAME} is truncated or damaged"
+    for weights in sorted(ckpt.glob("*.safetensors")):
+        try:
             check_safetensors(weights)
-    except NlpgdError as exc:
-        return str(exc)
+        except NlpgdError:
+            return f"its {weights.name} is truncated or damaged"
     for state in (*ckpt.glob("*.pt"), *ckpt.glob("*.pth")):
         if not zipfile.is_zipfile(state):
-            return f"{state.name} is truncated or damaged"
+            return f"its {state.name} is truncated or damaged"
     return None
 
 
-def last_checkpoint(work_dir: Path) -> Path | None:
-    """The newest intact ``checkpoint-<step>`` folder in ``work_dir``, or None; each newer one
-    that is damaged is skipped with a warning saying why."""
+def find_checkpoints(work_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest intact ``checkpoint-<step>`` folder in ``work_dir`` (None: there is none), and
+    each newer, damaged one with what is wrong with it."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     work_dir = Path(work_dir)
     if not work_dir.is_dir():
-        return None
+        return None, []
     steps = sorted(
         (
             (int(d.name.rsplit("-", 1)[-1]), d)
@@ -152,17 +156,37 @@ def last_checkpoint(work_dir: Path) -> Path | None:
         ),
         reverse=True,
     )
-    for i, (_, d) in enumerate(steps):
+    damaged = []
+    for _, d in steps:
         problem = checkpoint_problem(d)
         if problem is None:
-            return d
-        fallback = f"trying {steps[i + 1][1].name}" if i + 1 < len(steps) else "no intact checkpoint is left"
-        log.warning("skipping %s: %s; %s", d, problem, fallback)
-    return None
+            return d, damaged
+        damaged.append((d, problem))
+    return None, damaged
+
+
+def last_checkpoint(work_dir: Path) -> Path | None:
+    """The newest intact ``checkpoint-<step>`` folder in ``work_dir``, or None."""
+    return find_checkpoints(work_dir)[0]
+
+
+def resume_point(work_dir: Path, name: str = "") -> Path | None:
+    """The checkpoint a resumed fit continues from (None: it starts from the beginning), said
+    in one log line: which checkpoint, and which newer ones are damaged and why. Silent when
+    ``work_dir`` holds no checkpoint at all (a fit that never started)."""
+    ckpt, damaged = find_checkpoints(work_dir)
+    who = f"{name}: " if name else ""
+    if damaged:
+        why = "; ".join(f"{d.name}: {problem}" for d, problem in damaged)
+        then = f"resuming from {ckpt.name}" if ckpt else "no intact checkpoint is left, so this fit starts again"
+        log.warning("%sskipping damaged checkpoints in %s (%s); %s", who, work_dir, why, then)
+    elif ckpt is not None:
+        log.info("%sresuming from %s", who, ckpt)
+    return ckpt
 
 
 def start_or_resume(
-    work_dir: Path, record: dict[str, Any], resume: bool, *, fit_dirs: Sequence[str] = ()
+    work_dir: Path, record: dict[str, Any], resume: bool, *, fit_dirs: Sequence[str] = (), name: str = ""
 ) -> Path | None:
     """Check/record the fit's parameters in ``work_dir``; return the checkpoint to resume from.
 
@@ -170,14 +194,15 @@ def start_or_resume(
     the first differing key. A fresh fit (``resume`` False, or nothing intact to resume)
     removes checkpoints left by an earlier fit. ``fit_dirs`` are glob patterns of
     sub-folders a fit owns (one Trainer output folder per language model, the tokenizer);
-    their checkpoints count for the record check and a fresh fit removes them whole.
+    their checkpoints count for the record check and a fresh fit removes them whole. Which
+    checkpoint a resume takes, or why it starts again, is one log line (``name`` leads it).
     """
     import json
 
     record_file = work_dir / FIT_RECORD
     record = json.loads(json.dumps(record))  # normalise (tuples -> lists, ...)
     owned = [d for pattern in fit_dirs for d in sorted(work_dir.glob(pattern)) if d.is_dir()]
-    ckpt = last_checkpoint(work_dir)
+    ckpt = resume_point(work_dir, name) if resume else None
     if resume and (ckpt is not None or any(last_checkpoint(d) for d in owned)):
         if not record_file.is_file():
             raise NlpgdError(
@@ -187,11 +212,10 @@ def start_or_resume(
         diff = difference_message(read_json(record_file, "fit record"), record, "parameter")
         if diff is not None:
             raise NlpgdError(f"cannot resume from {work_dir}: {diff}; restore it or start a fresh fit")
-        if ckpt is not None:
-            log.info("resuming from %s", ckpt)
         return ckpt
     if resume:
-        log.info("%s holds no intact checkpoint: this fit starts from the beginning", work_dir)
+        for d in owned:
+            resume_point(d, name)  # each damaged one says why this fit starts again
     if is_main_process():
         for stale in [*work_dir.glob("checkpoint-*"), *owned]:
             if stale.is_dir():
@@ -214,6 +238,9 @@ def _bar_callback(name: str):
                     total=state.max_steps, desc=name or "training", unit="step", dynamic_ncols=True, leave=False
                 )
             self.current_step = 0
+
+        def on_prediction_step(self, args, state, control, **kwargs):
+            pass  # one bar per phase: the validation pass at each epoch's end is part of training
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             pass  # the epoch line (EpochLog) says it once, readably
@@ -291,6 +318,11 @@ class HFClassifier(Classifier):
     work_prefix: ClassVar[str] = "nlpgd-fit-"
     fit_dirs: ClassVar[tuple[str, ...]] = ()  # sub-folders of the work folder a fit owns
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the Trainer runs DDP under torchrun / accelerate launch: every arm built on it can
+        cls.capabilities = dataclasses.replace(cls.capabilities, data_parallel=True)
+
     def _resume_record(self, ctx: FitContext) -> dict[str, Any]:
         """What a resume must match: everything that changes what training computes."""
         p = self.params
@@ -306,7 +338,10 @@ class HFClassifier(Classifier):
         """The work folder and the checkpoint to resume from (None: a fresh fit)."""
         init_launch()  # under torchrun: the process group exists before the ranks coordinate
         with work_dir_context(ctx.work_dir, self.work_prefix) as work:
-            yield work, start_or_resume(work, self._resume_record(ctx), ctx.resume, fit_dirs=self.fit_dirs)
+            yield (
+                work,
+                start_or_resume(work, self._resume_record(ctx), ctx.resume, fit_dirs=self.fit_dirs, name=ctx.name),
+            )
 
     def _seed(self, seed: int) -> None:
         import torch  # noqa: F401  (loaded first, so seed_everything seeds it)
@@ -350,6 +385,8 @@ class HFClassifier(Classifier):
             greater_is_better=greater if evaluate else None,
             restore_callback_states_from_checkpoint=True,
             log_level="passive",  # keep the caller's transformers verbosity (the CLI: errors only)
+            log_level_replica="passive",  # the other ranks too (the Trainer's default turns their warnings on)
+            ddp_find_unused_parameters=False,  # every weight takes part in each forward pass
             **precision_kwargs(),
         )
         kwargs.update(arm_specific)
@@ -375,5 +412,5 @@ class HFClassifier(Classifier):
         if trainer.args.load_best_model_at_end and self.params.early_stopping_patience is not None:
             trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
         self.resumed_from_ = str(resume_from) if resume_from else None
-        with hf_progress_bars(ctx.progress):
+        with hf_progress_bars(False):  # no bar per checkpoint write or best-model load: the step bar is the phase's
             return trainer.train(resume_from_checkpoint=self.resumed_from_)

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from nlpgd import stats
+from nlpgd.data import data_notes
 from nlpgd.report.load import RunPredictions, split_files
 
 REPORT_FORMAT = 1
@@ -74,6 +75,7 @@ def _data_summary(rp: RunPredictions) -> dict:
         "class_counts": d.get("class_counts", {}),
         "duplicates_removed": d.get("duplicates_removed"),
         "empty_dropped": d.get("empty_dropped"),
+        "cleaning": data_notes(d),
         "n_test": int(len(yt)),
         "n_test_spam": int(yt.sum()),
         "n_test_ham": int(len(yt) - yt.sum()),
@@ -263,6 +265,7 @@ def _notes(experiment: str, data: dict, seeds: list[int]) -> list[str]:
             f"The test split has only {data['n_test']} messages ({data['n_test_spam']} spam): "
             "intervals are wide and the figures show plumbing, not a result."
         )
+    notes.extend(f"Data: {n}." for n in data.get("cleaning", ()))
     if "smoke" in experiment.lower():
         notes.append(f"'{experiment}' is a smoke run: a check that the pipeline works, not a result.")
     zero = [t for t in OP_TARGETS if math.floor(t * data["n_validation_ham"] + 1e-9) == 0]

@@ -1,0 +1,168 @@
+"""What a person sees. Off a terminal (a log file, CI): no cursor codes, no raw dicts, one
+readable log line per epoch. In a terminal: one bar per phase. After a run has finished, a
+Ctrl-C exits 0 without interpreter-shutdown noise."""
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from nlpgd.cli import app
+from nlpgd.cli.common import LogFormat
+
+from conftest import REPO
+
+TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
+TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+NEURAL = ("distilbert", "gpt2")
+EPOCH_LINE = re.compile(
+    r"^(?P<time>\d\d:\d\d:\d\d )?(?P<model>\w+)/seed0 epoch (?P<epoch>\d)/2: train loss \d+\.\d{4}, "
+    r"validation loss \d+\.\d{4}.* \(\d+\.\d s\)$"
+)
+CURSOR = re.compile(r"\x1b\[|\r")
+
+
+def _neural_config(tmp_path):
+    """configs/smoke/tiny.yaml with its two Trainer arms only (2 epochs each)."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CFG.read_text())
+    cfg["models"] = {k: v for k, v in cfg["models"].items() if k in NEURAL}
+    cfg["data"]["path"] = str(TINY_CSV)
+    path = tmp_path / "neural.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _epoch_lines(lines):
+    found = {}
+    for line in lines:
+        m = EPOCH_LINE.match(line)
+        if m:
+            found.setdefault(m["model"], []).append(int(m["epoch"]))
+    return found
+
+
+def test_log_lines_read_as_time_and_message():
+    def record(level, msg):
+        return logging.LogRecord("nlpgd.train", level, __file__, 1, msg, None, None)
+
+    line = LogFormat().format(record(logging.INFO, "gpt2/seed0 epoch 2/2: train loss 1.0000 (0.1 s)"))
+    assert re.fullmatch(r"\d\d:\d\d:\d\d gpt2/seed0 epoch 2/2: train loss 1\.0000 \(0\.1 s\)", line)
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d warning: disk nearly full", LogFormat().format(record(logging.WARNING, "disk nearly full"))
+    )
+
+
+def test_off_a_terminal_no_bars_no_dicts_one_line_per_epoch(tmp_path, caplog):
+    # CliRunner's stderr is not a terminal: the config's progress: true must not draw bars
+    with caplog.at_level(logging.INFO, logger="nlpgd"):
+        r = CliRunner().invoke(
+            app, ["compare", str(_neural_config(tmp_path)), "--output-dir", str(tmp_path / "o")], catch_exceptions=False
+        )
+    assert r.exit_code == 0, r.output
+    assert not CURSOR.search(r.output), repr(r.output[:500])
+    assert "{'loss'" not in r.output and "{'eval_loss'" not in r.output and "{'train_runtime'" not in r.output
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert _epoch_lines(lines) == {m: [1, 2] for m in NEURAL}, lines
+
+
+def test_a_late_ctrl_c_is_ignored_once_the_command_is_done():
+    """The mechanism: after command_finished() SIGINT no longer interrupts the process (the
+    interpreter's shutdown takes seconds once torch is loaded; a Ctrl-C there printed
+    'Exception ignored in: <module 'threading'>' and turned a finished run into a failure)."""
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal (a test run started in the background
+    # hands its children an ignored SIGINT)
+    code = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from nlpgd.cli import common\n"
+        "common.IN_MAIN = True\n"
+        "common.command_finished()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.3)\n"
+        "print('still here')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and "still here" in done.stdout and not done.stderr, done.stderr
+    # without it, the same SIGINT is a KeyboardInterrupt
+    code = code.replace("common.command_finished()\n", "")
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert plain.returncode != 0 and "KeyboardInterrupt" in plain.stderr
+
+
+def test_command_finished_leaves_a_test_runners_ctrl_c_alone():
+    from nlpgd.cli.common import command_finished
+
+    before = signal.getsignal(signal.SIGINT)
+    command_finished()  # IN_MAIN is False here: the test process is not the command
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.slow
+def test_the_log_of_a_real_compare_and_a_ctrl_c_after_it(tmp_path):
+    """The command as CI runs it, stderr to a pipe; SIGINT as soon as it prints the run folder."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_DATASETS_DISABLE_PROGRESS_BARS", None)  # the CLI must turn datasets' bars off itself
+    cmd = [sys.executable, str(REPO / "cli.py"), "compare", str(TINY_CFG), "--set", f"data.path={TINY_CSV}"]
+    proc = subprocess.Popen(
+        [*cmd, "--output-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C acts, even from a background run
+    )
+    for line in proc.stdout:
+        if line.startswith("run folder:"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Exception ignored" not in err and "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert not CURSOR.search(err), repr(err[:800])
+    assert "{'" not in err
+    lines = err.splitlines()
+    assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
+    assert _epoch_lines(lines) == {m: [1, 2] for m in NEURAL}, lines
+
+
+def _run_in_a_terminal(cmd, env, cols=120):
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_in_a_terminal_one_bar_per_phase(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, str(REPO / "cli.py"), "compare", str(_neural_config(tmp_path))]
+    rc, screen = _run_in_a_terminal([*cmd, "--output-dir", str(tmp_path / "o")], env)
+    assert rc == 0, screen[-3000:]
+    bars = set(re.findall(r"([\w/]+):\s+\d+%\|", screen))
+    assert bars == {"compare", "distilbert/seed0", "gpt2/seed0"}, bars
+    assert "Writing model shards" not in screen and "{'loss'" not in screen
+    assert len(re.findall(r"epoch \d/2: train loss", screen)) == 4
