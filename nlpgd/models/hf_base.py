@@ -413,4 +413,6 @@ class HFClassifier(Classifier):
             trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
         self.resumed_from_ = str(resume_from) if resume_from else None
         with hf_progress_bars(False):  # no bar per checkpoint write or best-model load: the step bar is the phase's
-            return trainer.train(resume_from_checkpoint=self.resumed_from_)
+            out = trainer.train(resume_from_checkpoint=self.resumed_from_)
+        self.log_history_ = list(trainer.state.log_history)  # per-epoch losses and validation metrics
+        return out
