@@ -186,6 +186,10 @@ class Classifier(ABC):
         """Read the learned state written by :meth:`_save` (params and classes are set)."""
 
     # -- helpers ----------------------------------------------------------------------
+    def log_name(self) -> str:
+        """How log lines name this model: the fit's name (``distilbert/seed0``) or its type."""
+        return getattr(self, "name_", "") or self.type_name
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
             raise NlpgdError(f"{type(self).__name__} is not fitted yet: call fit() first")

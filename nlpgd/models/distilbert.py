@@ -167,7 +167,8 @@ class DistilBertClassifier(HFClassifier):
             level = logging.WARNING if split == "training" else logging.INFO
             log.log(
                 level,
-                "%d of %d %s texts are longer than max_length=%d tokens and were truncated",
+                "%s: %d of %d %s texts are longer than max_length=%d tokens and were truncated",
+                self.log_name(),
                 n_truncated,
                 len(texts),
                 split,
@@ -193,6 +194,7 @@ class DistilBertClassifier(HFClassifier):
         from transformers import Trainer
 
         p = self.params
+        self.name_ = ctx.name
         validation = self._validation(ctx)
         self._seed(ctx.seed)
         model = tokenizer = None
@@ -269,7 +271,13 @@ class DistilBertClassifier(HFClassifier):
         p, model = self.params, self.model_
         enc, self.n_truncated_predict_ = self._encode(texts)
         if self.n_truncated_predict_:
-            log.info("%d of %d texts truncated to %d tokens", self.n_truncated_predict_, len(texts), p.max_length)
+            log.info(
+                "%s: %d of %d texts truncated to %d tokens",
+                self.log_name(),
+                self.n_truncated_predict_,
+                len(texts),
+                p.max_length,
+            )
         # Longest first, so that each batch holds texts of similar length (little padding)
         # and an out-of-memory error shows on the first batch; rows go back to input order.
         order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
