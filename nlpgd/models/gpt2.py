@@ -35,7 +35,6 @@ from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
 from nlpgd.models.causal_lm import (
     as_plain_model,
-    collate,
     load_causal_lm,
     max_positions,
     padded_batch,
@@ -43,6 +42,7 @@ from nlpgd.models.causal_lm import (
     sequence_log_likelihood,
 )
 from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars, last_checkpoint
+from nlpgd.models.hybrid import JointLMs, joint_training, make_trainer
 from nlpgd.models.vocab import EOS, PAD, train_bpe
 from nlpgd.params import GPT2Params
 from nlpgd.safe_load import check_weights, inside, load_errors, refuse_custom_code
@@ -108,11 +108,14 @@ class GPT2Classifier(HFClassifier):
             counts = np.array([labels.count(c) for c in self.classes_], dtype=np.float64)
             self.class_log_prior_ = np.log(counts / counts.sum())
             self._init_token_ids(base)
+            bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]] if p.conditioning == "per_class" else []
             if p.conditioning == "prefix":
                 lm = self._train_lm(base, texts, labels, ctx, work / "lm", reps)
                 self.lms_ = {c: lm for c in self.classes_}
+            elif joint_training(p):  # the discriminative term couples the class LMs: one Trainer
+                joint = self._train_lm(JointLMs(bases), texts, labels, ctx, work / "lm_joint")
+                self.lms_ = dict(zip(self.classes_, joint.lms))
             else:  # each class trains its own copy of the same starting point
-                bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]]
                 self.lms_ = {}
                 for i, (c, start) in enumerate(zip(self.classes_, bases)):
                     own = [t for t, y in zip(texts, labels) if y == c]
@@ -191,15 +194,17 @@ class GPT2Classifier(HFClassifier):
         from datasets import Dataset
 
         seqs = [self._wrap(ids, y) for ids, y in zip(self._encode(texts), labels)]
+        position = {c: i for i, c in enumerate(self.classes_)}
+        index = [position[y] for y in labels]  # the true class, for the discriminative term
         if repeats:  # oversample the rarer classes (the sampler shuffles the copies apart)
-            seqs = [s for s, y in zip(seqs, labels) for _ in range(repeats.get(y, 1))]
-        return Dataset.from_dict({"input_ids": seqs, "length": [len(s) for s in seqs]})
+            times = [repeats.get(y, 1) for y in labels]
+            seqs = [s for s, k in zip(seqs, times) for _ in range(k)]
+            index = [i for i, k in zip(index, times) for _ in range(k)]
+        return Dataset.from_dict({"input_ids": seqs, "length": [len(s) for s in seqs], "class_index": index})
 
     def _train_lm(self, model, texts, labels, ctx: FitContext, out_dir: Path, repeats: dict[str, int] | None = None):
         """Train one LM on ``texts`` (each wrapped with its label's start token) in ``out_dir``,
         resuming from that folder's newest intact checkpoint when ``ctx.resume``."""
-        from transformers import Trainer
-
         train_ds = self._lm_dataset(texts, labels, repeats)
         eval_ds = None
         if ctx.validation is not None:
@@ -214,9 +219,7 @@ class GPT2Classifier(HFClassifier):
             remove_unused_columns=False,
             train_sampling_strategy="group_by_length",
         )
-        trainer = Trainer(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(self.eos_id_)
-        )
+        trainer = make_trainer(self, model, args, train_ds, eval_ds)
         resume_from = last_checkpoint(out_dir) if ctx.resume else None
         if ctx.resume:
             log.info("%s %s", "resuming from" if resume_from else "no intact checkpoint in", resume_from or out_dir)
