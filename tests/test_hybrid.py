@@ -29,20 +29,23 @@ def fit(params: GPT2Params, train, work=None) -> GPT2Classifier:
     return m.fit(*train, FitContext(seed=0, work_dir=work, progress=False))
 
 
-@pytest.fixture(scope="module")
+TRAIN, TEST = make_corpus(40, seed=0), make_corpus(10, seed=1)
+
+
+@pytest.fixture
 def train():
-    return make_corpus(40, seed=0)
+    return TRAIN
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def test_set():
-    return make_corpus(10, seed=1)
+    return TEST
 
 
 @pytest.fixture(scope="module")
-def lm_model(train):
+def lm_model():
     """The plain language model (weights 1, 0)."""
-    return fit(tiny(epochs=2), train)
+    return fit(tiny(epochs=2), TRAIN)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +54,13 @@ def hybrid_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hybrid(train, hybrid_dir):
-    return fit(tiny(discriminative_weight=1.0), train, hybrid_dir)
+def hybrid(hybrid_dir):
+    return fit(tiny(discriminative_weight=1.0), TRAIN, hybrid_dir)
 
 
 @pytest.fixture(scope="module")
-def per_class(train):
-    return fit(tiny(conditioning="per_class", discriminative_weight=1.0, epochs=3), train)
+def per_class():
+    return fit(tiny(conditioning="per_class", discriminative_weight=1.0, epochs=3), TRAIN)
 
 
 def _args(tmp_path):
