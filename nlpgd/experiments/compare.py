@@ -22,9 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
-from nlpgd.config import ExperimentConfig, difference_message, dump_config
+from nlpgd.config import ExperimentConfig, GenerationConfig, difference_message, dump_config
 from nlpgd.data import PreparedData, check_manifest, load_splits
 from nlpgd.errors import Interrupted, NlpgdError
+from nlpgd.experiments.generate import sample_in_run
 from nlpgd.io import atomic_write_text, read_json, write_json, write_jsonl
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
@@ -81,8 +82,9 @@ def compare(cfg: ExperimentConfig, *, resume: Path | None = None, command: str =
                 resume=resume is not None,
                 progress=cfg.progress,
                 name=key,
+                extra={"fitted": fitted_folders(run, cfg, seed, done)},
             )
-            metrics, cost = fit_and_score(run, name, cfg.models[name], ctx, splits)
+            metrics, cost = fit_and_score(run, name, cfg.models[name], ctx, splits, generation=cfg.generation)
             record_cell(run, name, seed, metrics, cost, done)
             log.info("%s: test F1 %.4f", key, metrics["test"]["f1"])
             if not cfg.keep_work:  # saved and scored: a resume skips it, so its checkpoints are dead weight
@@ -140,6 +142,12 @@ def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple
     return run, (read_json(progress) if progress.exists() else {})
 
 
+def fitted_folders(run: Run, cfg: ExperimentConfig, seed: int, done: dict) -> dict[str, Path]:
+    """``{model: folder}`` of this seed's models saved so far, for a model that builds on
+    others (a stack reuses its members' fits when their settings and data match)."""
+    return {name: run.model_dir(name, seed) for name in cfg.models if done.get(f"{name}/seed{seed}")}
+
+
 def record_cell(run: Run, name: str, seed: int, metrics: dict, cost: dict, done: dict) -> None:
     """Add one finished cell to ``metrics.json``, ``costs.json`` and the progress record."""
     paths = {"metrics": run.path / "metrics.json", "costs": run.path / "costs.json"}
@@ -180,9 +188,11 @@ def fit_and_score(
     ctx: FitContext,
     splits: Splits,
     train: tuple[list[str], list[str]] | None = None,
+    generation: GenerationConfig | None = None,
 ) -> tuple[dict, dict]:
     """One cell: fit one model for one seed (on ``train`` if given, else the train split),
-    save it, write its validation and test predictions; returns ``(metrics per split, costs)``."""
+    save it, write its validation and test predictions and, with ``generation`` and a model
+    that can generate, its samples and their quality report; returns ``(metrics per split, costs)``."""
     texts, labels = train if train is not None else (splits.texts["train"], splits.labels["train"])
     seed_everything(ctx.seed)
     model = build_model(params)
@@ -207,6 +217,8 @@ def fit_and_score(
         "peak_memory_mb": mem.peak_mb,
         "device": device_description(),
     }
+    if generation is not None and model.can("can_generate"):
+        cost["generate_seconds"] = sample_in_run(run, name, ctx.seed, model, generation, (texts, labels))
     return metrics, cost
 
 

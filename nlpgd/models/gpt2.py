@@ -334,6 +334,16 @@ class GPT2Classifier(HFClassifier):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax_rows(self.predict_log_joint(texts))
 
+    def stack_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """For a stacked ensemble: the log-likelihood ratio ``log P(x | classes_[1]) - log P(x |
+        classes_[0])``, raw and per scored token (the message's tokens and its end token)."""
+        self._check_fitted()
+        texts = [str(t) for t in texts]
+        ll = self._score(texts, list(self.classes_))
+        llr = ll[:, 1] - ll[:, 0]
+        n_scored = np.array([len(s) - 1 for s in self._sequences(texts, self.classes_[0])], dtype=np.float64)
+        return {"llr": llr, "llr_per_token": llr / np.maximum(n_scored, 1)}
+
     # -- sampling ---------------------------------------------------------------------
     def generate(
         self,
