@@ -89,7 +89,7 @@ class GenerationConfig(Strict):
     their quality report in the run folder (``generated/<model>/seed<k>.<label>.quality.json``),
     so the report can show how generation changes from model to model."""
 
-    label: str = Field("spam", description="class to sample")
+    label: Literal["ham", "spam"] = Field("spam", description="class to sample")
     n: int = Field(200, gt=0, description="distinct samples per model and seed")
     temperature: float = Field(1.0, gt=0)
     top_k: int = Field(50, ge=0, description="token-by-token samplers only (0 disables it)")
