@@ -187,6 +187,7 @@ def test_gradients_reach_the_model_from_both_terms(which, lm_model, per_class, t
 
 def test_hybrid_classifies_generates_and_reloads(hybrid, test_set, tmp_path):
     texts, labels = test_set
+    assert hybrid.family == "hybrid" and hybrid.can("generative") and hybrid.can("can_generate")
     assert np.mean(hybrid.predict(texts) == np.array(labels)) >= 0.9
     kw = dict(seed=1, max_new_tokens=10, progress=False)
     samples = hybrid.generate("spam", 4, **kw)

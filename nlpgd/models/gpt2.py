@@ -74,6 +74,11 @@ class GPT2Classifier(HFClassifier):
         super().__init__(params)
         self.progress = True  # runtime switch for scoring / sampling progress bars
 
+    @property
+    def family(self) -> str:
+        """'hybrid' when trained with a discriminative term (``nlpgd.models.hybrid``)."""
+        return "hybrid" if self.params.discriminative_weight > 0 else super().family
+
     # -- prior ------------------------------------------------------------------------
     def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":
         """Replace the class prior used by predict (None: back to the training prior)."""
