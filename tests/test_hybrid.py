@@ -236,3 +236,44 @@ def test_class_balance_repeats_carry_the_true_class(lm_model):
     ds = lm_model._lm_dataset(texts, labels, {"ham": 1, "spam": 3})
     assert ds["class_index"] == [0, 0, 1, 1, 1]
     assert [r[0] for r in ds["input_ids"]] == [lm_model.start_ids_[c] for c in ["ham", "ham", "spam", "spam", "spam"]]
+
+
+_DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, "tests")
+from conftest import make_corpus
+from nlpgd.models.base import FitContext
+from nlpgd.models.gpt2 import GPT2Classifier
+from nlpgd.params import GPT2Params
+texts, labels = make_corpus(32, seed=0)
+kw = dict(n_layer=1, n_embd=32, n_head=2, vocab_size=300, n_positions=32, max_length=32, epochs=2, batch_size=8,
+          learning_rate=1e-2, dropout=0.0, discriminative_weight=1.0, conditioning=sys.argv[1])
+m = GPT2Classifier(GPT2Params(**kw))
+m.progress = False
+m.fit(texts, labels, FitContext(seed=0, progress=False, validation=make_corpus(6, seed=1)))
+total = sum(float(p.detach().double().sum()) for lm in m._unique_lms() for p in lm.parameters())
+print(f"rank={torch.distributed.get_rank()} checksum={total:.8f}", flush=True)
+torch.distributed.barrier()
+torch.distributed.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conditioning", ["prefix", "per_class"])
+def test_hybrid_trains_under_ddp_on_two_cpu_processes(conditioning, tmp_path):
+    """torchrun, 2 processes over gloo: the blended loss trains and the replicas stay equal."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = tmp_path / "ddp_hybrid.py"
+    script.write_text(_DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run([*cmd, conditioning], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sums = dict(re.findall(r"rank=(\d) checksum=([-\d.]+)", proc.stdout))
+    assert set(sums) == {"0", "1"} and sums["0"] == sums["1"], proc.stdout
