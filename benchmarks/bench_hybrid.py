@@ -158,6 +158,7 @@ def part_two(args) -> None:
     from nlpgd.experiments.compare import compare
 
     sets = [f"seeds={json.dumps(args.seeds)}", f"data.path={args.data}", "progress=false"]
+    sets += [f"models.{kv}" for kv in args.set if kv.split(".", 1)[0] in ("naive_bayes", "gpt2_hybrid", "distilbert")]
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as out:
         cfg = load_config(REPO / "configs" / "stack.yaml", [*sets, f"output_dir={out}"])
         print(f"\n== stack: nlpgd compare configs/stack.yaml, seeds {args.seeds} ({load()})", flush=True)
@@ -182,7 +183,14 @@ def part_two(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
-    ap.add_argument("--set", action="append", default=[], metavar="ENTRY.KEY=VALUE", help="override an arm setting")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="ENTRY.KEY=VALUE",
+        help="override a model setting of configs/hybrid.yaml (and of configs/stack.yaml for naive_bayes, "
+        "gpt2_hybrid, distilbert)",
+    )
     ap.add_argument("--samples", type=int, default=200, help="spam samples per arm and seed (0: skip)")
     ap.add_argument("--data", type=Path, default=SMS)
     ap.add_argument("--stack", action="store_true", help="then run part 2: the stack against the best single arm")
