@@ -92,12 +92,28 @@ class DataConfig(Strict):
         return self
 
 
+class GenerationConfig(Strict):
+    """Optional: after each fit, sample messages from every model that can generate and store
+    their quality report in the run folder (``generated/<model>/seed<k>.<label>.quality.json``),
+    so the report can show how generation changes from model to model."""
+
+    label: Literal["ham", "spam"] = Field("spam", description="class to sample")
+    n: int = Field(200, gt=0, description="distinct samples per model and seed")
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(50, ge=0, description="token-by-token samplers only (0 disables it)")
+    top_p: float = Field(0.95, gt=0, le=1, description="token-by-token samplers only")
+    max_new_tokens: int = Field(64, gt=0, description="token-by-token samplers only")
+
+
 class ExperimentConfig(Strict):
     name: str = Field(description="experiment name: the run folder is outputs/<name>/<run-id>")
     description: str = ""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     data: DataConfig
     models: dict[str, ModelSpec] = Field(min_length=1)
+    generation: GenerationConfig | None = Field(
+        None, description="sample from each model that can generate and assess the samples (omit: no sampling)"
+    )
     output_dir: str = "outputs"
     progress: bool = True
     keep_work: bool = Field(
@@ -136,6 +152,17 @@ class ExperimentConfig(Strict):
             if not re.fullmatch(r"[A-Za-z0-9._-]+", key):
                 raise ValueError(f"model name '{key}' may only use letters, digits, '.', '_' and '-'")
         return v
+
+    @model_validator(mode="after")
+    def _resolve_members(self):
+        """A model built on other entries (a stack's ``members: [a, b]``) gets their settings."""
+        for name, spec in list(self.models.items()):
+            if hasattr(spec, "resolved"):
+                try:
+                    self.models[name] = spec.resolved(self.models, name)
+                except ValueError as exc:
+                    raise ValueError(f"config key 'models.{name}.members': {exc}") from None
+        return self
 
 
 # -- loading ------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ from typing import Iterable, Mapping, Sequence
 from nlpgd.errors import NlpgdError
 
 OVERLAP_N = 8
+# label-fidelity keys of the reports ``compare`` writes (``generation:`` in a config): a naive
+# Bayes trained on the real train split, the same judge for every generator; and the generator
+JUDGE = "naive_bayes_train_split"
+SELF = "generator"
 
 
 def words(text: str) -> list[str]:

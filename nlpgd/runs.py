@@ -9,6 +9,8 @@ files. A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
 - ``data.json``: what the data layer did (sizes, class counts, duplicates and empties dropped)
 - ``split_manifest.json``: ids, content hashes and labels of every split
 - ``train_texts.jsonl``: the train split (for generation copy checks)
+- ``generated/<model>/seed<k>.<label>.jsonl`` and ``.quality.json``: samples drawn by
+  ``compare`` when the config has a ``generation`` section, and their quality report
 - ``models/<model>/seed<k>/``: each fitted model, as written by its ``save``
 - ``predictions/<model>/seed<k>.<split>.csv``: id, label, prob_spam, pred
 - ``metrics.json``, ``costs.json``, ``report.md`` (and the richer report files)
@@ -80,6 +82,12 @@ def _prediction_row(path: Path, line: int, row: list[str]) -> tuple[str, int, fl
         ) from None
 
 
+def quality_path(samples_file: Path) -> Path:
+    """Where the quality report of a samples file is written: ``<samples file>.quality.json``."""
+    samples_file = Path(samples_file)
+    return samples_file.with_name(samples_file.name + ".quality.json")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -106,6 +114,11 @@ class Run:
 
     def predictions_path(self, model: str, seed: int, split: str) -> Path:
         return self.path / "predictions" / model / f"seed{seed}.{split}.csv"
+
+    def generated_path(self, model: str, seed: int, label: str) -> Path:
+        """Samples drawn by ``compare`` (``generation:`` in the config); the quality report
+        lies beside them, at :func:`quality_path` of this path."""
+        return self.path / "generated" / model / f"seed{seed}.{label}.jsonl"
 
     def work_dir(self, model: str, seed: int) -> Path:
         return self.path / "work" / model / f"seed{seed}"

@@ -213,3 +213,48 @@ def test_generate_command_bad_prompts(cli, run_with_gpt2, tmp_path, content, ext
     res = cli(run_with_gpt2, "--out", tmp_path / "x.jsonl", *args)
     assert res.exit_code == 2 and words in res.output and "Traceback" not in res.output, res.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_compare_samples_from_every_model_that_can_generate(tmp_path, monkeypatch):
+    """The config's generation section: samples and their quality report per model and seed,
+    in the run folder, read back by the report without loading a model."""
+    from nlpgd.config import config_from_dict
+    from nlpgd.experiments.compare import compare
+    from nlpgd.generation import JUDGE, SELF
+    from nlpgd.report import load_run_predictions
+    from nlpgd.runs import Run, quality_path
+
+    from conftest import TINY_CSV
+
+    monkeypatch.setattr("nlpgd.report.write_report", lambda *a, **k: None)  # not under test here
+    cfg = {
+        "name": "gen",
+        "seeds": [0, 1],
+        "data": {"source": "csv", "path": str(TINY_CSV), "validation_size": 0.2, "test_size": 0.2},
+        "generation": {"label": "spam", "n": 6},
+        "models": {"naive_bayes": {}, "logreg": {}},
+        "output_dir": str(tmp_path),
+        "progress": False,
+    }
+    run = Run(compare(config_from_dict(cfg)))
+    for seed in (0, 1):
+        samples = run.generated_path("naive_bayes", seed, "spam")
+        rows = [json.loads(line) for line in samples.read_text().splitlines()]
+        assert len(rows) == 6 and all(r["label"] == "spam" and r["text"] for r in rows)
+        quality = json.loads(quality_path(samples).read_text())
+        assert quality["n_samples"] == 6 and quality["generator"] == f"naive_bayes/seed{seed}"
+        assert set(quality["label_fidelity"]) == {JUDGE, SELF}
+    assert not (run.path / "generated" / "logreg").exists()  # it cannot generate
+    costs = json.loads((run.path / "costs.json").read_text())
+    assert costs["naive_bayes"]["seed0"]["generate_seconds"] > 0 and "generate_seconds" not in costs["logreg"]["seed0"]
+    rp = load_run_predictions(run.path)
+    assert set(rp.generation) == {"naive_bayes"} and set(rp.generation["naive_bayes"]) == {0, 1}
+
+
+def test_generation_section_is_checked():
+    from nlpgd.config import config_from_dict
+
+    base = {"name": "t", "data": {"source": "csv", "path": "x.csv"}, "models": {"naive_bayes": {}}}
+    for bad, key in (({"n": 0}, "generation.n"), ({"label": "junk", "n": 3}, "generation.label"), ({"m": 1}, "m")):
+        with pytest.raises(NlpgdError, match=key):
+            config_from_dict({**base, "generation": bad})

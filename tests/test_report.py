@@ -347,3 +347,83 @@ def test_cli_report_on_a_read_only_run(tmp_path, monkeypatch, refused):
     _one_line_error(r, f"cannot write {run / 'figures' / 'roc.png'}: Read-only file system")
     assert not _no_temp_files(tmp_path)
     assert not (run / "report.md").exists() and not list(run.rglob("*.png"))
+
+
+# -- the continuum, generated samples and the stack (issue 11) ----------------------------
+
+
+def _with_settings(run: Path, params: dict, fidelity: dict | None = None) -> Path:
+    """Give a fabricated run the config.json compare writes (each model's settings) and, for
+    the models in ``fidelity``, sample quality reports ({model: judge fidelity per seed})."""
+    from nlpgd.generation import JUDGE, SELF
+    from nlpgd.runs import Run, quality_path
+
+    config = {"models": params}
+    if fidelity:
+        config["generation"] = {"label": "spam", "n": 10}
+    write_json(run / "config.json", config)
+    for model, per_seed in (fidelity or {}).items():
+        for seed, share in enumerate(per_seed):
+            report = {"label": "spam", "n_samples": 10, "label_fidelity": {JUDGE: share, SELF: 1.0}}
+            report |= {"distinct_1": 0.5, "distinct_2": 0.8 + seed / 100, "copy_share": 0.0, "overlap_8gram_share": 0.1}
+            write_json(quality_path(Run(run).generated_path(model, seed, "spam")), report)
+    return run
+
+
+def _gpt2(gw: float, dw: float, **kw) -> dict:
+    return {"type": "gpt2", "generative_weight": gw, "discriminative_weight": dw, "epochs": 4, **kw}
+
+
+def test_continuum_figure_and_tables_for_gpt2_models_differing_in_the_weights(tmp_path):
+    models = ("naive_bayes", "gpt2_disc", "gpt2", "gpt2_hybrid")
+    run = make_run(tmp_path, models=models, seeds=(0, 1))
+    params = {"naive_bayes": {"type": "naive_bayes"}, "gpt2_disc": _gpt2(0, 1), "gpt2": _gpt2(1, 0)}
+    params["gpt2_hybrid"] = _gpt2(1, 1, epochs=6)
+    _with_settings(run, params, {"gpt2": [0.9, 0.95], "gpt2_hybrid": [0.8, 0.7]})
+    md = write_report(run, n_resamples=RESAMPLES)
+    res = json.loads((run / "results.json").read_text())
+    cont = res["continuum"]
+    assert [p["model"] for p in cont["points"]] == ["gpt2", "gpt2_hybrid", "gpt2_disc"]  # by discriminative share
+    assert [p["share"] for p in cont["points"]] == [0.0, 0.5, 1.0]
+    assert cont["points"][1]["f1"] == res["models"]["gpt2_hybrid"]["metrics"]["f1"]
+    assert cont["points"][0]["label_fidelity"]["mean"] == pytest.approx(0.925)
+    assert cont["points"][2]["label_fidelity"] is None  # it sampled nothing
+    assert cont["other_differences"] == ["epochs"]
+    assert res["generation"]["gpt2_hybrid"]["distinct_2"]["per_seed"] == {"seed0": 0.8, "seed1": 0.81}
+    text = md.read_text()
+    assert "Generative-discriminative continuum" in text and "also differ in: epochs" in text
+    assert "| gpt2 | 10 ± 0 | 92.50% ± 3.54% | 100.00% ± 0.00%" in text  # the generated-samples table
+    assert (run / "figures" / "continuum.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "figures/continuum.png" in text
+
+
+def test_no_continuum_without_two_weight_settings(tmp_path):
+    run = make_run(tmp_path, models=("naive_bayes", "gpt2"), seeds=(0,))
+    _with_settings(run, {"naive_bayes": {"type": "naive_bayes"}, "gpt2": _gpt2(1, 0)})
+    write_report(run, n_resamples=RESAMPLES)
+    res = json.loads((run / "results.json").read_text())
+    assert res["continuum"] is None and res["generation"] == {} and res["stack"] == []
+    assert not (run / "figures" / "continuum.png").exists()
+    assert "continuum" not in (run / "report.md").read_text().lower()
+
+
+@pytest.mark.parametrize(
+    "order, verdicts", [("last", {"beats", "matches"}), ("first", {"below", "below_within_noise"})]
+)
+def test_stack_verdict_against_the_best_single_arm(tmp_path, order, verdicts):
+    singles = ("naive_bayes", "gpt2")  # make_run: a later model separates the classes better
+    models = (*singles, "stack") if order == "last" else ("stack", *singles)
+    run = make_run(tmp_path, models=models, seeds=(0, 1))
+    stack = {"type": "stack", "members": {m: {"type": m} for m in singles}, "folds": 5}
+    _with_settings(run, {"naive_bayes": {"type": "naive_bayes"}, "gpt2": _gpt2(1, 0), "stack": stack})
+    write_report(run, n_resamples=RESAMPLES)
+    res = json.loads((run / "results.json").read_text())
+    (v,) = res["stack"]
+    assert v["best_single"] == "gpt2" and v["members"] == list(singles)
+    assert v["verdict"] in verdicts
+    d = v["f1_difference"]
+    assert d["mean"] == pytest.approx(v["stack_f1"]["mean"] - v["best_single_f1"]["mean"])
+    assert d["ci_low"] <= d["ci_high"]
+    assert (v["verdict"] == "beats") == (d["mean"] >= 0 and d["ci_low"] > 0)
+    text = (run / "report.md").read_text()
+    assert "Stack against the best single arm" in text and "stack (members: naive_bayes, gpt2)" in text

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
-from nlpgd.config import ExperimentConfig, difference_message, dump_config
+from nlpgd.config import ExperimentConfig, GenerationConfig, difference_message, dump_config
 from nlpgd.data import PreparedData, check_manifest, data_notes, load_splits
 from nlpgd.distributed import (
     barrier,
@@ -33,6 +33,7 @@ from nlpgd.distributed import (
     on_main_process,
 )
 from nlpgd.errors import Interrupted, NlpgdError
+from nlpgd.experiments.generate import sample_in_run
 from nlpgd.io import atomic_write_text, is_write_refusal, read_json, write_error, write_json, write_jsonl
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
@@ -102,8 +103,9 @@ def compare(
                 resume=resume is not None,
                 progress=show,
                 name=key,
+                extra={"fitted": fitted_folders(run, cfg, seed, done)},
             )
-            scored = fit_and_score(run, name, cfg.models[name], ctx, splits)
+            scored = fit_and_score(run, name, cfg.models[name], ctx, splits, generation=cfg.generation)
             if scored is not None:  # rank 0 (every run that is not a multi-process launch)
                 record_cell(run, name, seed, *scored, done)
                 log.info("%s: test F1 %.4f", key, scored[0]["test"]["f1"])
@@ -174,6 +176,12 @@ def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple
     return run, (read_json(progress) if progress.exists() else {})
 
 
+def fitted_folders(run: Run, cfg: ExperimentConfig, seed: int, done: dict) -> dict[str, Path]:
+    """``{model: folder}`` of this seed's models saved so far, for a model that builds on
+    others (a stack reuses its members' fits when their settings and data match)."""
+    return {name: run.model_dir(name, seed) for name in cfg.models if done.get(f"{name}/seed{seed}")}
+
+
 def record_cell(run: Run, name: str, seed: int, metrics: dict, cost: dict, done: dict) -> None:
     """Add one finished cell to ``metrics.json``, ``costs.json`` and the progress record."""
     paths = {"metrics": run.path / "metrics.json", "costs": run.path / "costs.json"}
@@ -233,9 +241,11 @@ def fit_and_score(
     ctx: FitContext,
     splits: Splits,
     train: tuple[list[str], list[str]] | None = None,
+    generation: GenerationConfig | None = None,
 ) -> tuple[dict, dict] | None:
     """One cell: fit one model for one seed (on ``train`` if given, else the train split),
-    save it, write its validation and test predictions; returns ``(metrics per split, costs)``.
+    save it, write its validation and test predictions and, with ``generation`` and a model
+    that can generate, its samples and their quality report; returns ``(metrics per split, costs)``.
 
     Under torchrun / accelerate launch a model that can train data-parallel fits on every
     process and any other model on rank 0 alone; rank 0 alone saves and scores, and the other
@@ -269,6 +279,8 @@ def fit_and_score(
         "device": device_description(),
         "processes": launched_world_size() if model.can("data_parallel") else 1,
     }
+    if generation is not None and model.can("can_generate"):
+        cost["generate_seconds"] = sample_in_run(run, name, ctx.seed, model, generation, (texts, labels))
     return metrics, cost
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from nlpgd.errors import NlpgdError
-from nlpgd.generation import sample_quality
+from nlpgd.generation import JUDGE, SELF, sample_quality
 from nlpgd.io import atomic_writer, check_writable, write_json
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import model_class, saved_type, types_with
-from nlpgd.runs import Run, open_run
+from nlpgd.runs import Run, open_run, quality_path
 from nlpgd.scoring import load_named_model
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,7 @@ def generate_samples(
         raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
     options = sampling.for_model(generator, key)
     samples = generator.generate(label, n, seed=seed, **options)
-    with atomic_writer(out) as f:
-        for s in samples:
-            f.write(json.dumps({"text": s, "label": label}, ensure_ascii=False) + "\n")
+    write_samples(out, samples, label)
     quality = assess(run, folders, key, generator, samples, label)
     quality.update(
         run_dir=str(run.path),
@@ -118,16 +116,49 @@ def generate_samples(
         samples_file=str(out),
         sampling={k: v for k, v in options.items() if k != "progress"},
     )
-    quality_file = out.with_name(out.name + ".quality.json")
+    quality_file = quality_path(out)
     write_json(quality_file, quality)
     return Generated(samples, out, quality_file, quality)
+
+
+def write_samples(out: Path, samples: list[str], label: str) -> None:
+    """The samples as JSON Lines (``{"text", "label"}``), written atomically."""
+    with atomic_writer(out) as f:
+        for s in samples:
+            f.write(json.dumps({"text": s, "label": label}, ensure_ascii=False) + "\n")
+
+
+def sample_in_run(run: Run, name: str, seed: int, model: Classifier, cfg, train: tuple[list[str], list[str]]) -> float:
+    """``compare``'s sampling step (``generation:`` in the config, ``cfg``): ``cfg.n`` messages
+    of ``cfg.label`` from the model just fitted (sampling seed = the fit's seed), written with
+    their quality report to ``run.generated_path``. Label fidelity is judged by a naive Bayes
+    trained on the real train split (``JUDGE``, the same judge for every model) and by the
+    generator itself (``SELF``). Returns the seconds spent sampling."""
+    import time
+
+    from nlpgd.models.registry import build_model
+    from nlpgd.params import NaiveBayesParams
+
+    key = f"{name}/seed{seed}"
+    sampling = Sampling(cfg.temperature, cfg.top_k, cfg.top_p, cfg.max_new_tokens, progress=False)
+    t0 = time.perf_counter()
+    samples = model.generate(cfg.label, cfg.n, seed=seed, **sampling.for_model(model, key))
+    seconds = time.perf_counter() - t0
+    judge = build_model(NaiveBayesParams()).fit(*train)
+    real = [t for t, y in zip(*train) if y == cfg.label]
+    quality = sample_quality(samples, train[0], real, {JUDGE: judge, SELF: model}, cfg.label)
+    out = run.generated_path(name, seed, cfg.label)
+    write_samples(out, samples, cfg.label)
+    quality.update(generator=key, seed=seed, seconds=seconds, sampling=cfg.model_dump(mode="json"))
+    write_json(quality_path(out), quality)
+    return seconds
 
 
 def check_output(out: Path) -> Path:
     """``out`` if a samples file can be written there (and its quality report beside it):
     not a folder, in a folder that exists or can be made and accepts new files."""
     out = Path(out).expanduser()
-    for path in (out, out.with_name(out.name + ".quality.json")):
+    for path in (out, quality_path(out)):
         if path.is_dir():
             raise NlpgdError(
                 f"cannot write samples to {path}: it is a folder (give a file name, e.g. {path}/spam.jsonl)"

@@ -139,6 +139,20 @@ class Classifier(ABC):
         """Number of learned parameters (None when not meaningful)."""
         return None
 
+    def stack_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Named per-text scores a stacked ensemble (``nlpgd.models.stack``) combines. By default
+        the log-odds of ``classes_[1]`` over ``classes_[0]``: from the joint log-probabilities
+        when the model is generative (no underflow however sure it is), else from
+        ``predict_proba`` (float64; for a softmax classifier the logit difference)."""
+        self._check_fitted()
+        texts = [str(t) for t in texts]
+        if self.can("generative"):
+            joint = self.predict_log_joint(texts)
+            return {"log_odds": joint[:, 1] - joint[:, 0]}
+        with np.errstate(divide="ignore"):
+            logp = np.log(self.predict_proba(texts))
+        return {"log_odds": logp[:, 1] - logp[:, 0]}
+
     # -- persistence ------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write everything needed to rebuild the fitted model into folder ``path``; the

@@ -36,7 +36,6 @@ from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
 from nlpgd.models.causal_lm import (
     as_plain_model,
-    collate,
     load_causal_lm,
     max_positions,
     padded_batch,
@@ -44,6 +43,7 @@ from nlpgd.models.causal_lm import (
     sequence_log_likelihood,
 )
 from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars, resume_point
+from nlpgd.models.hybrid import JointLMs, joint_training, make_trainer
 from nlpgd.models.vocab import EOS, PAD, train_bpe
 from nlpgd.params import GPT2Params
 from nlpgd.safe_load import check_weights, inside, load_errors, refuse_custom_code
@@ -74,6 +74,11 @@ class GPT2Classifier(HFClassifier):
     def __init__(self, params: GPT2Params | None = None):
         super().__init__(params)
         self.progress = True  # runtime switch for scoring / sampling progress bars
+
+    @property
+    def family(self) -> str:
+        """'hybrid' when trained with a discriminative term (``nlpgd.models.hybrid``)."""
+        return "hybrid" if self.params.discriminative_weight > 0 else super().family
 
     # -- prior ------------------------------------------------------------------------
     def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":
@@ -110,11 +115,14 @@ class GPT2Classifier(HFClassifier):
             counts = np.array([labels.count(c) for c in self.classes_], dtype=np.float64)
             self.class_log_prior_ = np.log(counts / counts.sum())
             self._init_token_ids(base)
+            bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]] if p.conditioning == "per_class" else []
             if p.conditioning == "prefix":
                 lm = self._train_lm(base, texts, labels, ctx, work / "lm", reps)
                 self.lms_ = {c: lm for c in self.classes_}
+            elif joint_training(p):  # the discriminative term couples the class LMs: one Trainer
+                joint = self._train_lm(JointLMs(bases), texts, labels, ctx, work / "lm_joint")
+                self.lms_ = dict(zip(self.classes_, joint.lms))
             else:  # each class trains its own copy of the same starting point
-                bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]]
                 self.lms_ = {}
                 for i, (c, start) in enumerate(zip(self.classes_, bases)):
                     own = [t for t, y in zip(texts, labels) if y == c]
@@ -194,15 +202,17 @@ class GPT2Classifier(HFClassifier):
         from datasets import Dataset
 
         seqs = [self._wrap(ids, y) for ids, y in zip(self._encode(texts), labels)]
+        position = {c: i for i, c in enumerate(self.classes_)}
+        index = [position[y] for y in labels]  # the true class, for the discriminative term
         if repeats:  # oversample the rarer classes (the sampler shuffles the copies apart)
-            seqs = [s for s, y in zip(seqs, labels) for _ in range(repeats.get(y, 1))]
-        return Dataset.from_dict({"input_ids": seqs, "length": [len(s) for s in seqs]})
+            times = [repeats.get(y, 1) for y in labels]
+            seqs = [s for s, k in zip(seqs, times) for _ in range(k)]
+            index = [i for i, k in zip(index, times) for _ in range(k)]
+        return Dataset.from_dict({"input_ids": seqs, "length": [len(s) for s in seqs], "class_index": index})
 
     def _train_lm(self, model, texts, labels, ctx: FitContext, out_dir: Path, repeats: dict[str, int] | None = None):
         """Train one LM on ``texts`` (each wrapped with its label's start token) in ``out_dir``,
         resuming from that folder's newest intact checkpoint when ``ctx.resume``."""
-        from transformers import Trainer
-
         train_ds = self._lm_dataset(texts, labels, repeats)
         eval_ds = None
         if ctx.validation is not None:
@@ -217,9 +227,7 @@ class GPT2Classifier(HFClassifier):
             remove_unused_columns=False,
             train_sampling_strategy="group_by_length",
         )
-        trainer = Trainer(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(self.eos_id_)
-        )
+        trainer = make_trainer(self, model, args, train_ds, eval_ds)
         resume_from = resume_point(out_dir, ctx.name) if ctx.resume else None
         self._train(trainer, ctx, resume_from)
         return trainer.model.eval()
@@ -331,6 +339,16 @@ class GPT2Classifier(HFClassifier):
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax_rows(self.predict_log_joint(texts))
+
+    def stack_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """For a stacked ensemble: the log-likelihood ratio ``log P(x | classes_[1]) - log P(x |
+        classes_[0])``, raw and per scored token (the message's tokens and its end token)."""
+        self._check_fitted()
+        texts = [str(t) for t in texts]
+        ll = self._score(texts, list(self.classes_))
+        llr = ll[:, 1] - ll[:, 0]
+        n_scored = np.array([len(s) - 1 for s in self._sequences(texts, self.classes_[0])], dtype=np.float64)
+        return {"llr": llr, "llr_per_token": llr / np.maximum(n_scored, 1)}
 
     # -- sampling ---------------------------------------------------------------------
     def generate(

@@ -20,6 +20,7 @@ from nlpgd.params.distilbert import DistilBertParams
 from nlpgd.params.gpt2 import GPT2Params
 from nlpgd.params.logreg import LogRegParams
 from nlpgd.params.naive_bayes import NaiveBayesParams
+from nlpgd.params.stack import StackParams
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ register(NaiveBayesParams, "nlpgd.models.naive_bayes:NaiveBayesClassifier")
 register(LogRegParams, "nlpgd.models.logreg:LogRegClassifier")
 register(DistilBertParams, "nlpgd.models.distilbert:DistilBertClassifier")
 register(GPT2Params, "nlpgd.models.gpt2:GPT2Classifier")
+register(StackParams, "nlpgd.models.stack:StackClassifier")
 
 #: a model entry of an experiment config: the params class chosen by its ``type``
 ModelSpec = Annotated[Union[tuple(arm.params for arm in REGISTRY.values())], Field(discriminator="type")]
@@ -59,6 +61,7 @@ __all__ = [
     "LogRegParams",
     "DistilBertParams",
     "GPT2Params",
+    "StackParams",
     "register",
     "type_names",
 ]

@@ -59,6 +59,19 @@ class GPT2Params(TrainerParams):
         None,
         description="class prior to use at predict time instead of the train split's, e.g. {spam: 0.5, ham: 0.5}",
     )
+    # the generative-discriminative continuum (nlpgd.models.hybrid)
+    generative_weight: float = Field(
+        1.0,
+        ge=0,
+        description="weight of the generative term: mean per-token NLL of each message under its true class",
+    )
+    discriminative_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the discriminative term: cross-entropy of the Bayes posterior "
+        "softmax_y(log P(x|y) + log P(y)) against the true class (0: the pure language model; "
+        "generative_weight 0: the same network trained on the posterior alone)",
+    )
 
     resume_free: ClassVar[frozenset[str]] = TrainerParams.resume_free | {"prior"}
     smoke: ClassVar[dict[str, Any]] = {
@@ -82,6 +95,8 @@ class GPT2Params(TrainerParams):
     def _shapes(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if self.generative_weight == 0 and self.discriminative_weight == 0:
+            raise ValueError("generative_weight and discriminative_weight are both 0: at least one must be positive")
         if self.checkpoint == "scratch" and self.max_length > self.n_positions:
             raise ValueError(f"max_length ({self.max_length}) must not exceed n_positions ({self.n_positions})")
         return self

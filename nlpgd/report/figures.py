@@ -26,7 +26,15 @@ FIGURES = {
     "reliability": "Reliability diagrams",
     "confusion": "Confusion matrices",
     "scores": "Score histograms",
+    "continuum": "The generative-discriminative continuum",
 }
+CONTINUUM_PANELS = (
+    ("f1", "test spam F1"),
+    ("log_loss", "test log loss"),
+    ("ece", "test ECE"),
+    ("label_fidelity", "samples called {label} by naive Bayes"),
+    ("distinct_2", "distinct-2 of the samples"),
+)
 
 
 def _plt():
@@ -249,9 +257,36 @@ def score_histogram_figure(y, probs: dict, seeds, context: str, n_bins: int = 25
     return fig
 
 
-def render_figures(y, probs: dict, calibrated: dict, seeds, context: str) -> Iterator[tuple[str, bytes]]:
+def continuum_figure(continuum: dict, seeds, context: str):
+    """Each metric against the discriminative share of the loss, dw / (gw + dw): one dot per
+    seed, the mean with ± one standard deviation over seeds."""
+    plt = _plt()
+    points = continuum["points"]
+    fig, axes = _grid(plt, len(CONTINUUM_PANELS), "Generative-discriminative continuum (test split; samples)", context)
+    x = np.array([p["share"] for p in points], dtype=float)
+    ticks = [f"{p['share']:.2f}\n{p['model']}" for p in points]
+    for ax, (key, label) in zip(axes, CONTINUUM_PANELS):
+        label = label.format(label=continuum.get("label") or "the label")
+        stats = [p.get(key) or {} for p in points]
+        per_seed = [[v for v in (st.get("per_seed") or {}).values() if v is not None] for st in stats]
+        for xi, vals in zip(x, per_seed):
+            ax.scatter([xi] * len(vals), vals, s=14, color="tab:blue", alpha=0.5, zorder=2)
+        mean = np.array([np.nan if st.get("mean") is None else st["mean"] for st in stats])
+        sd = np.array([st.get("std") or 0.0 for st in stats])
+        ax.errorbar(x, mean, yerr=sd, color="tab:red", marker="o", capsize=3, lw=1.2, label="mean ± sd over seeds")
+        if np.all(np.isnan(mean)):
+            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_xticks(x, ticks, fontsize=6)
+        ax.set(xlabel="discriminative share dw / (gw + dw)", ylabel=label, title=label)
+        ax.legend(loc="best", fontsize=7)
+    return fig
+
+
+def render_figures(
+    y, probs: dict, calibrated: dict, seeds, context: str, continuum: dict | None = None
+) -> Iterator[tuple[str, bytes]]:
     """Every report figure as ``(name, PNG bytes)``, in the order of :data:`FIGURES`, each drawn
-    only when the previous one has been taken."""
+    only when the previous one has been taken; the continuum only when ``continuum`` is given."""
     y = np.asarray(y).astype(int)
     figs = {
         "roc": lambda: roc_figure(y, probs, seeds, context),
@@ -260,5 +295,7 @@ def render_figures(y, probs: dict, calibrated: dict, seeds, context: str) -> Ite
         "confusion": lambda: confusion_figure(y, probs, seeds, context),
         "scores": lambda: score_histogram_figure(y, probs, seeds, context),
     }
+    if continuum:
+        figs["continuum"] = lambda: continuum_figure(continuum, seeds, context)
     for name, make in figs.items():
         yield name, png_bytes(make())

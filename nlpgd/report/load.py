@@ -10,7 +10,7 @@ import numpy as np
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import read_json
-from nlpgd.runs import open_run, read_predictions
+from nlpgd.runs import Run, open_run, quality_path, read_predictions
 
 SPLITS = ("validation", "test")
 
@@ -28,6 +28,8 @@ class RunPredictions:
     test_ids: list[str]
     labels: dict[str, np.ndarray]  # split -> (n,)
     probs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> model -> (S, n)
+    model_params: dict[str, dict] = field(default_factory=dict)  # model -> its settings in config.json
+    generation: dict[str, dict[int, dict]] = field(default_factory=dict)  # model -> seed -> sample quality report
 
 
 def rel(path: Path, root: Path) -> str:
@@ -97,7 +99,10 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
         for model in models:
             rows = [_read_one(root, _prediction_path(root, model, s, split), split, ids, labels) for s in seeds]
             probs[split][model] = np.vstack(rows)
+    config = _run_config(root)
     return RunPredictions(
+        model_params=_model_params(config),
+        generation=_generation_reports(run, config, models, [int(s) for s in seeds]),
         path=root,
         info=info,
         data=read_json(root / "data.json"),
@@ -108,6 +113,34 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
         labels=labels,
         probs=probs,
     )
+
+
+def _run_config(root: Path) -> dict:
+    """``config.json`` of a run (empty for a run without one)."""
+    path = root / "config.json"
+    config = read_json(path, "run config") if path.is_file() else {}
+    return config if isinstance(config, dict) else {}
+
+
+def _model_params(config: dict) -> dict[str, dict]:
+    """Each model's settings in the run's config."""
+    models = config.get("models")
+    return {str(k): v for k, v in models.items() if isinstance(v, dict)} if isinstance(models, dict) else {}
+
+
+def _generation_reports(run: Run, config: dict, models: list[str], seeds: list[int]) -> dict[str, dict[int, dict]]:
+    """The sample quality reports ``compare`` wrote (``generation:`` in the config), per model and seed."""
+    label = (config.get("generation") or {}).get("label")
+    out: dict[str, dict[int, dict]] = {}
+    for model in models if label else []:
+        for seed in seeds:
+            path = quality_path(run.generated_path(model, seed, label))
+            if path.is_file():
+                report = read_json(path, "sample quality report")
+                if not isinstance(report, dict):
+                    raise NlpgdError(f"{path} does not hold a sample quality report")
+                out.setdefault(model, {})[seed] = report
+    return out
 
 
 def split_files(where) -> dict[str, str] | None:

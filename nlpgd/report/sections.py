@@ -224,6 +224,107 @@ def _cost_blocks(res: dict, level: int) -> list:
     ]
 
 
+def _generation_blocks(res: dict, level: int) -> list:
+    gen = res.get("generation") or {}
+    if not gen:
+        return []
+    label = next(iter(gen.values()))["label"]
+    headers = [
+        "model",
+        "samples",
+        f"called {label} by naive Bayes",
+        f"called {label} by the generator",
+        "distinct-1",
+        "distinct-2",
+        "copies of training messages",
+        "sharing an 8-gram with training",
+    ]
+    rows = [
+        [m, fmt_stat(g["n_samples"], 0, ci=False), fmt_stat(g["judge_fidelity"], 4, pct=True, ci=False)]
+        + [fmt_stat(g["self_fidelity"], 4, pct=True, ci=False)]
+        + [fmt_stat(g[k], 3, ci=False) for k in ("distinct_1", "distinct_2")]
+        + [fmt_stat(g[k], 4, pct=True, ci=False) for k in ("copy_share", "overlap_8gram_share")]
+        for m, g in gen.items()
+    ]
+    return [
+        ("h", level + 1, "Generated samples"),
+        (
+            "p",
+            f"Each model that can generate sampled '{label}' messages after its fit (the config's generation "
+            "section; sampling seed = the fit's seed). Label fidelity: the share a multinomial naive Bayes trained "
+            "on the real train split (the same judge for every model) and the generator itself classify as "
+            f"'{label}'. Diversity: distinct word n-grams / all word n-grams. Copies: exact copies of a training "
+            "message (ignoring case). Mean ± sd over seeds.",
+        ),
+        ("table", headers, rows),
+    ]
+
+
+def _continuum_blocks(res: dict, level: int) -> list:
+    cont = res.get("continuum")
+    if not cont:
+        return []
+    headers = ["model", "generative weight", "discriminative weight", "discriminative share"]
+    headers += ["F1", "log loss", "ECE", "samples called spam by naive Bayes", "distinct-2"]
+    rows = [
+        [p["model"], f"{p['generative_weight']:g}", f"{p['discriminative_weight']:g}", f"{p['share']:.3f}"]
+        + [fmt_stat(p[k]) for k in ("f1", "log_loss", "ece")]
+        + [fmt_stat(p["label_fidelity"], 4, pct=True, ci=False), fmt_stat(p["distinct_2"], 3, ci=False)]
+        for p in cont["points"]
+    ]
+    if cont.get("label"):
+        headers[-2] = f"samples called {cont['label']} by naive Bayes"
+    other = cont.get("other_differences") or []
+    text = (
+        "Models trained on generative_weight × (mean per-token NLL under the true class) + discriminative_weight × "
+        "(cross-entropy of the Bayes posterior softmax_y(log P(x|y) + log P(y))), ordered by the discriminative "
+        "share dw / (gw + dw) of the loss: 0 is the pure language model, 1 the same network trained on the "
+        "posterior alone. Test metrics: mean ± sd over seeds [bootstrap interval]; samples: mean ± sd over seeds "
+        "(n/a: no generation section in the config)."
+    )
+    if other:
+        text += f" Besides the weights, these models also differ in: {', '.join(other)}."
+    return [("h", level + 1, "Generative-discriminative continuum"), ("p", text), ("table", headers, rows)]
+
+
+_VERDICTS = {
+    "beats": "beats the best single arm: its mean test F1 is higher and the interval of the difference lies above 0",
+    "matches": "reaches at least the best single arm's mean test F1, but the interval of the difference includes 0, "
+    "so the two are not distinguishable on this test set",
+    "below_within_noise": "does not reach the best single arm's mean test F1, though the interval of the difference "
+    "includes 0",
+    "below": "does not reach the best single arm: its mean test F1 is lower and the interval of the difference lies "
+    "below 0",
+    "undetermined": "cannot be compared with the best single arm (no F1)",
+}
+
+
+def _stack_blocks(res: dict, level: int) -> list:
+    verdicts = res.get("stack") or []
+    if not verdicts:
+        return []
+    lvl = res["method"]["bootstrap"]["level"]
+    items = []
+    for v in verdicts:
+        d = v["f1_difference"]
+        diff = "n/a" if d["mean"] is None else f"{d['mean']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+        items.append(
+            f"{v['stack']} (members: {', '.join(v['members'])}) {_VERDICTS[v['verdict']]}. Test F1 "
+            f"{fmt_stat(v['stack_f1'])} against {v['best_single']} {fmt_stat(v['best_single_f1'])}; difference "
+            f"{diff} ({lvl:.0%} paired bootstrap interval over test messages)."
+        )
+    return [
+        ("h", level + 1, "Stack against the best single arm"),
+        (
+            "p",
+            "The best single arm is the model with the highest mean test F1 among those that are not stacks (chosen "
+            "on test, which favours it). The stack's logistic regression was fitted on out-of-fold scores of the "
+            "train split; validation only chose its regularisation.",
+        ),
+        ("ul", items),
+    ]
+
+
 def _figure_blocks(res: dict, figures: dict[str, tuple[bytes, str]], level: int) -> list:
     blocks: list = [("h", level + 1, "Figures")]
     for name, (png, rel) in figures.items():
@@ -241,7 +342,10 @@ def run_blocks(res: dict, figures: dict[str, tuple[bytes, str]], level: int = 1)
         *_operating_point_blocks(res, level),
         *_calibration_blocks(res, level),
         *_mcnemar_blocks(res, level),
+        *_continuum_blocks(res, level),
+        *_generation_blocks(res, level),
         *_cost_blocks(res, level),
+        *_stack_blocks(res, level),
         *_figure_blocks(res, figures, level),
     ]
 

@@ -37,7 +37,9 @@ def _clean(obj):
 def _write_figures(rp: RunPredictions, res: dict, fig_dir: Path, out_dir: Path) -> dict[str, tuple[bytes, str]]:
     """Draw one run's figures into ``fig_dir``; records them in ``res`` and returns
     ``{name: (png, path relative to out_dir)}``."""
-    pngs = render_figures(rp.labels["test"], rp.probs["test"], res["_calibrated"], rp.seeds, res["context"])
+    pngs = render_figures(
+        rp.labels["test"], rp.probs["test"], res["_calibrated"], rp.seeds, res["context"], res.get("continuum")
+    )
     figures = {}
     for name, png in pngs:
         path = fig_dir / f"{name}.png"
