@@ -64,7 +64,7 @@ def two_sample_test(
             f"messages; got {len(samples)} samples and {len(real)} real messages"
         )
     rng = np.random.default_rng(seed)
-    pick = lambda texts: [str(texts[i]) for i in sorted(rng.choice(len(texts), size=n, replace=False))]  # noqa: E731
+    pick = lambda texts: [str(texts[i]) for i in sorted(rng.choice(len(texts), size=n, replace=False))]
     texts = pick(samples) + pick(real)
     y = np.array([1] * n + [0] * n)
     cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)

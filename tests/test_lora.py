@@ -120,6 +120,21 @@ def test_missing_peft_names_the_pip_command(llama_dir, train, monkeypatch):
         fit(params(llama_dir, lora=LORA), train)
 
 
+def test_per_class_lora_on_the_last_blocks(llama_dir, train, tmp_path):
+    m = fit(params(llama_dir, lora={**LORA, "layers": 1}, conditioning="per_class"), train)
+    spam, ham = m.lms_["spam"], m.lms_["ham"]
+    assert spam is not ham
+    trainable = [n for n, p in spam.named_parameters() if p.requires_grad]
+    assert trainable and all(".layers.1." in n and "lora_" in n for n in trainable)  # no token rows, block 1 only
+    m.save(tmp_path / "m")
+    state = json.loads((tmp_path / "m" / "gpt2_state.json").read_text())
+    assert state["lm_formats"] == {"lm_0": "lora", "lm_1": "lora"}
+    texts = train[0][:8]
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(texts), m.predict_proba(texts), atol=1e-5)
+    with pytest.raises(NlpgdError, match="lora.layers is 5, but checkpoint .* has 2 blocks"):
+        fit(params(llama_dir, lora={**LORA, "layers": 5}), train)
+
+
 @pytest.mark.parametrize(
     "checkpoint, kw, words",
     [

@@ -177,7 +177,7 @@ class GPT2Classifier(HFClassifier):
         if extra:
             # keep the tokenizer's own extra special tokens (chat markers etc.)
             tok.add_special_tokens(extra, replace_extra_special_tokens=False)
-        return tok, adapt(model, tok, base_len, p)  # added tokens' rows set; LoRA adapters when p.lora
+        return tok, adapt(model, tok, base_len, p, specials)  # added rows set; LoRA adapters when p.lora
 
     def _init_token_ids(self, model) -> None:
         tok = self.tokenizer_
@@ -384,10 +384,10 @@ class GPT2Classifier(HFClassifier):
         lm.eval()
         if chat is None:
             prefixes = self._prefixes(lm, label, prompts)
-            draw = lambda start, b: self._sample_rows(lm, prefixes, b, sampling)  # noqa: E731
+            draw = lambda start, b: self._sample_rows(lm, prefixes, b, sampling)
         else:
             prefixes = self._chat_prefixes(lm, chat, sampling["max_new_tokens"])
-            draw = lambda start, b: self._sample_left_padded(  # noqa: E731
+            draw = lambda start, b: self._sample_left_padded(
                 lm, [prefixes[(start + i) % len(prefixes)] for i in range(b)], sampling
             )
         with torch.random.fork_rng(devices=[lm.device] if lm.device.type == "cuda" else []):
@@ -595,7 +595,8 @@ class GPT2Classifier(HFClassifier):
         for c, folder in folders.items():
             if folder not in loaded:
                 with hf_progress_bars(False):
-                    lm = load_lm(folder, formats.get(lm_dirs[c], "full"), self.params, self.tokenizer_)
+                    fmt = formats.get(lm_dirs[c], "full")
+                    lm = load_lm(folder, fmt, self.params, self.tokenizer_, list(label_tokens.values()))
                 loaded[folder] = lm.to(device()).eval()
             self.lms_[c] = loaded[folder]
 

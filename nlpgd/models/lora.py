@@ -5,11 +5,13 @@ tokens it adds to the vocabulary (``<|spam|>``, ``<|ham|>``, a pad token). For a
 checkpoint this module decides what those tokens start as and what a run keeps:
 
 - :func:`prepare_base`: the rows of the added tokens are set deterministically (a label token
-  starts as the mean embedding of its word, e.g. ``spam``; any other added token as the mean
-  of all rows), so the same rows are rebuilt from the checkpoint when a run is loaded. With
-  ``lora`` in the params the model is wrapped in LoRA adapters through ``peft``
-  (:func:`apply_lora`); the added tokens' rows train with them (peft's trainable tokens), and
-  every other pretrained weight stays frozen.
+  starts as the mean embedding of its word, e.g. ``spam``; any other added token, such as a
+  pad token, as the mean of all rows), so the same rows are rebuilt from the checkpoint when
+  a run is loaded. With ``lora`` in the params the model is wrapped in LoRA adapters through
+  ``peft`` (:func:`apply_lora`); the label tokens' rows train with them (peft's trainable
+  tokens), and every other pretrained weight stays frozen. Without label tokens to train
+  (``conditioning: per_class``) and with ``lora.layers`` set, only the last blocks are
+  adapted, and the backward pass stops below them: a cheaper step.
 - :func:`save_lm` / :func:`load_lm`: a run keeps one of three formats per language model:
   ``full`` (every weight, as for a model trained from scratch), ``lora`` (peft's
   ``save_pretrained``: ``adapter_model.safetensors`` and ``adapter_config.json``, a few MB;
@@ -52,7 +54,7 @@ def is_adapted(model) -> bool:
 
 
 # -- the starting point -------------------------------------------------------------------
-def prepare_base(model, tok, base_len: int):
+def prepare_base(model, tok, base_len: int, label_tokens: list[str]):
     """Resize ``model`` to ``tok`` and set the rows of the tokens added after ``base_len``
     (see the module docstring); returns the model."""
     if len(tok) > model.get_input_embeddings().num_embeddings:
@@ -64,7 +66,8 @@ def prepare_base(model, tok, base_len: int):
         for table in tables:
             mean = table[:base_len].mean(dim=0)
             for i in range(base_len, len(tok)):
-                ids = [j for j in _word_ids(tok, tok.convert_ids_to_tokens(i)) if j < base_len]
+                token = tok.convert_ids_to_tokens(i)
+                ids = [j for j in _word_ids(tok, token) if j < base_len] if token in label_tokens else []
                 table[i] = table[ids].mean(dim=0) if ids else mean
     model.config.pad_token_id = tok.pad_token_id
     return model
@@ -78,8 +81,9 @@ def _word_ids(tok, token: str) -> list[int]:
 
 
 def apply_lora(model, params: GPT2Params, new_ids: list[int]):
-    """``model`` wrapped in LoRA adapters on ``params.lora.target_modules``; the rows of
-    ``new_ids`` (the added tokens) train too, every other weight is frozen."""
+    """``model`` wrapped in LoRA adapters on ``params.lora.target_modules`` (of the last
+    ``params.lora.layers`` blocks, or all); the rows of ``new_ids`` (the added label tokens)
+    train too, every other weight is frozen."""
     require_peft()
     from peft import LoraConfig, get_peft_model
 
@@ -92,6 +96,7 @@ def apply_lora(model, params: GPT2Params, new_ids: list[int]):
         target_modules=list(lora.target_modules),
         task_type="CAUSAL_LM",
         trainable_token_indices=list(new_ids) or None,
+        layers_to_transform=_last_layers(model, lora.layers, params.checkpoint),
     )
     # peft looks the base up by this name when it saves adapters, to see whether the vocabulary
     # grew, and then saves the whole embedding matrix too (or asks the hub); the added rows
@@ -102,6 +107,19 @@ def apply_lora(model, params: GPT2Params, new_ids: list[int]):
         adapted = get_peft_model(model, config)
     adapted.peft_config["default"].base_model_name_or_path = None
     return adapted
+
+
+def _last_layers(model, n: int | None, checkpoint: str) -> list[int] | None:
+    if n is None:
+        return None
+    total = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+    if not isinstance(total, int):
+        raise NlpgdError(
+            f"lora.layers needs a model that says how many blocks it has; checkpoint '{checkpoint}' does not"
+        )
+    if n > total:
+        raise NlpgdError(f"lora.layers is {n}, but checkpoint '{checkpoint}' has {total} blocks")
+    return list(range(total - n, total))
 
 
 def check_targets(model, targets: list[str], checkpoint: str) -> None:
@@ -121,12 +139,13 @@ def check_targets(model, targets: list[str], checkpoint: str) -> None:
         )
 
 
-def adapt(model, tok, base_len: int, params: GPT2Params):
+def adapt(model, tok, base_len: int, params: GPT2Params, label_tokens: list[str]):
     """The starting model of a fit: :func:`prepare_base`, then LoRA when ``params.lora``."""
-    model = prepare_base(model, tok, base_len)
+    model = prepare_base(model, tok, base_len, label_tokens)
     if params.lora is None:
         return model
-    return apply_lora(model, params, list(range(base_len, len(tok))))
+    new_labels = [i for i in range(base_len, len(tok)) if tok.convert_ids_to_tokens(i) in label_tokens]
+    return apply_lora(model, params, new_labels)
 
 
 # -- persistence -------------------------------------------------------------------------
@@ -142,7 +161,7 @@ def save_lm(lm, folder: Path, params: GPT2Params) -> str:
     return "full"
 
 
-def load_lm(folder: Path, fmt: str, params: GPT2Params, tok):
+def load_lm(folder: Path, fmt: str, params: GPT2Params, tok, label_tokens: list[str]):
     """The language model saved by :func:`save_lm` in ``folder`` (LoRA adapters merged)."""
     from transformers import AutoModelForCausalLM
 
@@ -158,7 +177,7 @@ def load_lm(folder: Path, fmt: str, params: GPT2Params, tok):
     if fmt == "lora":
         _check_adapter(folder)  # before the base loads: a broken run fails fast
     base_tok, base = load_causal_lm(params.checkpoint)
-    model = prepare_base(base, tok, len(base_tok))
+    model = prepare_base(base, tok, len(base_tok), label_tokens)
     if fmt == "as_is":
         return model
     from peft import PeftModel

@@ -29,6 +29,12 @@ class LoraParams(BaseModel):
         description="names of the linear layers to adapt (last part of the module name), "
         "e.g. q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj for Llama-type models",
     )
+    layers: int | None = Field(
+        None,
+        gt=0,
+        description="adapt only the last this-many transformer blocks (None: all); with conditioning: "
+        "per_class nothing below them trains, so the backward pass stops there and a step is cheaper",
+    )
 
 
 class GPT2Params(TrainerParams):
