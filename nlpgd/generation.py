@@ -11,10 +11,15 @@
 
 Words are whitespace-separated tokens; n-gram matching lowercases them, exact copies compare
 the stripped strings ignoring case.
+
+In-context generation (``nlpgd generate --shots K``) builds its instructions here:
+:func:`draw_shots` picks, for each sample, K distinct real messages of the class by seed, and
+:func:`instruction` writes the user message that shows them and asks for a new one.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 from typing import Iterable, Mapping, Sequence
 
@@ -25,6 +30,8 @@ OVERLAP_N = 8
 # Bayes trained on the real train split, the same judge for every generator; and the generator
 JUDGE = "naive_bayes_train_split"
 SELF = "generator"
+#: how an instruction names each class (other class names are used as they are)
+CLASS_WORDS = {"spam": "spam (unsolicited, unwanted)", "ham": "ordinary, legitimate (not spam)"}
 
 
 def words(text: str) -> list[str]:
@@ -118,3 +125,29 @@ def sample_quality(
         },
         "notes": notes,
     }
+
+
+def draw_shots(pool_size: int, k: int, n: int, seed: int) -> list[list[int]]:
+    """For each of ``n`` prompts, ``k`` distinct indices into a pool of ``pool_size`` real
+    messages, drawn with ``seed`` (the same arguments give the same draws)."""
+    if k < 0:
+        raise NlpgdError(f"the number of shots must be 0 or more, got {k}")
+    if k > pool_size:
+        raise NlpgdError(f"cannot draw {k} shots from {pool_size} messages")
+    rng = random.Random(seed)
+    return [rng.sample(range(pool_size), k) for _ in range(n)]
+
+
+def instruction(label: str, shots: Sequence[str], medium: str = "message") -> str:
+    """The user message of an in-context prompt: the ``shots`` (real messages of ``label``),
+    then the request for one new message like them; with no shots, a zero-shot request."""
+    kind = CLASS_WORDS.get(label, label)
+    ask = "Reply with the message only, without quotes or comments."
+    if not shots:
+        return f"Write one {kind} {medium}, the kind people really receive. {ask}"
+    examples = "\n".join(f"Example {i}: {' '.join(str(s).split())}" for i, s in enumerate(shots, start=1))
+    return (
+        f"Here are {len(shots)} real {kind} {medium}s:\n{examples}\n\n"
+        f"Write one new {kind} {medium} in the same style, length and format as these examples, "
+        f"without copying any of them. {ask}"
+    )

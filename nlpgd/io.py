@@ -63,6 +63,13 @@ def check_writable(folder: Path, what: str | None = None) -> Path:
     return folder
 
 
+def cache_root() -> Path:
+    """Where nlpgd keeps what it can rebuild (corpora, converted weights): ``$NLPGD_CACHE``
+    if set, else ``~/.cache/nlpgd``; never inside the repository."""
+    root = os.environ.get("NLPGD_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "nlpgd"
+
+
 def ensure_dir(path: Path) -> Path:
     """``path`` as a folder (created with its parents), or one sentence saying why not."""
     path = Path(path)

@@ -50,6 +50,49 @@ def sms_file() -> Path:
     return SMS_FILE
 
 
+def tiny_llama(folder: Path, *, layers: int = 2, chat_template: str | None = None) -> Path:
+    """Save a tiny random Llama-architecture causal LM (hidden 16, about 10k parameters, tied
+    embeddings) with a byte-level BPE tokenizer learned on the fixture corpus into ``folder``;
+    its pad token is its end token, as SmolLM2's is. A stand-in for a pretrained checkpoint."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from nlpgd.models.vocab import train_bpe
+
+    tok = train_bpe(make_corpus(30, seed=0)[0], 300, 2, [])
+    tok.pad_token = tok.eos_token
+    tok.chat_template = chat_template
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,  # rotary: no parameters; room for instruction prompts
+        tie_word_embeddings=True,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def generate_cli():
+    """``nlpgd generate`` as a function of its arguments (returns typer's Result)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from nlpgd.cli.generate import generate
+
+    app = typer.Typer()
+    app.command()(generate)
+    return lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+
+
 TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
 TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
 

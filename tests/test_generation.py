@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from nlpgd.errors import NlpgdError
 from nlpgd.generation import (
@@ -124,12 +122,8 @@ def _make_run(root, *, gpt2: bool, train_texts: bool = True):
 
 
 @pytest.fixture
-def cli():
-    from nlpgd.cli.generate import generate
-
-    app = typer.Typer()
-    app.command()(generate)
-    return lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+def cli(generate_cli):
+    return generate_cli
 
 
 @pytest.fixture(scope="module")

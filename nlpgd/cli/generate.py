@@ -77,13 +77,41 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    shots: Annotated[
+        Optional[int],
+        typer.Option(
+            help="In-context generation with an instruct model (one with a chat template, e.g. checkpoint: "
+            "smollm2): ask for each message with an instruction showing this many real messages of --label "
+            "from the run's train split, drawn by --seed for each sample (0: zero-shot).",
+            show_default=False,
+        ),
+    ] = None,
+    medium: Annotated[
+        str,
+        typer.Option(help="What the messages are, as the --shots instruction names them (e.g. 'SMS text message')."),
+    ] = "message",
+    reference_lm: Annotated[
+        str,
+        typer.Option(
+            help="Reference language model for the realism perplexity ratio: smollm2, a local folder, a hub "
+            "name, or 'none' to skip it.",
+        ),
+    ] = "smollm2",
+    real_split: Annotated[
+        str,
+        typer.Option(help="Held-out real messages to measure realism against: validation, test or both."),
+    ] = "both",
 ) -> None:
-    """Sample messages of one class from a run's generative model and assess them."""
-    from nlpgd.experiments.generate import Sampling, generate_samples
+    """Sample messages of one class from a run's generative model and assess them, realism included."""
+    from nlpgd.experiments.generate import Realism, Sampling, generate_samples
 
     sampling = Sampling(temperature, top_k, top_p, max_new_tokens, _prompts(prompt, prompts_file), progress_bars())
+    sampling.shots, sampling.medium = shots, medium
+    realism = Realism(None if reference_lm.strip().lower() == "none" else reference_lm, _splits(real_split))
     with progress_output(sampling.progress):
-        result = generate_samples(run_dir, label, n, seed=seed, out=out, model=model, sampling=sampling)
+        result = generate_samples(
+            run_dir, label, n, seed=seed, out=out, model=model, sampling=sampling, realism=realism
+        )
     report = result.quality
     typer.echo(f"{len(result.samples)} '{label}' samples from {report['generator']} -> {result.samples_file}")
     if len(result.samples) < n:
@@ -93,4 +121,33 @@ def generate(
     typer.echo(
         f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, called '{label}' by: {fid}"
     )
+    for line in realism_lines(report.get("realism") or {}):
+        typer.echo(line)
+    for note in report["notes"]:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"quality report -> {result.quality_file}")
+
+
+def _splits(real_split: str) -> tuple[str, ...]:
+    choices = {"validation": ("validation",), "test": ("test",), "both": ("validation", "test")}
+    if real_split not in choices:
+        raise NlpgdError(f"--real-split must be validation, test or both, got '{real_split}'")
+    return choices[real_split]
+
+
+def realism_lines(realism: dict) -> list[str]:
+    """The realism figures, one line each with how to read it (nothing when not measured)."""
+    lines = []
+    real, two, ppl = realism.get("real"), realism.get("two_sample"), realism.get("perplexity")
+    if two:
+        lines.append(
+            f"realism: two-sample AUC {two['auc']:.3f} [{two['ci_low']:.3f}, {two['ci_high']:.3f}] on "
+            f"{two['n_per_side']} samples vs as many of {real['what']} (0.5: indistinguishable, 1.0: always told apart)"
+        )
+    if ppl:
+        lines.append(
+            f"realism: perplexity ratio {ppl['ratio']:.2f} [{ppl['ci_low']:.2f}, {ppl['ci_high']:.2f}] under "
+            f"{ppl['reference']} ({ppl['samples']:.1f} vs {ppl['real']:.1f}; 1: as predictable as real messages, "
+            ">1 less fluent, <1 blander)"
+        )
+    return lines

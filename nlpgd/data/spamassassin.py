@@ -40,7 +40,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from nlpgd.errors import NlpgdError
-from nlpgd.io import write_jsonl
+from nlpgd.io import cache_root, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,7 @@ NPM_TIMEOUT_S = 600.0
 
 def default_cache_dir() -> Path:
     """``$NLPGD_CACHE/spamassassin`` if NLPGD_CACHE is set, else ``~/.cache/nlpgd/spamassassin``."""
-    root = os.environ.get("NLPGD_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "nlpgd"
-    return base / "spamassassin"
+    return cache_root() / "spamassassin"
 
 
 def _data_dir(root: Path) -> Path:

@@ -3,8 +3,15 @@
 :func:`generate_samples` picks the first model of the run (in name order) that can generate,
 or the one asked for, samples ``n`` distinct messages, writes them as JSONL and writes a
 quality report beside them (``<out>.quality.json``): diversity, copies of training messages,
-label fidelity under the run's other classifiers, lengths. The output path is checked before
-any sampling, so a bad ``--out`` costs nothing.
+label fidelity under the run's other classifiers, lengths, and realism (:mod:`nlpgd.realism`):
+a classifier two-sample test and a reference-LM perplexity ratio against the run's held-out
+messages of the class (validation and test, re-read from the run's data config and checked
+against its split manifest; never the generator's training messages). The output path is
+checked before any sampling, so a bad ``--out`` costs nothing.
+
+With ``Sampling.shots = K`` an instruct model (one with a chat template) is asked for each
+message through an instruction showing K real messages of the class from the run's train
+split (``train_texts.jsonl``), drawn by seed for each sample; K = 0 asks zero-shot.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlpgd.config import config_from_dict
+from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.generation import JUDGE, SELF, sample_quality
-from nlpgd.io import atomic_writer, check_writable, write_json
+from nlpgd.generation import JUDGE, SELF, draw_shots, instruction, sample_quality
+from nlpgd.io import atomic_writer, check_writable, read_json, write_json
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import model_class, saved_type, types_with
+from nlpgd.realism import perplexity_ratio, two_sample_test
 from nlpgd.runs import Run, open_run, quality_path
 from nlpgd.scoring import load_named_model
 
@@ -36,18 +46,30 @@ class Sampling:
     max_new_tokens: int = 64
     prompts: list[str] | None = None
     progress: bool = True
+    shots: int | None = None  # in-context: K real messages of the class in an instruction (0: zero-shot)
+    medium: str = "message"  # what the messages are, in the instruction ("SMS text message", "email")
 
     def for_model(self, model: Classifier, key: str) -> dict[str, Any]:
+        if self.shots is not None and self.prompts is not None:
+            raise NlpgdError("give --shots or --prompt/--prompts-file, not both")
         if not model.can("autoregressive"):
-            if self.prompts is not None:
-                raise NlpgdError(
-                    f"model {key} ({model.type_name}) samples words independently and cannot continue a prompt"
-                )
+            if self.prompts is not None or self.shots is not None:
+                what = "continue a prompt" if self.shots is None else "follow an instruction prompt (--shots)"
+                raise NlpgdError(f"model {key} ({model.type_name}) samples words independently and cannot {what}")
             return {"temperature": self.temperature}
         out = {k: getattr(self, k) for k in ("temperature", "top_k", "top_p", "max_new_tokens", "progress")}
         if self.prompts is not None:
             out["prompts"] = self.prompts
         return out
+
+
+@dataclass
+class Realism:
+    """How realism is measured: the reference LM for the perplexity ratio (None: skipped) and
+    the held-out splits whose messages of the class are the real side."""
+
+    reference_lm: str | None = "smollm2"
+    splits: tuple[str, ...] = ("validation", "test")
 
 
 @dataclass
@@ -91,6 +113,7 @@ def generate_samples(
     out: Path | None = None,
     model: str | None = None,
     sampling: Sampling | None = None,
+    realism: Realism | None = None,
 ) -> Generated:
     """Sample ``n`` distinct ``label`` messages from a run's generator and assess them."""
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
@@ -106,16 +129,21 @@ def generate_samples(
     if label not in [str(c) for c in generator.classes_]:
         raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
     options = sampling.for_model(generator, key)
+    in_context = None
+    if sampling.shots is not None:
+        options["chat"], in_context = in_context_instructions(run, label, sampling.shots, n, seed, sampling.medium)
     samples = generator.generate(label, n, seed=seed, **options)
     write_samples(out, samples, label)
-    quality = assess(run, folders, key, generator, samples, label)
+    quality = assess(run, folders, key, generator, samples, label, realism or Realism(), seed)
     quality.update(
         run_dir=str(run.path),
         generator=key,
         seed=seed,
         samples_file=str(out),
-        sampling={k: v for k, v in options.items() if k != "progress"},
+        sampling={k: v for k, v in options.items() if k not in ("progress", "chat")},
     )
+    if in_context is not None:
+        quality["in_context"] = in_context
     quality_file = quality_path(out)
     write_json(quality_file, quality)
     return Generated(samples, out, quality_file, quality)
@@ -168,10 +196,19 @@ def check_output(out: Path) -> Path:
 
 
 def assess(
-    run: Run, folders: dict[str, list[Path]], key: str, generator: Classifier, samples: list[str], label: str
+    run: Run,
+    folders: dict[str, list[Path]],
+    key: str,
+    generator: Classifier,
+    samples: list[str],
+    label: str,
+    realism: Realism | None = None,
+    seed: int = 0,
 ) -> dict:
     """The quality report: label fidelity under the generator and the run's other classifiers
-    (the lowest seed of each; a model that fails to load is left out with a note)."""
+    (the lowest seed of each; a model that fails to load is left out with a note), and
+    realism against the run's held-out messages of ``label`` (skipped with a note when they
+    cannot be read back)."""
     classifiers: dict[str, Classifier] = {key: generator}
     notes = []
     for name, seeds in folders.items():
@@ -188,21 +225,88 @@ def assess(
     report["notes"].extend(notes)
     if train is None:
         report["notes"].append(f"{run.path / 'train_texts.jsonl'} is missing: real-message lengths skipped too")
+    report["realism"] = measure_realism(run, samples, label, realism or Realism(), seed, report["notes"])
     return report
 
 
+def measure_realism(run: Run, samples: list[str], label: str, realism: Realism, seed: int, notes: list[str]) -> dict:
+    """The two-sample test and the perplexity ratio against held-out real messages of
+    ``label``; each part that cannot be measured is None, with a note saying why."""
+    out: dict[str, Any] = {"real": None, "two_sample": None, "perplexity": None}
+    try:
+        real = heldout_texts(run, label, realism.splits)
+    except NlpgdError as exc:
+        notes.append(f"realism skipped: the run's held-out messages cannot be read back ({exc})")
+        return out
+    out["real"] = {
+        "splits": list(realism.splits),
+        "n": len(real),
+        "what": f"the run's {' and '.join(realism.splits)} messages of '{label}' (never used to train the generator)",
+    }
+    try:
+        out["two_sample"] = two_sample_test(samples, real, seed=seed)
+    except NlpgdError as exc:
+        notes.append(f"two-sample test skipped: {exc}")
+    if realism.reference_lm is None:
+        notes.append("reference-LM perplexity skipped (no reference model asked for)")
+        return out
+    from nlpgd.models.causal_lm import ReferenceLM  # torch: only when a reference model is asked for
+
+    try:
+        ref = ReferenceLM(realism.reference_lm)
+        (ll_s, n_s), (ll_r, n_r) = ref.score(samples), ref.score(real)
+        out["perplexity"] = {"reference": realism.reference_lm, **perplexity_ratio(ll_s, n_s, ll_r, n_r, seed=seed)}
+    except NlpgdError as exc:
+        notes.append(f"reference-LM perplexity skipped: {exc}")
+    return out
+
+
+def heldout_texts(run: Run, label: str, splits: tuple[str, ...]) -> list[str]:
+    """The messages of ``label`` in the run's ``splits``, re-read through the run's data config
+    and checked against its split manifest (one sentence when either fails)."""
+    cfg = config_from_dict(read_json(run.path / "config.json", "run config"), where=str(run.path / "config.json"))
+    data = load_splits(cfg.data)
+    check_manifest(data, read_json(run.path / "split_manifest.json", "split manifest"))
+    return [t for s in splits for t, y in zip(data.texts(s), data.labels(s)) if y == label]
+
+
+def in_context_instructions(run: Run, label: str, k: int, n: int, seed: int, medium: str) -> tuple[list[str], dict]:
+    """``n`` instructions, each showing ``k`` train messages of ``label`` drawn by seed, and
+    what the quality report records about them (the train ids shown to each sample)."""
+    path = run.path / "train_texts.jsonl"
+    rows = read_train_rows(path)
+    if rows is None:
+        raise NlpgdError(f"--shots draws real messages from {path}, which is missing")
+    pool = [(i, t) for i, t, y in rows if y == label]
+    if k > len(pool):
+        raise NlpgdError(
+            f"--shots {k} asks for more examples than the run's train split has '{label}' messages ({len(pool)})"
+        )
+    draws = draw_shots(len(pool), k, n, seed)
+    chat = [instruction(label, [pool[j][1] for j in d], medium) for d in draws]
+    record = {"shots": k, "medium": medium, "pool": f"{path.name}, label '{label}' ({len(pool)} messages)"}
+    return chat, {**record, "shot_ids": [[pool[j][0] for j in d] for d in draws], "example_instruction": chat[0]}
+
+
 def read_train_texts(path: Path) -> tuple[list[str], list[str]] | None:
+    rows = read_train_rows(path)
+    if rows is None:
+        return None
+    return [t for _, t, _ in rows], [y for _, _, y in rows]
+
+
+def read_train_rows(path: Path) -> list[tuple[str, str, str]] | None:
+    """``(id, text, label)`` of each line of a run's ``train_texts.jsonl`` (None if missing)."""
     if not path.is_file():
         return None
-    texts, labels = [], []
+    rows = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                texts.append(str(row["text"]))
-                labels.append(str(row["label"]))
-            except (ValueError, KeyError, TypeError):
+                rows.append((str(row.get("id", lineno)), str(row["text"]), str(row["label"])))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise NlpgdError(f"{path}, line {lineno}: expected a JSON object with 'text' and 'label'") from None
-    return texts, labels
+    return rows

