@@ -98,10 +98,11 @@ def compare(cfg: ExperimentConfig, *, resume: Path | None = None, command: str =
     return run.finish()
 
 
-def start_run(cfg: ExperimentConfig, data: PreparedData, command: str) -> Run:
-    """A new ``<run-id>.partial`` folder holding the config, what the data layer did, the
-    split manifest and the train texts."""
-    run = Run.create(Path(cfg.output_dir), cfg.name)
+def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: str | None = None, **info) -> Run:
+    """A new ``<run-id>.partial`` folder (under ``output_dir/<folder or the config's name>``)
+    holding the config, what the data layer did, the split manifest and the train texts;
+    ``info`` adds to ``run.json``."""
+    run = Run.create(Path(cfg.output_dir), folder or cfg.name)
     run.start(
         {
             "experiment": cfg.name,
@@ -112,6 +113,7 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str) -> Run:
             "nlpgd_version": nlpgd.__version__,
             "python": platform.python_version(),
             "packages": _package_versions(),
+            **info,
         }
     )
     atomic_write_text(run.path / "config.yaml", dump_config(cfg))
