@@ -128,7 +128,7 @@ class CrossDomainTarget(Strict):
 
 class LearningCurveGrid(Strict):
     sizes: list[Size] = Field(
-        default_factory=lambda: [16, 32, 64, 128, 512, "full"],
+        default_factory=lambda: [16, 32, 128, 512, "full"],
         description="training sizes (stratified subsets that differ per seed); 'full' is the whole train split",
     )
     metric: CURVE_METRICS = "roc_auc"
@@ -235,7 +235,7 @@ class ExperimentGrid(Strict):
         None, description="seeds the reference rows are trained with (default: every seed)"
     )
     min_examples_seen: int = Field(
-        1600,
+        1000,
         ge=0,
         description="a Trainer-trained model sees at least this many examples per fit: a small training set is "
         "repeated within each epoch (both members of a pair alike)",

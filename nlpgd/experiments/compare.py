@@ -188,6 +188,8 @@ def fit_and_score(
     texts, labels = train if train is not None else (splits.texts["train"], splits.labels["train"])
     seed_everything(ctx.seed)
     model = build_model(params)
+    if hasattr(model, "progress"):  # the arm's own scoring and sampling bars follow the run's setting
+        model.progress = ctx.progress
     with PeakMemory() as mem:
         model.fit(texts, labels, ctx)
     model.save(run.model_dir(name, ctx.seed))
