@@ -112,7 +112,7 @@ def _findings(d: Design, st: dict, classifiers: list[str], sizes: list, draws) -
                     (mix, real),
                     draws,
                     metric=metric,
-                    statistic=f"{M.label(metric)} averaged over real sizes {M.span(present)}",
+                    statistic=f"{M.label(metric)} {M.span(present, 'real sizes')}",
                 )
             )
     return out

@@ -97,7 +97,7 @@ def _findings(d: Design, st: dict, grid_sizes: list) -> list[dict]:
                     metric=key,
                     metric_label=text,
                     direction="lower",
-                    statistic=f"{text} averaged over training sizes {M.span(present)}",
+                    statistic=f"{text} {M.span(present)}",
                 )
             )
     return out

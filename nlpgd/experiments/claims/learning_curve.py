@@ -91,7 +91,7 @@ def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws) -> tuple[
     for metric in M.CURVE:
         disc = M.average([st[(s, pair.discriminative)][metric] for s in subset])
         gen = M.average([st[(s, pair.generative)][metric] for s in subset])
-        statistic = f"{M.label(metric)} averaged over training sizes {span}"
+        statistic = f"{M.label(metric)} {span}"
         found.append(
             M.finding(
                 pair.label, pair.discriminative, pair.generative, (disc, gen), draws, metric=metric, statistic=statistic

@@ -240,9 +240,11 @@ def text(summary: dict | None, digits: int = 4) -> str:
     return f"{num(summary['mean'], digits)} {interval(summary, digits)}"
 
 
-def span(values: list) -> str:
-    """``16-512`` for several sizes, ``32`` for one."""
-    return f"{values[0]}" if len(values) == 1 else f"{values[0]}-{values[-1]}"
+def span(values: list, what: str = "training sizes") -> str:
+    """``averaged over training sizes 16-512``, or ``at training size 32`` for one."""
+    if len(values) == 1:
+        return f"at {what.removesuffix('s')} {values[0]}"
+    return f"averaged over {what} {values[0]}-{values[-1]}"
 
 
 def shown(stats_by_name: dict, key: str, draws: np.ndarray) -> str:

@@ -244,12 +244,14 @@ def evaluate_cell(s: Session, cell: Cell, names) -> None:
     todo = [cell.evals[n] for n in names if n in cell.evals and not s.eval_done(cell, n)]
     if not todo:
         return
+    t0 = time.perf_counter()
     model = load_named_model(cell.key, s.run.model_dir(cell.name, cell.seed))
     if hasattr(model, "progress"):
         model.progress = s.progress
     for ev in todo:
         EVAL_RUNNERS[ev.kind](s, cell, model, ev)
         s.mark_eval(cell, ev.name)
+    log.info("%s: %d evals in %.1f s", cell.key, len(todo), time.perf_counter() - t0)
 
 
 def cleanup(s: Session, plan: Plan) -> None:
