@@ -15,23 +15,23 @@ HELP = """Put a claim about generative vs discriminative classifiers to the test
 
 NAME is one of:
 
-  learning-curve  data efficiency: learning curves of the matched pairs
+- learning-curve: data efficiency, learning curves of the matched pairs
 
-  robustness      obfuscated test messages, and other corpora (cross-domain)
+- robustness: obfuscated test messages, and other corpora (cross-domain)
 
-  missing-words   random word dropout and truncation at test time
+- missing-words: random word dropout and truncation at test time
 
-  label-shift     test sets resampled to other spam shares; true / EM / training priors
+- label-shift: test sets resampled to other spam shares; true, EM and training priors
 
-  calibration     ECE, Brier, log loss before and after temperature scaling; decision cost
+- calibration: ECE, Brier, log loss before and after temperature scaling; decision cost
 
-  augmentation    LAMBADA: a generator's filtered samples as extra training data
+- augmentation: LAMBADA, a generator's filtered samples as extra training data
 
-  claims          all six at their default grid, with one claims page (md + html)
+- claims: all six at their default grid, with one claims page (md + html)
 
-CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid
-(every value has a default). Each run writes a run folder (`.partial` until finished,
-resumable with --resume) with results.json, report.md, report.html, verdict.md and figures.
+CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid \
+(every value has a default). Each run writes a run folder (`.partial` until finished, resumable \
+with --resume) with results.json, report.md, report.html, verdict.md and figures.
 """
 
 
