@@ -14,6 +14,7 @@ with the claims page).
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -110,8 +111,6 @@ def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command
     _report(kind, names, d, run_.path, timings)
     for f in (PROGRESS_FILE, EVALS_FILE):
         (run_.path / f).unlink(missing_ok=True)
-    import shutil
-
     shutil.rmtree(run_.path / "work", ignore_errors=True)
     return run_.finish({"wall_seconds": timings})
 
