@@ -105,6 +105,172 @@ class GenerationConfig(Strict):
     max_new_tokens: int = Field(64, gt=0, description="token-by-token samplers only")
 
 
+# -- the claims experiments' grid (the optional `experiment:` section) ----------------------
+
+EXPERIMENT_NAMES = ("learning-curve", "robustness", "missing-words", "label-shift", "calibration", "augmentation")
+OBFUSCATION_KINDS = ("swap", "insert", "leet", "homoglyph")
+# metrics a verdict can rest on: threshold-free, then at 0.5, then at the validation-chosen threshold
+CURVE_METRICS = Literal["roc_auc", "pr_auc", "log_loss", "f1", "mcc", "f1_val", "mcc_val"]
+Size = int | Literal["full"]
+
+
+def _check_sizes(sizes: list, what: str) -> list:
+    for v in sizes:
+        if v != "full" and v < 2:
+            raise ValueError(f"{what} {v} is out of range: a training set needs at least 2 messages, or 'full'")
+    if len(set(map(str, sizes))) != len(sizes):
+        raise ValueError(f"{what}s repeat a value: {sizes}")
+    return sorted(sizes, key=lambda v: float("inf") if v == "full" else v)
+
+
+def _check_rates(values: list[float], lo: float, hi: float, what: str, hi_open: bool = True, lo_open=False) -> list:
+    for v in values:
+        if v < lo or v > hi or (hi_open and v == hi) or (lo_open and v == lo):
+            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise ValueError(f"{what} {v:g} is out of range: it must lie in {interval}")
+    return sorted(set(values))
+
+
+class PairSpec(Strict):
+    """Two models of the config trained on identical data: one generative, one discriminative."""
+
+    generative: str
+    discriminative: str
+    label: str | None = Field(None, description="name shown in reports (default: 'generative vs discriminative')")
+
+
+class CrossDomainTarget(Strict):
+    data: str | DataConfig = Field(
+        description="SOURCE:LOCATION (as `nlpgd evaluate --dataset` takes), a data or experiment YAML, "
+        "or a data mapping"
+    )
+    optional: bool = Field(False, description="skip with a note when it cannot be loaded (instead of an error)")
+
+
+class LearningCurveGrid(Strict):
+    sizes: list[Size] = Field(
+        default_factory=lambda: [16, 32, 128, 512, "full"],
+        description="training sizes (stratified subsets that differ per seed); 'full' is the whole train split",
+    )
+    metric: CURVE_METRICS = "roc_auc"
+
+    _sizes = field_validator("sizes")(lambda cls, v: _check_sizes(v, "training size"))
+
+
+class RobustnessGrid(Strict):
+    obfuscations: list[Literal["swap", "insert", "leet", "homoglyph"]] = Field(
+        default_factory=lambda: list(OBFUSCATION_KINDS)
+    )
+    strengths: list[float] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.4], description="share of each message's words obfuscated"
+    )
+    cross_domain: dict[str, CrossDomainTarget] = Field(
+        default_factory=dict, description="other data sets: train on the main one and test there, and the reverse"
+    )
+    metric: CURVE_METRICS = "roc_auc"
+
+    _strengths = field_validator("strengths")(
+        lambda cls, v: _check_rates(v, 0.0, 1.0, "obfuscation strength", hi_open=False)
+    )
+
+
+class MissingWordsGrid(Strict):
+    dropout: list[float] = Field(
+        default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5], description="share of words dropped at test time"
+    )
+    truncation: list[int] = Field(default_factory=lambda: [5, 10, 20], description="keep the first N words")
+    metric: CURVE_METRICS = "roc_auc"
+
+    _dropout = field_validator("dropout")(lambda cls, v: _check_rates(v, 0.0, 1.0, "dropout rate"))
+
+    @field_validator("truncation")
+    @classmethod
+    def _truncation(cls, v: list[int]) -> list[int]:
+        for n in v:
+            if n < 1:
+                raise ValueError(f"truncation length {n} is out of range: keep at least 1 word")
+        return sorted(set(v))
+
+
+class LabelShiftGrid(Strict):
+    prevalences: list[float] = Field(
+        default_factory=lambda: [0.01, 0.13, 0.5], description="spam share of the resampled test sets"
+    )
+    metric: Literal["log_loss", "accuracy", "prevalence_error"] = "log_loss"
+
+    _prevalences = field_validator("prevalences")(
+        lambda cls, v: _check_rates(v, 0.0, 1.0, "prevalence", hi_open=True, lo_open=True)
+    )
+
+
+class CalibrationGrid(Strict):
+    sizes: list[Size] | None = Field(None, description="training sizes; default: the learning curve's (fits shared)")
+    cost_ratios: list[float] = Field(
+        default_factory=lambda: [10.0, 100.0], description="cost of one ham blocked / cost of one spam missed"
+    )
+    metric: Literal["cost", "log_loss", "ece", "brier"] = "cost"
+
+    _sizes = field_validator("sizes")(lambda cls, v: None if v is None else _check_sizes(v, "training size"))
+
+    @field_validator("cost_ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one cost ratio")
+        for r in v:
+            if not r > 0:
+                raise ValueError(f"cost ratio {r:g} is out of range: it must be positive")
+        return sorted(set(v))
+
+
+class AugmentationGrid(Strict):
+    real_sizes: list[int] = Field(default_factory=lambda: [32, 128, 512], description="real training messages")
+    generator: str | None = Field(
+        None, description="model that generates; default: the first that samples token by token, else any generator"
+    )
+    classifiers: list[str] | None = Field(
+        None, description="models trained on the synthetic data; default: every paired model but the generator"
+    )
+    synthetic_ratio: float = Field(
+        1.0, gt=0, le=20, description="synthetic messages kept per real message, class by class"
+    )
+    oversample: float = Field(3.0, ge=1, le=20, description="generate this many times what is kept (then filter)")
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(50, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(64, gt=0)
+    metric: CURVE_METRICS = "roc_auc"
+
+    _sizes = field_validator("real_sizes")(lambda cls, v: _check_sizes(v, "real training size"))
+
+
+class ExperimentGrid(Strict):
+    """The `experiment:` section: what `nlpgd experiment` varies. Every value has a default."""
+
+    pairs: list[PairSpec] | None = Field(
+        None,
+        description="matched pairs; default: found by type (naive_bayes + logreg; gpt2 + distilbert from scratch; "
+        "pretrained gpt2 + pretrained distilbert); other models are reference rows",
+    )
+    reference_seeds: list[int] | None = Field(
+        None, description="seeds the reference rows are trained with (default: every seed)"
+    )
+    min_examples_seen: int = Field(
+        1000,
+        ge=0,
+        description="a Trainer-trained model sees at least this many examples per fit: a small training set is "
+        "repeated within each epoch (both members of a pair alike)",
+    )
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for every interval")
+    keep_models: bool = Field(False, description="keep each fitted model after its predictions are written")
+    learning_curve: LearningCurveGrid = Field(default_factory=LearningCurveGrid)
+    robustness: RobustnessGrid = Field(default_factory=RobustnessGrid)
+    missing_words: MissingWordsGrid = Field(default_factory=MissingWordsGrid)
+    label_shift: LabelShiftGrid = Field(default_factory=LabelShiftGrid)
+    calibration: CalibrationGrid = Field(default_factory=CalibrationGrid)
+    augmentation: AugmentationGrid = Field(default_factory=AugmentationGrid)
+
+
 class ExperimentConfig(Strict):
     name: str = Field(description="experiment name: the run folder is outputs/<name>/<run-id>")
     description: str = ""
@@ -116,6 +282,9 @@ class ExperimentConfig(Strict):
     )
     output_dir: str = "outputs"
     progress: bool = True
+    experiment: ExperimentGrid | None = Field(
+        None, description="the grid of `nlpgd experiment` (ignored by compare); every value has a default"
+    )
     keep_work: bool = Field(
         False,
         description="keep each fit's Trainer checkpoints (work/<model>/seed<k>) after the model is saved; "
@@ -265,6 +434,34 @@ def data_config_from_dict(data: dict, where: str = "data spec") -> DataConfig:
         return DataConfig.model_validate(data)
     except ValidationError as err:
         raise NlpgdError(validation_message(err, data, where)) from None
+
+
+def dataset_config(spec: str, overrides: list[str] | None = None) -> DataConfig:
+    """A data set named by a string, as a :class:`DataConfig`.
+
+    ``spec`` is a YAML file (an experiment config, whose ``data`` section is used, or a data
+    section on its own) or a shorthand ``SOURCE:LOCATION``: ``uci_sms:path``, ``csv:path``,
+    ``tsv:path``, ``jsonl:path``, ``parquet:path``, ``hub:owner/name`` or ``spamassassin``.
+    ``overrides`` are ``key=value`` settings of the data section (``text_column=sms``).
+    """
+    path = Path(spec).expanduser()
+    if path.suffix in (".yaml", ".yml"):
+        raw = read_yaml(path)
+        data = raw.get("data", raw) if isinstance(raw.get("data"), dict) else raw
+        where = str(path)
+    else:
+        source, sep, loc = spec.partition(":")
+        if source not in SOURCES:
+            raise NlpgdError(
+                f"data set spec '{spec}' is neither a YAML file nor SOURCE:LOCATION with SOURCE one of "
+                f"{', '.join(SOURCES)}"
+            )
+        data = {"source": source}
+        if loc:
+            data["name" if source == "hub" else "path"] = loc
+        where = f"data set spec '{spec}'"
+    data = apply_overrides(dict(data), overrides or [])
+    return data_config_from_dict(data, where=where)
 
 
 def dump_config(cfg: BaseModel) -> str:

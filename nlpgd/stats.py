@@ -365,3 +365,121 @@ def reliability_bins(labels, prob_spam, n_bins: int = 10) -> dict:
         "fraction_spam": (sy[keep] / count[keep]).tolist(),
         "count": count[keep].astype(int).tolist(),
     }
+
+
+# -- label shift: prior adjustment and EM (Saerens, Latinne & Decaestecker, 2002) -------------
+
+
+def adjust_to_prior(prob_spam, train_prior: float, new_prior: float) -> np.ndarray:
+    """P(spam | x) re-weighted from the class prior the scores were made under to ``new_prior``
+    (Bayes' rule: the log-odds move by ``logit(new_prior) - logit(train_prior)``)."""
+    from scipy.special import expit
+
+    shift = logit(new_prior) - logit(train_prior)
+    return expit(logit(prob_spam) + shift)
+
+
+def em_prior(prob_spam, train_prior: float, max_iter: int = 1000, tol: float = 1e-8) -> tuple[float, int]:
+    """The spam prevalence of a test set estimated by EM from posteriors made under
+    ``train_prior`` (Saerens et al. 2002): alternately adjust every posterior to the current
+    estimate and set the estimate to the mean adjusted posterior, until it moves less than
+    ``tol``. Returns ``(estimate, iterations)``."""
+    p = np.asarray(prob_spam, dtype=np.float64)
+    if p.size == 0:
+        raise ValueError("EM needs at least one score")
+    if not 0.0 < train_prior < 1.0:
+        raise ValueError(f"the training prior must lie in (0, 1), got {train_prior}")
+    estimate = float(train_prior)
+    for it in range(1, max_iter + 1):
+        new = float(np.mean(adjust_to_prior(p, train_prior, estimate)))
+        new = min(max(new, 1e-6), 1 - 1e-6)  # a prevalence of exactly 0 or 1 is a fixed point
+        if abs(new - estimate) < tol:
+            return new, it
+        estimate = new
+    return estimate, max_iter
+
+
+# -- thresholds chosen on validation ------------------------------------------------------
+
+
+def _cuts(labels, prob_spam) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Candidate thresholds (every distinct score, and one below them all, so blocking
+    everything is a candidate) with the true and false positives of ``p > threshold``."""
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(prob_spam, dtype=np.float64)
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order]
+    last = np.r_[ps[1:] != ps[:-1], True]  # last message of each group of tied scores
+    tp = np.cumsum(ys)[last]  # blocked = the scores of this group and above
+    fp = np.cumsum(~ys)[last]
+    # blocking the group at score s means a threshold just below s: the next lower score
+    below = np.r_[ps[last][1:], -np.inf]
+    thresholds = np.r_[np.inf, below]
+    return thresholds, np.r_[0, tp], np.r_[0, fp], int(y.sum()), int((~y).sum())
+
+
+def best_threshold(labels, prob_spam, metric: str = "mcc") -> float:
+    """The threshold (block when ``P(spam) > threshold``) with the highest ``metric`` (``mcc`` or
+    ``f1``) on these messages; ties go to the highest threshold. +inf when there is no spam."""
+    thresholds, tp, fp, n_pos, n_neg = _cuts(labels, prob_spam)
+    tp, fp = tp.astype(np.float64), fp.astype(np.float64)
+    fn, tn = n_pos - tp, n_neg - fp
+    if metric == "f1":
+        score = _div(2 * tp, 2 * tp + fp + fn)
+    elif metric == "mcc":
+        score = _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+    else:
+        raise ValueError(f"unknown threshold metric '{metric}' (known: mcc, f1)")
+    return float(thresholds[int(np.argmax(score))])
+
+
+def min_cost_threshold(labels, prob_spam, cost_ham_blocked: float, cost_spam_missed: float = 1.0) -> float:
+    """The threshold with the lowest total cost ``cost_ham_blocked * FP + cost_spam_missed * FN``
+    on these messages; ties go to the highest threshold."""
+    thresholds, tp, fp, n_pos, _ = _cuts(labels, prob_spam)
+    cost = cost_ham_blocked * fp + cost_spam_missed * (n_pos - tp)
+    return float(thresholds[int(np.argmin(cost))])
+
+
+def resample_cost(W: np.ndarray, labels, prob_spam, threshold: float, cost_ham_blocked: float) -> np.ndarray:
+    """Expected cost per message, ``(cost_ham_blocked * FP + FN) / n``, in every resample
+    (rows of ``W``), blocking when ``P(spam) > threshold``."""
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    y = np.asarray(labels).astype(bool)
+    flag = np.asarray(prob_spam, dtype=np.float64) > threshold
+    per_message = cost_ham_blocked * (~y & flag) + (y & ~flag)
+    return _div(W @ per_message.astype(np.float64), W.sum(axis=1), np.nan)
+
+
+# -- bootstrap over messages and seeds ----------------------------------------------------
+
+
+def seed_draws(n_seeds: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``(n_resamples, n_seeds)`` seed indices drawn with replacement: the outer level of a
+    two-level bootstrap (training seeds, then test messages). One seed gives all zeros."""
+    if n_seeds <= 1:
+        return np.zeros((n_resamples, max(n_seeds, 1)), dtype=int)
+    return np.random.default_rng([seed, 7919]).integers(0, n_seeds, size=(n_resamples, n_seeds))
+
+
+def seed_mean(per_seed: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Each resample's mean over its drawn seeds: ``per_seed`` is ``(B, S)`` (a metric per
+    message resample and seed), ``draws`` is ``(B, S)`` from :func:`seed_draws`."""
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    return np.nanmean(np.take_along_axis(per_seed, draws, axis=1), axis=1)
+
+
+def em_prior_resampled(W: np.ndarray, prob_spam, train_prior: float, max_iter: int = 1000, tol: float = 1e-8):
+    """:func:`em_prior` in every resample at once (rows of the weight matrix ``W``): ``(B,)``."""
+    from scipy.special import expit
+
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    z = logit(prob_spam)[None, :] - logit(train_prior)
+    total = W.sum(axis=1)
+    estimate = np.full(W.shape[0], float(train_prior))
+    for _ in range(max_iter):
+        new = np.clip(_div((W * expit(z + logit(estimate)[:, None])).sum(axis=1), total, np.nan), 1e-6, 1 - 1e-6)
+        if np.nanmax(np.abs(new - estimate)) < tol:
+            return new
+        estimate = new
+    return estimate

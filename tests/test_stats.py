@@ -178,3 +178,65 @@ def test_reliability_bins():
     assert r["count"] == [1, 1, 2]
     assert r["fraction_spam"] == [0.0, 0.0, 1.0]
     assert r["mean_predicted"][2] == pytest.approx(0.93)
+
+
+# -- label shift, thresholds and the two-level bootstrap (claims experiments) ---------------
+
+
+def _calibrated_scores(n: int, prevalence: float, train_prior: float, seed: int = 0):
+    """Labels drawn at ``prevalence`` and the exact posterior P(spam | x) a model trained under
+    ``train_prior`` would give: x ~ N(+1, 1) for spam, N(-1, 1) for ham."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prevalence).astype(int)
+    x = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)
+    log_lr = 2.0 * x  # log N(x; 1, 1) - log N(x; -1, 1)
+    p = 1 / (1 + np.exp(-(log_lr + np.log(train_prior / (1 - train_prior)))))
+    return y, p
+
+
+@pytest.mark.parametrize("true", (0.02, 0.13, 0.5, 0.8))
+def test_em_recovers_a_known_prevalence(true):
+    y, p = _calibrated_scores(20_000, true, train_prior=0.3)
+    estimate, iterations = stats.em_prior(p, 0.3)
+    assert abs(estimate - true) < 0.015, (estimate, true)
+    assert iterations < 1000
+    # the training prior itself is a fixed point only when it is the truth
+    assert abs(stats.em_prior(*_calibrated_scores(20_000, 0.3, 0.3)[1:], 0.3)[0] - 0.3) < 0.015
+
+
+def test_em_in_every_resample_matches_em_once():
+    y, p = _calibrated_scores(400, 0.1, 0.5, seed=3)
+    W = np.vstack([np.ones(400), *next(stats.bootstrap_weights(400, 5, seed=0))])
+    est = stats.em_prior_resampled(W, p, 0.5)
+    assert est.shape == (6,)
+    assert est[0] == pytest.approx(stats.em_prior(p, 0.5)[0], abs=1e-6)
+    assert len(set(np.round(est, 6))) > 1
+
+
+def test_adjusting_to_the_training_prior_changes_nothing():
+    p = np.array([0.01, 0.3, 0.5, 0.99])
+    assert np.allclose(stats.adjust_to_prior(p, 0.3, 0.3), p)
+    assert stats.adjust_to_prior(np.array([0.5]), 0.5, 0.1)[0] == pytest.approx(0.1)
+
+
+def test_best_threshold_and_cost_threshold():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
+    # MCC ties (0.707) between blocking {0.9, 0.7} and {0.9, 0.7, 0.6, 0.4}: the higher threshold wins
+    assert stats.best_threshold(y, p, "mcc") == 0.6
+    assert stats.best_threshold(y, p, "f1") == 0.2  # F1 0.857 when everything from 0.4 up is blocked
+    assert stats.best_threshold(np.zeros(3), [0.1, 0.2, 0.3], "f1") == np.inf
+    # ham blocked costs 100 times a spam missed: block only what is certainly spam
+    t = stats.min_cost_threshold(y, p, 100.0)
+    assert not (p[y == 0] > t).any()
+    assert stats.resample_cost(np.ones((1, 6)), y, p, t, 100.0)[0] == pytest.approx(np.sum((y == 1) & (p <= t)) / 6)
+
+
+def test_seed_draws_and_seed_mean():
+    draws = stats.seed_draws(3, 50, seed=0)
+    assert draws.shape == (50, 3) and draws.max() <= 2
+    assert np.array_equal(draws, stats.seed_draws(3, 50, seed=0))
+    per_seed = np.tile([1.0, 2.0, 3.0], (50, 1))
+    means = stats.seed_mean(per_seed, draws)
+    assert means.min() >= 1 and means.max() <= 3 and means.std() > 0
+    assert (stats.seed_draws(1, 4) == 0).all()

@@ -16,6 +16,7 @@ from nlpgd.cli.classify import classify
 from nlpgd.cli.compare import compare
 from nlpgd.cli.data import data
 from nlpgd.cli.evaluate import evaluate
+from nlpgd.cli.experiment import experiment
 from nlpgd.cli.fetch import fetch
 from nlpgd.cli.report import report
 
@@ -30,6 +31,7 @@ app.command("data")(data)
 app.command("compare")(compare)
 app.command("classify")(classify)
 app.command("evaluate")(evaluate)
+app.command("experiment")(experiment)
 app.command("report")(report)
 app.command("fetch")(fetch)
 

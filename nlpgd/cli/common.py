@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import typer
@@ -120,33 +119,11 @@ def progress_output(on: bool) -> Iterator[None]:
 
 
 def parse_dataset_spec(spec: str, overrides: list[str] | None = None):
-    """A data set named on the command line, as a :class:`DataConfig`.
+    """A data set named on the command line, as a :class:`DataConfig` (see
+    :func:`nlpgd.config.dataset_config`)."""
+    from nlpgd.config import dataset_config
 
-    ``spec`` is a YAML file (an experiment config, whose ``data`` section is used, or a data
-    section on its own) or a shorthand ``SOURCE:LOCATION``: ``uci_sms:path``, ``csv:path``,
-    ``tsv:path``, ``jsonl:path``, ``parquet:path``, ``hub:owner/name`` or ``spamassassin``.
-    ``overrides`` are ``key=value`` settings of the data section (``text_column=sms``).
-    """
-    from nlpgd.config import SOURCES, apply_overrides, data_config_from_dict, read_yaml
-
-    path = Path(spec).expanduser()
-    if path.suffix in (".yaml", ".yml"):
-        raw = read_yaml(path)
-        data = raw.get("data", raw) if isinstance(raw.get("data"), dict) else raw
-        where = str(path)
-    else:
-        source, sep, loc = spec.partition(":")
-        if source not in SOURCES:
-            raise NlpgdError(
-                f"data set spec '{spec}' is neither a YAML file nor SOURCE:LOCATION with SOURCE one of "
-                f"{', '.join(SOURCES)}"
-            )
-        data = {"source": source}
-        if loc:
-            data["name" if source == "hub" else "path"] = loc
-        where = f"data set spec '{spec}'"
-    data = apply_overrides(dict(data), overrides or [])
-    return data_config_from_dict(data, where=where)
+    return dataset_config(spec, overrides)
 
 
 def parse_prior(values: list[str] | None) -> dict[str, float] | None:

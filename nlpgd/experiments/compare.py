@@ -134,10 +134,11 @@ def _finish(run: Run, cfg: ExperimentConfig) -> Path:
     return run.finish()
 
 
-def start_run(cfg: ExperimentConfig, data: PreparedData, command: str) -> Run:
-    """A new ``<run-id>.partial`` folder holding the config, what the data layer did, the
-    split manifest and the train texts."""
-    run = Run.create(Path(cfg.output_dir), cfg.name)
+def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: str | None = None, **info) -> Run:
+    """A new ``<run-id>.partial`` folder (under ``output_dir/<folder or the config's name>``)
+    holding the config, what the data layer did, the split manifest and the train texts;
+    ``info`` adds to ``run.json``."""
+    run = Run.create(Path(cfg.output_dir), folder or cfg.name)
     run.start(
         {
             "experiment": cfg.name,
@@ -148,6 +149,7 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str) -> Run:
             "nlpgd_version": nlpgd.__version__,
             "python": platform.python_version(),
             "packages": _package_versions(),
+            **info,
         }
     )
     atomic_write_text(run.path / "config.yaml", dump_config(cfg))
@@ -255,6 +257,8 @@ def fit_and_score(
     model = build_model(params)
     if not (is_main_process() or model.can("data_parallel")):
         return None
+    if hasattr(model, "progress"):  # the arm's own scoring and sampling bars follow the run's setting
+        model.progress = ctx.progress
     with PeakMemory() as mem:
         model.fit(texts, labels, ctx)
     if not is_main_process():

@@ -17,14 +17,14 @@ from nlpgd.report.sections import comparison_blocks, run_blocks
 from nlpgd.runs import now_iso
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe copy: NaN/inf become null, numpy types become Python ones, ``_`` keys are dropped."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items() if not str(k).startswith("_")}
+        return {str(k): json_safe(v) for k, v in obj.items() if not str(k).startswith("_")}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
+        return json_safe(obj.tolist())
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
     if isinstance(obj, (np.integer,)):
@@ -54,7 +54,7 @@ def _write_outputs(out_dir: Path, blocks: list, title: str, results: dict) -> Pa
     md = out_dir / "report.md"
     atomic_write_text(md, render_markdown(blocks))
     atomic_write_text(out_dir / "report.html", render_html(blocks, title))
-    write_json(out_dir / "results.json", _clean(results))
+    write_json(out_dir / "results.json", json_safe(results))
     return md
 
 

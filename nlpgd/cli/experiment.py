@@ -1,0 +1,89 @@
+"""`nlpgd experiment`: put one claim about the two families to the test, or all six (`claims`)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nlpgd.cli.common import cli_errors
+
+HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
+
+NAME is one of:
+
+- learning-curve: data efficiency, learning curves of the matched pairs
+
+- robustness: obfuscated test messages, and other corpora (cross-domain)
+
+- missing-words: random word dropout and truncation at test time
+
+- label-shift: test sets resampled to other spam shares; true, EM and training priors
+
+- calibration: ECE, Brier, log loss before and after temperature scaling; decision cost
+
+- augmentation: LAMBADA, a generator's filtered samples as extra training data
+
+- claims: all six at their default grid, with one claims page (md + html)
+
+CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid \
+(every value has a default). Each run writes a run folder (`.partial` until finished, resumable \
+with --resume) with results.json, report.md, report.html, verdict.md and figures.
+"""
+
+
+@cli_errors
+def experiment(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="learning-curve, robustness, missing-words, label-shift, calibration, augmentation, or claims.",
+            show_default=False,
+        ),
+    ],
+    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. configs/claims.yaml.", show_default=False)],
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Dotted override, e.g. --set experiment.learning_curve.sizes=[16,64] (repeatable)."),
+    ] = None,
+    output_dir: Annotated[
+        Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")
+    ] = None,
+    resume: Annotated[
+        Optional[Path], typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    from nlpgd.config import load_config
+    from nlpgd.experiments.claims import CLAIMS, check_name, run
+
+    check_name(name)  # an unknown name fails before the config is read
+    overrides = list(set_ or [])
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if quiet:
+        overrides.append("progress=false")
+    cfg = load_config(config, overrides)
+    run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
+    summary = run_dir / ("claims.md" if name == CLAIMS else "verdict.md")
+    typer.echo(_verdicts(run_dir) if name == CLAIMS else summary.read_text(encoding="utf-8").rstrip())
+    typer.echo(f"report: {run_dir / ('claims.md' if name == CLAIMS else 'report.md')} (and .html, figures/)")
+    typer.echo(f"run folder: {run_dir}")
+
+
+experiment.__doc__ = HELP
+
+
+def _verdicts(run_dir: Path) -> str:
+    """One line per claim: its verdict, metric and key numbers."""
+    from nlpgd.io import read_json
+
+    lines = []
+    for c in read_json(run_dir / "results.json")["claims"]:
+        wall = c.get("wall_seconds")
+        metric = ", ".join(c["verdict"]["metric"]) or "n/a"
+        lines.append(f"{c['experiment']}: {c['verdict']['label']} (on {metric}; {wall or 0:.0f} s): {c['key_numbers']}")
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""The claims experiments: each takes a claim people make about generative and discriminative
+classifiers and measures it on real data, with several seeds and intervals, for matched pairs.
+
+One module per experiment (``learning_curve``, ``robustness``, ``missing_words``,
+``label_shift``, ``calibration``, ``augmentation``), each with ``NAME``, ``TITLE``, ``CLAIM``,
+``plan(design) -> Plan`` (the cells it needs) and ``analyse(design, store) -> results`` (pure:
+saved predictions in, numbers, verdict, tables and figure data out). Shared: :mod:`.plan`
+(cells, pairs), :mod:`.runner` (carrying a plan out with compare's pieces), :mod:`.measure`
+(intervals, findings). :func:`run` is the one entry point: one experiment, or ``claims`` (all
+six at their grid's defaults, in one run folder whose fits are shared between experiments,
+with the claims page).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from nlpgd.config import EXPERIMENT_NAMES, ExperimentConfig, ExperimentGrid
+from nlpgd.data import load_splits
+from nlpgd.errors import NlpgdError
+from nlpgd.experiments.claims import (
+    augmentation,
+    calibration,
+    label_shift,
+    learning_curve,
+    missing_words,
+    robustness,
+)
+from nlpgd.experiments.claims.measure import Store
+from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
+from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_targets
+from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reopen_run, start_run
+from nlpgd.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+EXPERIMENTS = {m.NAME: m for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation)}
+CLAIMS = "claims"
+NAMES = (*EXPERIMENT_NAMES, CLAIMS)
+TIMINGS_FILE = "timings.json"
+
+
+def check_name(name: str) -> list[str]:
+    """The experiments ``name`` runs, or one sentence listing the names there are."""
+    if name == CLAIMS:
+        return list(EXPERIMENT_NAMES)
+    if name not in EXPERIMENTS:
+        raise NlpgdError(f"unknown experiment '{name}'; choose one of {', '.join(NAMES)}")
+    return [name]
+
+
+def design(cfg: ExperimentConfig, names: list[str]):
+    """The data, the targets, the pairs and every plan, checked before anything is written."""
+    notes: list[str] = []
+    prepared = load_splits(cfg.data)
+    data = {MAIN: Splits.of(prepared)}
+    if "robustness" in names:
+        data.update(load_targets(cfg, cfg.experiment, notes))
+    pairs, reference, pair_notes = resolve_pairs(cfg, cfg.experiment)
+    d = Design(cfg, cfg.experiment, pairs, reference, data, notes + pair_notes)
+    plans = {n: EXPERIMENTS[n].plan(d) for n in names}
+    return d, prepared, plans
+
+
+def _open(kind: str, cfg: ExperimentConfig, prepared, resume: Path | None, command: str):
+    """A new run folder, or the interrupted one with its finished fits and evals."""
+    if resume is None:
+        return start_run(cfg, prepared, command, folder=f"{cfg.name}/{kind}", kind=kind), {}, {}, {}
+    run, done = reopen_run(cfg, prepared, resume)
+    if run.info.get("kind") != kind:
+        raise NlpgdError(f"cannot resume {run.path} with '{kind}': it is a '{run.info.get('kind')}' run")
+    extra = [read_json(run.path / f) if (run.path / f).exists() else {} for f in (EVALS_FILE, TIMINGS_FILE)]
+    return run, done, extra[0], extra[1]
+
+
+def _log_design(d: Design) -> None:
+    for p in d.pairs:
+        log.info("pair: %s", p.label)
+    if d.reference:
+        log.info("reference rows (outside the family verdicts): %s", ", ".join(d.reference))
+    for n in d.notes:
+        log.info("note: %s", n)
+
+
+def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
+    """Run experiment ``kind`` (or ``claims``: all six) on ``cfg``; returns the finished run folder."""
+    from tqdm.auto import tqdm
+
+    names = check_name(kind)
+    cfg = cfg.model_copy(update={"experiment": cfg.experiment or ExperimentGrid()})
+    d, prepared, plans = design(cfg, names)
+    merged = Plan()
+    for p in plans.values():
+        merged.merge(p)
+    run_, done, evals_done, timings = _open(kind, cfg, prepared, resume, command)
+    _log_design(d)
+    s = Session(d, run_, done, evals_done, resume=resume is not None, progress=cfg.progress)
+    bar = tqdm(
+        total=sum(len(p) for p in plans.values()), desc=kind, unit="cell", disable=not cfg.progress, file=sys.stderr
+    )
+    with interrupt_note(run_, done, len(merged), command or f"nlpgd experiment {kind} CONFIG", bar):
+        for name in names:
+            t0 = time.perf_counter()
+            execute(s, plans[name], merged, bar)
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+            write_json(run_.path / TIMINGS_FILE, timings)
+    bar.close()
+    _report(kind, names, d, run_.path, timings)
+    for f in (PROGRESS_FILE, EVALS_FILE):
+        (run_.path / f).unlink(missing_ok=True)
+    shutil.rmtree(run_.path / "work", ignore_errors=True)
+    return run_.finish({"wall_seconds": timings})
+
+
+def context_line(d: Design) -> str:
+    main = d.data[MAIN]
+    n_test, n_spam = len(main.y["test"]), int(main.y["test"].sum())
+    seeds = ", ".join(map(str, d.seeds))
+    return (
+        f"{d.cfg.name} | {d.main_name} | train {len(main.texts['train'])}, test {n_test} ({n_spam} spam) | "
+        f"seed{'s' if len(d.seeds) > 1 else ''} {seeds}"
+    )
+
+
+def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -> None:
+    from nlpgd.report.claims import write_claims_page, write_experiment_report
+
+    store = Store(path)
+    context = context_line(d)
+    results = []
+    for name in names:
+        r = EXPERIMENTS[name].analyse(d, store)
+        r["notes"] = list(dict.fromkeys([*r["notes"], *d.notes]))
+        r["wall_seconds"] = timings.get(name)
+        r["pairs"] = [p.as_dict() for p in d.pairs]
+        r["reference"] = d.reference
+        results.append(r)
+    if kind == CLAIMS:
+        write_claims_page(path, results, context, list(dict.fromkeys(d.notes)))
+    else:
+        write_experiment_report(path, results[0], context, f"{results[0]['title']} — {context}")

@@ -1,0 +1,312 @@
+"""Numbers with intervals from saved predictions: the analysis every claims experiment shares.
+
+A :class:`Stat` is one quantity (a metric, a drop, a difference, an average over conditions)
+for each training seed, on the full test set and on every bootstrap resample. Intervals come
+from a two-level bootstrap (:class:`Resampler`): each resample draws training seeds with
+replacement and test messages with replacement, and averages the quantity over the drawn
+seeds, so an interval holds both the variation between training runs (at small sizes, which
+messages were drawn for training) and the sampling of the test set. Every model and every
+condition on one test set uses the same resamples, so differences are paired.
+
+A :func:`finding` compares the two members of a pair on one statistic: the favoured member's
+advantage (positive when the claim's direction holds) with its interval, and the verdict the
+interval supports (:mod:`nlpgd.report.verdict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nlpgd import stats
+from nlpgd.io import read_json
+from nlpgd.report.verdict import judge
+from nlpgd.runs import read_predictions
+
+# name -> (label, which way is better)
+METRICS = {
+    "roc_auc": ("ROC-AUC", "higher"),
+    "pr_auc": ("PR-AUC", "higher"),
+    "log_loss": ("log loss", "lower"),
+    "f1": ("F1 at 0.5", "higher"),
+    "mcc": ("MCC at 0.5", "higher"),
+    "f1_val": ("F1 at the validation-chosen threshold", "higher"),
+    "mcc_val": ("MCC at the validation-chosen threshold", "higher"),
+    "accuracy": ("accuracy", "higher"),
+    "brier": ("Brier score", "lower"),
+    "ece": ("ECE", "lower"),
+    "prevalence_error": ("prevalence-estimate error", "lower"),
+}
+THRESHOLD_FREE = ("roc_auc", "pr_auc", "log_loss")
+THRESHOLDED = ("f1", "mcc", "f1_val", "mcc_val")
+CURVE = THRESHOLD_FREE + THRESHOLDED
+
+
+def label(metric: str) -> str:
+    return METRICS[metric][0] if metric in METRICS else metric
+
+
+def better(metric: str) -> str:
+    return METRICS[metric][1] if metric in METRICS else "lower"
+
+
+# -- reading a run folder -----------------------------------------------------------------
+
+
+class Store:
+    """The predictions and records of one run folder, each file read once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._preds: dict[Path, dict | None] = {}
+        self._json: dict[str, object] = {}
+
+    def preds(self, cell: str, seed: int, split: str) -> dict | None:
+        path = self.path / "predictions" / cell / f"seed{seed}.{split}.csv"
+        if path not in self._preds:
+            self._preds[path] = read_predictions(path) if path.is_file() else None
+        return self._preds[path]
+
+    def has(self, cell: str, seeds: list[int], split: str) -> bool:
+        return all(self.preds(cell, s, split) is not None for s in seeds)
+
+    def probs(self, cell: str, seeds: list[int], split: str) -> list[np.ndarray]:
+        return [self.preds(cell, s, split)["prob_spam"] for s in seeds]
+
+    def labels(self, cell: str, seed: int, split: str) -> np.ndarray:
+        return self.preds(cell, seed, split)["label"]
+
+    def json(self, relative: str, default=None):
+        if relative not in self._json:
+            path = self.path / relative
+            self._json[relative] = read_json(path) if path.is_file() else default
+        return self._json[relative]
+
+    def cost(self, cell: str, seed: int) -> dict:
+        return (self.json("costs.json", {}) or {}).get(cell, {}).get(f"seed{seed}", {})
+
+
+# -- resampling ---------------------------------------------------------------------------
+
+
+class Resampler:
+    """The bootstrap of one test set of ``n`` messages for ``n_seeds`` training seeds: message
+    weights ``W`` (B, n) and seed draws (B, S), fixed by ``(n, n_seeds, B, seed)``."""
+
+    def __init__(self, n: int, n_seeds: int, n_resamples: int, seed: int = 0):
+        self.n, self.B = n, n_resamples
+        self.W = np.vstack(list(stats.bootstrap_weights(n, n_resamples, seed)))
+        self.draws = stats.seed_draws(n_seeds, n_resamples, seed)
+
+
+@dataclass
+class Stat:
+    """One quantity per training seed: on the test set (``point``, shape (S,)) and on every
+    resample (``dist``, shape (B, S))."""
+
+    point: np.ndarray
+    dist: np.ndarray
+
+    def __sub__(self, other: "Stat") -> "Stat":
+        return Stat(self.point - other.point, self.dist - other.dist)
+
+    def __neg__(self) -> "Stat":
+        return Stat(-self.point, -self.dist)
+
+    def summary(self, draws: np.ndarray, level: float = stats.CI_LEVEL) -> dict:
+        """Mean over seeds, its percentile interval, and each seed's value."""
+        ok = self.point[np.isfinite(self.point)]
+        lo, hi = stats.percentile_ci(stats.seed_mean(self.dist, draws), level)
+        return {
+            "mean": float(ok.mean()) if ok.size else None,
+            "lo": lo,
+            "hi": hi,
+            "per_seed": [None if not np.isfinite(v) else float(v) for v in self.point],
+        }
+
+
+def average(items: list[Stat]) -> Stat:
+    """The mean of several quantities (conditions), seed by seed and resample by resample."""
+    return Stat(np.nanmean([s.point for s in items], axis=0), np.nanmean([s.dist for s in items], axis=0))
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What to compute from P(spam): a metric of :func:`nlpgd.stats.resample_metrics` at
+    ``thresholds`` (one per seed; None: 0.5), or the expected cost at ``cost_ratio``."""
+
+    name: str
+    base: str
+    thresholds: tuple | None = None
+    cost_ratio: float | None = None
+
+
+def curve_measures(y_val: np.ndarray, P_val: list[np.ndarray], names=CURVE) -> list[Measure]:
+    """The curve metrics, the ``_val`` ones at the threshold that maximises them on validation."""
+    out = []
+    for name in names:
+        if name.endswith("_val"):
+            base = name.removesuffix("_val")
+            out.append(Measure(name, base, tuple(stats.best_threshold(y_val, p, base) for p in P_val)))
+        else:
+            out.append(Measure(name, name))
+    return out
+
+
+def measure(res: Resampler, y, P: list[np.ndarray], measures: list[Measure]) -> dict[str, Stat]:
+    """Every measure for every seed's P(spam) on one test set (``y``: its labels, or a list of
+    each seed's labels when every seed has its own test messages of the same number)."""
+    ys = list(y) if isinstance(y, list) else [y] * len(P)
+    ones = np.ones((1, len(ys[0])))
+    plain = [m.base for m in measures if m.thresholds is None and m.cost_ratio is None]
+    point: dict[str, list] = {m.name: [] for m in measures}
+    dist: dict[str, list] = {m.name: [] for m in measures}
+    for s, (y, p) in enumerate(zip(ys, P)):
+        if plain:
+            d, pt = stats.resample_metrics(res.W, y, p, plain), stats.resample_metrics(ones, y, p, plain)
+        for m in measures:
+            if m.cost_ratio is not None:
+                thr = m.thresholds[s]
+                dm, pm = (stats.resample_cost(w, y, p, thr, m.cost_ratio) for w in (res.W, ones))
+            elif m.thresholds is not None:
+                dm, pm = (stats.resample_metrics(w, y, p, [m.base], m.thresholds[s])[m.base] for w in (res.W, ones))
+            else:
+                dm, pm = d[m.base], pt[m.base]
+            dist[m.name].append(dm)
+            point[m.name].append(pm[0])
+    return {k: Stat(np.array(point[k], dtype=np.float64), np.stack(dist[k], axis=1)) for k in point}
+
+
+# -- comparing the members of a pair ------------------------------------------------------
+
+
+def advantage(favoured: Stat, other: Stat, direction: str) -> Stat:
+    """How much better ``favoured`` is than ``other`` (positive: better), ``direction`` saying
+    whether higher or lower values are better."""
+    return favoured - other if direction == "higher" else other - favoured
+
+
+def finding(
+    pair: str,
+    favoured: str,
+    other: str,
+    values: tuple[Stat, Stat],
+    draws: np.ndarray,
+    *,
+    metric: str,
+    statistic: str,
+    direction: str | None = None,
+    quantity: str | None = None,
+    metric_label: str | None = None,
+    condition: str | None = None,
+) -> dict:
+    """One comparison behind a verdict: the two members' values of ``statistic`` (e.g. "ROC-AUC
+    averaged over sizes 16-512"), the favoured member's advantage with its interval, and the
+    verdict that interval supports. ``direction``: which way the compared quantity is better
+    (default: the metric's); ``quantity``: its name when it is not the metric itself (a drop);
+    ``condition``: the part of the claim it belongs to (findings of other metrics on the same
+    pair and condition are checked against it for disagreement)."""
+    direction = direction or better(metric)
+    adv = advantage(values[0], values[1], direction).summary(draws)
+    fav, oth = values[0].summary(draws), values[1].summary(draws)
+    return {
+        "pair": pair,
+        "favoured": favoured,
+        "other": other,
+        "metric": metric,
+        "metric_label": metric_label or label(metric),
+        "quantity": quantity or metric_label or label(metric),
+        "condition": condition,
+        "statistic": statistic,
+        "better": direction,
+        "favoured_value": fav,
+        "other_value": oth,
+        "advantage": adv,
+        "verdict": judge(adv["lo"], adv["hi"]),
+    }
+
+
+# -- what the tables show -----------------------------------------------------------------
+
+
+def text(summary: dict | None, digits: int = 4) -> str:
+    """``mean [lo, hi]`` of a summary."""
+    if not summary or summary.get("mean") is None:
+        return "n/a"
+    from nlpgd.report.verdict import interval, num
+
+    return f"{num(summary['mean'], digits)} {interval(summary, digits)}"
+
+
+def span(values: list, what: str = "training sizes") -> str:
+    """``averaged over training sizes 16-512``, or ``at training size 32`` for one."""
+    if len(values) == 1:
+        return f"at {what.removesuffix('s')} {values[0]}"
+    return f"averaged over {what} {values[0]}-{values[-1]}"
+
+
+def shown(stats_by_name: dict, key: str, draws: np.ndarray) -> str:
+    """``mean [lo, hi]`` of one :class:`Stat` of a mapping."""
+    return text(stats_by_name[key].summary(draws))
+
+
+def parameter_rows(store: Store, pairs, cell_prefix: str, seeds: list[int]) -> tuple[list[list], list[str]]:
+    """Per pair, both members' parameter counts as fitted on ``cell_prefix`` (e.g. ``full``) and
+    whether they are within 20% of each other; the notes name every neural pair that is not."""
+    rows, notes = [], []
+    for pair in pairs:
+        counts = []
+        for m in pair.members:
+            found = [store.cost(f"{cell_prefix}/{m}", s).get("n_parameters") for s in seeds]
+            found = [c for c in found if c]
+            counts.append(int(np.mean(found)) if found else None)
+        if None in counts:
+            continue
+        ratio = max(counts) / min(counts)
+        matched = ratio <= 1.2
+        shown = "n/a (same features)" if pair.kind == "linear" else ("yes" if matched else "no")
+        rows.append([pair.label, f"{counts[0]:,}", f"{counts[1]:,}", f"{ratio:.2f}", shown])
+        if not matched and pair.kind != "linear":
+            notes.append(
+                f"The {pair.label} is not size-matched: {counts[0]:,} vs {counts[1]:,} parameters "
+                f"(ratio {ratio:.2f}, more than 20% apart), so its verdict mixes family and size."
+            )
+    return rows, notes
+
+
+PARAMETER_HEADERS = ["pair", "generative: parameters", "discriminative: parameters", "ratio", "within 20%"]
+
+
+def series(name: str, x: list, summaries: list[dict | None], style: str = "-", group: str | None = None) -> dict:
+    """One line of a figure: the means and interval bounds at each ``x`` (``group`` picks the
+    colour, so one model keeps its colour across panels and line styles)."""
+    pick = lambda k: [None if s is None else s.get(k) for s in summaries]  # noqa: E731
+    return {
+        "label": name,
+        "x": list(x),
+        "y": pick("mean"),
+        "lo": pick("lo"),
+        "hi": pick("hi"),
+        "style": style,
+        "group": group or name,
+    }
+
+
+def findings_table(findings: list[dict]) -> dict:
+    """Every comparison behind a verdict, every metric, one row each."""
+    rows = [
+        [
+            f["pair"],
+            f.get("condition") or "",
+            f["metric_label"],
+            f"{f['favoured']}: {text(f['favoured_value'])}",
+            f"{f['other']}: {text(f['other_value'])}",
+            text(f["advantage"]),
+            f["verdict"],
+        ]
+        for f in findings
+    ]
+    headers = ["pair", "condition", "metric", "favoured by the claim", "other", "advantage of the favoured", "verdict"]
+    return {"title": "Every comparison behind the verdict (every metric)", "headers": headers, "rows": rows}

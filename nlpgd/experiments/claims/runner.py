@@ -1,0 +1,375 @@
+"""Carrying out a plan in a run folder, cell by cell, with compare's pieces.
+
+A cell is one :func:`~nlpgd.experiments.compare.fit_and_score` (fit, save, predict validation
+and test, metrics and costs, recorded with :func:`~nlpgd.experiments.compare.record_cell`),
+then its evals: the same model scored on perturbed or other test sets, on test sets resampled
+to another class balance with its prior replaced, or asked to generate training messages.
+Finished fits are listed in ``progress.json`` (as compare does) and finished evals in
+``evals.json``, so an interrupted run resumes where it stopped. A model is deleted once every
+eval of its cell is written (``experiment.keep_models`` keeps it).
+
+Files besides compare's: ``predictions/<cell>/seed<k>.<eval>.csv``, ``perturbations.json``
+(what each perturbation did to the test texts), ``predictions/<cell>/seed<k>.shift.json``
+(the priors of the label-shift evals) and ``synthetic/<cell>/seed<k>.jsonl`` with its
+``.quality.json`` (augmentation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nlpgd import stats
+from nlpgd.config import DataConfig, ExperimentConfig, ExperimentGrid, dataset_config
+from nlpgd.data import load_splits
+from nlpgd.data.prepare import subsample
+from nlpgd.errors import NlpgdError
+from nlpgd.experiments.claims.plan import FULL, MAIN, Cell, Pair, Plan, TrainSet
+from nlpgd.experiments.compare import Splits, fit_and_score, record_cell
+from nlpgd.experiments.generate import Sampling
+from nlpgd.generation import sample_quality
+from nlpgd.io import read_json, write_json, write_jsonl
+from nlpgd.models.base import FitContext
+from nlpgd.params import TrainerParams
+from nlpgd.perturb import perturb_texts, resample_to_prevalence
+from nlpgd.runs import Run, read_predictions, write_predictions
+from nlpgd.scoring import load_named_model, score_model
+
+log = logging.getLogger(__name__)
+EVALS_FILE = "evals.json"
+PERTURBATIONS_FILE = "perturbations.json"
+
+
+# -- what a run is made of ----------------------------------------------------------------
+
+
+@dataclass
+class Design:
+    """Everything the experiments plan and analyse with: config, grid, pairs, the data."""
+
+    cfg: ExperimentConfig
+    grid: ExperimentGrid
+    pairs: list[Pair]
+    reference: list[str]
+    data: dict[str, Splits]  # MAIN and every cross-domain target that could be loaded
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.cfg.seeds)
+
+    @property
+    def paired(self) -> list[str]:
+        return [m for p in self.pairs for m in p.members]
+
+    @property
+    def reference_seeds(self) -> list[int]:
+        return list(self.grid.reference_seeds) if self.grid.reference_seeds is not None else self.seeds
+
+    def seeds_of(self, model: str) -> list[int]:
+        return self.reference_seeds if model in self.reference else self.seeds
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for t in self.data if t != MAIN]
+
+    @property
+    def main_name(self) -> str:
+        """The main data set in a few words (a hub name, a file's name, or the source)."""
+        data = self.cfg.data
+        if data.name:
+            return data.name
+        if data.path and data.source != "spamassassin":
+            return Path(data.path).name
+        return data.source
+
+    def add_full_cells(self, plan: Plan, evals=(), reference_evals=None) -> None:
+        """Every paired model (all seeds) and reference model (its seeds) on the full train
+        split, with ``evals`` (``reference_evals`` for the reference rows, default the same)."""
+        for seed in self.seeds:
+            for m in self.paired:
+                plan.add(TrainSet(FULL), m, seed, evals)
+        for m in self.reference:
+            for seed in self.reference_seeds:
+                plan.add(TrainSet(FULL), m, seed, evals if reference_evals is None else reference_evals)
+
+    def usable_sizes(self, sizes: list, what: str, key: str) -> tuple[list, list[str]]:
+        """``sizes`` without those larger than the main train split, and a note for each left
+        out; an error when none is left."""
+        n = len(self.data[MAIN].texts["train"])
+        kept = [s for s in sizes if s == FULL or s <= n]
+        notes = [f"{what} {s} is larger than the train split ({n} messages): skipped" for s in sizes if s not in kept]
+        if not kept:
+            raise NlpgdError(
+                f"config key '{key}': every {what} ({', '.join(map(str, sizes))}) is larger than the train "
+                f"split ({n} messages)"
+            )
+        return kept, notes
+
+
+def load_targets(cfg: ExperimentConfig, grid: ExperimentGrid, notes: list[str]) -> dict[str, Splits]:
+    """The cross-domain targets of the robustness grid, loaded before any work: one that cannot
+    be loaded is an error, or a note when it is marked optional. A target without its own
+    ``max_train_samples`` trains on at most as many messages as the main data."""
+    out = {}
+    for name, target in grid.robustness.cross_domain.items():
+        key = f"experiment.robustness.cross_domain.{name}.data"
+        try:
+            dcfg = target.data if isinstance(target.data, DataConfig) else dataset_config(target.data)
+            if dcfg.max_train_samples is None and cfg.data.max_train_samples is not None:
+                dcfg = dcfg.model_copy(update={"max_train_samples": cfg.data.max_train_samples})
+            out[name] = Splits.of(load_splits(dcfg))
+        except NlpgdError as exc:
+            if not target.optional:
+                raise NlpgdError(f"config key '{key}': the target data set cannot be loaded: {exc}") from None
+            notes.append(f"cross-domain target '{name}' skipped: {exc}")
+            log.warning("%s", notes[-1])
+    return out
+
+
+@dataclass
+class Session:
+    """A design being carried out in a run folder."""
+
+    design: Design
+    run: Run
+    done: dict  # fit keys -> True (progress.json, as compare keeps it)
+    evals_done: dict  # "<cell key>:<eval>" -> True
+    resume: bool = False
+    progress: bool = True
+
+    def mark_eval(self, cell: Cell, name: str) -> None:
+        self.evals_done[f"{cell.key}:{name}"] = True
+        write_json(self.run.path / EVALS_FILE, self.evals_done)
+
+    def eval_done(self, cell: Cell, name: str) -> bool:
+        return bool(self.evals_done.get(f"{cell.key}:{name}"))
+
+
+# -- training data ------------------------------------------------------------------------
+
+
+def subset_indices(labels: list[str], size: int, seed: int) -> list[int]:
+    """A stratified subset of ``size`` messages, drawn with ``seed``: the same for every model
+    and experiment, different for every seed."""
+    records = [{"i": i, "label": y} for i, y in enumerate(labels)]
+    return [r["i"] for r in subsample(records, size, seed)]
+
+
+def synthetic_path(run: Run, generator_cell: str, seed: int) -> Path:
+    return run.path / "synthetic" / generator_cell / f"seed{seed}.jsonl"
+
+
+def read_synthetic(path: Path) -> tuple[list[str], list[str]]:
+    import json
+
+    if not path.is_file():
+        raise NlpgdError(f"generated training messages {path} are missing (the generator's cell did not finish)")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["text"] for r in rows], [r["label"] for r in rows]
+
+
+def training_data(s: Session, ts: TrainSet, seed: int) -> tuple[list[str], list[str]]:
+    """The texts and labels a cell is fitted on (before any repetition)."""
+    sp = s.design.data[ts.source]
+    texts, labels = sp.texts["train"], sp.labels["train"]
+    if ts.size is not None:
+        idx = subset_indices(labels, ts.size, seed)
+        texts, labels = [texts[i] for i in idx], [labels[i] for i in idx]
+    if ts.synthetic is None:
+        return texts, labels
+    syn_texts, syn_labels = read_synthetic(synthetic_path(s.run, f"n{ts.size}/{ts.generator}", seed))
+    if ts.synthetic == "syn":
+        return syn_texts, syn_labels
+    return texts + syn_texts, labels + syn_labels
+
+
+def repeat_small(params, texts: list[str], labels: list[str], min_seen: int) -> tuple[list, list, int]:
+    """A Trainer-trained model sees at least ``min_seen`` examples: a small training set is
+    repeated within each epoch (its epochs, validation and checkpoints stay as configured)."""
+    if not isinstance(params, TrainerParams) or not texts:
+        return texts, labels, 1
+    r = max(1, math.ceil(min_seen / (len(texts) * params.epochs)))
+    return texts * r, labels * r, r
+
+
+# -- one cell -----------------------------------------------------------------------------
+
+
+def fit_cell(s: Session, cell: Cell) -> None:
+    """Fit, save and score one cell unless it is done already."""
+    if s.done.get(cell.key):
+        return
+    texts, labels = training_data(s, cell.trainset, cell.seed)
+    params = s.design.cfg.models[cell.model]
+    fit_texts, fit_labels, repeats = repeat_small(params, texts, labels, s.design.grid.min_examples_seen)
+    sp = s.design.data[cell.trainset.source]
+    ctx = FitContext(
+        seed=cell.seed,
+        validation=(sp.texts["validation"], sp.labels["validation"]),
+        work_dir=s.run.work_dir(cell.name, cell.seed),
+        resume=s.resume,
+        progress=s.progress,
+        name=cell.key,
+    )
+    t0 = time.perf_counter()
+    metrics, cost = fit_and_score(s.run, cell.name, params, ctx, sp, train=(fit_texts, fit_labels))
+    cost.update(
+        trainset=cell.trainset.name,
+        train_messages=len(texts),
+        train_spam_share=labels.count("spam") / len(labels),
+        repeats=repeats,
+        cell_seconds=time.perf_counter() - t0,
+    )
+    record_cell(s.run, cell.name, cell.seed, metrics, cost, s.done)
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    auc, f1 = metrics["test"]["roc_auc"], metrics["test"]["f1"]
+    log.info("%s: test ROC-AUC %s, F1 %.4f (%.1f s)", cell.key, _fmt(auc), f1, cost["cell_seconds"])
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def evaluate_cell(s: Session, cell: Cell, names) -> None:
+    """Run the evals ``names`` of ``cell`` that are not written yet (loading its saved model)."""
+    todo = [cell.evals[n] for n in names if n in cell.evals and not s.eval_done(cell, n)]
+    if not todo:
+        return
+    t0 = time.perf_counter()
+    model = load_named_model(cell.key, s.run.model_dir(cell.name, cell.seed))
+    if hasattr(model, "progress"):
+        model.progress = s.progress
+    for ev in todo:
+        EVAL_RUNNERS[ev.kind](s, cell, model, ev)
+        s.mark_eval(cell, ev.name)
+    log.info("%s: %d evals in %.1f s", cell.key, len(todo), time.perf_counter() - t0)
+
+
+def cleanup(s: Session, plan: Plan) -> None:
+    """Delete the saved model of every fitted cell whose evals are all written."""
+    if s.design.grid.keep_models:
+        return
+    for cell in plan.cells.values():
+        if s.done.get(cell.key) and all(s.eval_done(cell, n) for n in cell.evals):
+            folder = s.run.model_dir(cell.name, cell.seed)
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                for parent in (folder.parent, folder.parent.parent, folder.parent.parent.parent):
+                    with contextlib.suppress(OSError):
+                        parent.rmdir()  # only when empty
+
+
+# -- evals --------------------------------------------------------------------------------
+
+
+def _texts_eval(s: Session, cell: Cell, model, ev) -> None:
+    sp = s.design.data[ev.source]
+    texts, effect = perturb_texts(sp.texts["test"], ev.transform, cell.seed)
+    p, _ = score_model(model, texts)
+    path = s.run.predictions_path(cell.name, cell.seed, ev.name)
+    write_predictions(path, sp.ids["test"], sp.y["test"], p, (p > 0.5).astype(int))
+    if ev.transform:
+        record = s.run.path / PERTURBATIONS_FILE
+        table = read_json(record) if record.exists() else {}
+        table[f"{ev.name}/seed{cell.seed}"] = effect
+        write_json(record, table)
+
+
+def _prior_scores(model, texts: list[str], p_train: np.ndarray, train_prior: float, prior: float) -> np.ndarray:
+    """P(spam) under ``prior``: a generative model's prior is replaced inside the model (and
+    restored); a discriminative model's outputs are re-weighted by Bayes' rule."""
+    if model.can("prior_replaceable"):
+        model.set_prior({"spam": float(prior), "ham": 1.0 - float(prior)})
+        try:
+            return score_model(model, texts)[0]
+        finally:
+            model.set_prior(None)
+    return stats.adjust_to_prior(p_train, train_prior, prior)
+
+
+def _shift_eval(s: Session, cell: Cell, model, ev) -> None:
+    """Label shift: for each prevalence, the test split resampled to it (with the cell's seed),
+    scored with the train prior, the true prevalence and the EM estimate."""
+    sp = s.design.data[MAIN]
+    saved = read_predictions(s.run.predictions_path(cell.name, cell.seed, "test"))
+    texts, y = sp.texts["test"], sp.y["test"]
+    # the prior the outputs were made under: the spam share of the cell's training data
+    train_prior = float(read_json(s.run.path / "costs.json")[cell.name][f"seed{cell.seed}"]["train_spam_share"])
+    record = {"train_prior": train_prior, "how": "prior replaced" if model.can("prior_replaceable") else "adjusted"}
+    for q in ev.transform:
+        idx = resample_to_prevalence(y, q, cell.seed)
+        p_train = saved["prob_spam"][idx]
+        true = float(y[idx].mean())
+        estimate, iterations = stats.em_prior(p_train, train_prior)
+        sub = [texts[i] for i in idx]
+        for mode, prior in (("train", None), ("true", true), ("em", estimate)):
+            p = p_train if prior is None else _prior_scores(model, sub, p_train, train_prior, prior)
+            path = s.run.predictions_path(cell.name, cell.seed, f"shift-{q:g}-{mode}")
+            write_predictions(path, [sp.ids["test"][i] for i in idx], y[idx], p, (p > 0.5).astype(int))
+        record[f"{q:g}"] = {"prevalence": true, "n": len(idx), "em_estimate": estimate, "em_iterations": iterations}
+    write_json(s.run.predictions_path(cell.name, cell.seed, "shift").with_suffix(".json"), record)
+
+
+def _generate_eval(s: Session, cell: Cell, model, ev) -> None:
+    """LAMBADA: the generator, fitted on the real subset, samples ``oversample`` times what is
+    kept of each class; its own posterior keeps the most confident; the quality report is kept."""
+    aug = s.design.grid.augmentation
+    texts, labels = training_data(s, cell.trainset, cell.seed)
+    sampling = Sampling(aug.temperature, aug.top_k, aug.top_p, aug.max_new_tokens, progress=s.progress)
+    options = sampling.for_model(model, cell.key)
+    rows, quality = [], {}
+    for j, label in enumerate(str(c) for c in model.classes_):
+        real = [t for t, y in zip(texts, labels) if y == label]
+        keep = math.ceil(aug.synthetic_ratio * len(real))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            samples = model.generate(label, math.ceil(aug.oversample * keep), seed=cell.seed, **options)
+        if not samples:
+            raise NlpgdError(f"generator {cell.key} produced no usable '{label}' messages; augmentation cannot go on")
+        confidence = np.asarray(model.predict_proba(samples), dtype=np.float64)[:, j]
+        order = np.argsort(-confidence, kind="stable")[:keep]
+        kept = [samples[i] for i in order]
+        rows += [{"text": t, "label": label, "confidence": float(confidence[i])} for t, i in zip(kept, order)]
+        report = sample_quality(kept, texts, real, {cell.model: model}, label)
+        report["notes"] += [str(w.message) for w in caught]
+        report["filter"] = {
+            "generated": len(samples),
+            "kept": len(kept),
+            "share_called_label": float(np.mean(confidence > 0.5)),
+            "mean_confidence_generated": float(confidence.mean()),
+            "mean_confidence_kept": float(confidence[order].mean()),
+            "min_confidence_kept": float(confidence[order].min()),
+        }
+        quality[label] = report
+    path = synthetic_path(s.run, cell.name, cell.seed)
+    write_jsonl(path, rows)
+    write_json(path.with_name(path.name + ".quality.json"), {"generator": cell.key, "sampling": options, **quality})
+
+
+EVAL_RUNNERS = {"texts": _texts_eval, "shift": _shift_eval, "generate": _generate_eval}
+
+
+# -- a phase ------------------------------------------------------------------------------
+
+
+def execute(s: Session, plan: Plan, merged: Plan, bar=None) -> None:
+    """Fit every cell of ``plan`` (as one cell of ``merged``), run ``plan``'s evals of it, and
+    delete the models whose cells are complete."""
+    for own in plan.ordered():
+        cell = merged.cells[own.key]
+        if bar is not None:
+            bar.set_postfix_str(cell.key)
+        fit_cell(s, cell)
+        evaluate_cell(s, cell, list(own.evals))
+        cleanup(s, merged)
+        if bar is not None:
+            bar.update(1)
