@@ -300,10 +300,18 @@ def test_pairs_are_found_by_type_and_the_rest_are_reference_rows():
         ("naive_bayes", "logreg", "linear"),
         ("gpt2", "distilbert", "scratch"),
     ]
-    assert reference == [] and not notes
+    assert reference == ["stack"] and not notes
     default = load_config(REPO / "configs" / "default.yaml")
     pairs, reference, _ = P.resolve_pairs(default, ExperimentGrid())
-    assert [p.kind for p in pairs] == ["linear"] and reference == ["distilbert", "gpt2"]
+    assert [p.kind for p in pairs] == ["linear"] and reference == ["distilbert", "gpt2", "gpt2_hybrid"]
+
+
+def test_a_hybrid_is_never_a_pair_member():
+    cfg = load_config(TINY_CFG, ["models.gpt2.discriminative_weight=1.0"])
+    pairs, reference, _ = P.resolve_pairs(cfg, ExperimentGrid())
+    assert [p.kind for p in pairs] == ["linear"] and "gpt2" in reference
+    with pytest.raises(NlpgdError, match="model 'gpt2' is a hybrid"):
+        P.resolve_pairs(cfg, ExperimentGrid(pairs=[PairSpec(generative="gpt2", discriminative="distilbert")]))
 
 
 def test_a_configured_pair_must_name_a_generative_and_a_discriminative_model():

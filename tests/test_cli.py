@@ -267,6 +267,11 @@ def test_interrupted_compare_resumes_without_refitting(tmp_path, monkeypatch):
     r = invoke(*base, "--resume", partial, "--set", "models.naive_bayes.alpha=0.5")
     assert r.exit_code == 2 and "models.naive_bayes.alpha" in r.stderr, r.stderr
 
+    # a run started before a setting existed resumes: the saved config is read at today's defaults
+    stored = json.loads((partial / "config.json").read_text())
+    del stored["models"]["gpt2"]["discriminative_weight"]
+    (partial / "config.json").write_text(json.dumps(stored))
+
     monkeypatch.undo()
     monkeypatch.setattr(NaiveBayesClassifier, "fit", interrupted)  # finished models must not be refitted
     monkeypatch.setattr(DistilBertClassifier, "fit", interrupted)

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nlpgd.cli import app
+from nlpgd.config import load_config
 
 from conftest import REPO
 
@@ -91,7 +92,7 @@ def test_resume_falls_back_to_an_intact_checkpoint_or_restarts(tmp_path, monkeyp
     monkeypatch.setattr(GPT2Classifier, "save", killed)
     with caplog.at_level(logging.INFO, logger="nlpgd"):
         r = invoke(*base, "--resume", partial)
-    assert r.exit_code == 130 and "3 of 4 fits are saved" in r.stderr, r.output
+    assert r.exit_code == 130 and "3 of 5 fits are saved" in r.stderr, r.output
     (line,) = [m for m in _checkpoint_lines(caplog) if "distilbert/seed0" in m]
     assert f"checkpoint-{steps[1]}: its model.safetensors is truncated or damaged" in line
     assert line.endswith(f"resuming from checkpoint-{steps[0]}"), line
@@ -113,7 +114,7 @@ def test_resume_falls_back_to_an_intact_checkpoint_or_restarts(tmp_path, monkeyp
     assert line.endswith("no intact checkpoint is left, so this fit starts again"), line
     final = partial.with_name(partial.name.removesuffix(".partial"))
     assert json.loads((final / "run.json").read_text())["status"] == "complete"
-    assert set(json.loads((final / "metrics.json").read_text())) == {"naive_bayes", "logreg", "distilbert", "gpt2"}
+    assert set(json.loads((final / "metrics.json").read_text())) == set(load_config(TINY_CFG).models)
 
 
 @pytest.mark.parametrize(

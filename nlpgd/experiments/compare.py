@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
-from nlpgd.config import ExperimentConfig, GenerationConfig, difference_message, dump_config
+from nlpgd.config import ExperimentConfig, GenerationConfig, config_from_dict, difference_message, dump_config
 from nlpgd.data import PreparedData, check_manifest, data_notes, load_splits
 from nlpgd.distributed import (
     barrier,
@@ -168,7 +168,9 @@ def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple
     run = open_run(resume, allow_partial=True)
     if not run.is_partial:
         raise NlpgdError(f"{run.path} is already complete; nothing to resume")
-    saved = {k: v for k, v in read_json(run.path / "config.json").items() if k not in RESUME_FREE_KEYS}
+    # read through today's schema, so a setting added since the run started compares at its default
+    stored = config_from_dict(read_json(run.path / "config.json"), where=str(run.path / "config.json"))
+    saved = {k: v for k, v in stored.model_dump(mode="json").items() if k not in RESUME_FREE_KEYS}
     current = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE_KEYS}
     diff = difference_message(saved, current, "config key")
     if diff is not None:

@@ -57,6 +57,12 @@ def is_generative(params) -> bool:
     return bool(model_class(params.type).capabilities.generative)
 
 
+def is_hybrid(params) -> bool:
+    """Whether a configured model trains on a blend of the two objectives (a ``gpt2`` with a
+    discriminative term): it belongs to neither family, so it is never a pair member."""
+    return getattr(params, "discriminative_weight", 0) > 0
+
+
 def _features(params) -> dict:
     return params.model_dump(include=set(CountFeatureParams.model_fields))
 
@@ -64,6 +70,8 @@ def _features(params) -> dict:
 def _auto_kind(params) -> str | None:
     """Which automatic pair a model can belong to (None: none)."""
     checkpoint, init = getattr(params, "checkpoint", None), getattr(params, "init", None)
+    if is_hybrid(params):
+        return None
     if isinstance(params, CountFeatureParams):
         return "linear"
     if params.type == "gpt2":
@@ -106,6 +114,11 @@ def _configured_pairs(cfg: ExperimentConfig, grid: ExperimentGrid) -> list[Pair]
                 raise NlpgdError(
                     f"config key 'experiment.pairs.{i}.{role}': no model '{name}' in models "
                     f"(models: {', '.join(cfg.models)})"
+                )
+            if is_hybrid(cfg.models[name]):
+                raise NlpgdError(
+                    f"config key 'experiment.pairs.{i}.{role}': model '{name}' is a hybrid (discriminative_weight "
+                    "> 0); a pair is one purely generative and one discriminative model"
                 )
             if is_generative(cfg.models[name]) != (role == "generative"):
                 family = "generative" if role == "discriminative" else "discriminative"
