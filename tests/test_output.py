@@ -166,3 +166,30 @@ def test_in_a_terminal_one_bar_per_phase(tmp_path):
     assert bars == {"compare", "distilbert/seed0", "gpt2/seed0"}, bars
     assert "Writing model shards" not in screen and "{'loss'" not in screen
     assert len(re.findall(r"epoch \d/2: train loss", screen)) == 4
+
+
+def test_the_log_of_an_experiment_off_a_terminal(tmp_path):
+    """`nlpgd experiment` with stderr to a pipe: plain time-stamped lines, no bars."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CFG.read_text())
+    cfg["models"] = {k: v for k, v in cfg["models"].items() if k in ("naive_bayes", "logreg")}
+    cfg["data"]["path"] = str(TINY_CSV)
+    path = tmp_path / "linear.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        str(REPO / "cli.py"),
+        "experiment",
+        "missing-words",
+        str(path),
+        "--output-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not CURSOR.search(proc.stderr), repr(proc.stderr[:800])
+    lines = proc.stderr.splitlines()
+    assert lines and all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
+    assert "run folder:" in proc.stdout

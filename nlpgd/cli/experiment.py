@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors
+from nlpgd.cli.common import cli_errors, progress_bars, progress_output
 
 HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
 
@@ -67,7 +67,10 @@ def experiment(
     if quiet:
         overrides.append("progress=false")
     cfg = load_config(config, overrides)
-    run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
+    progress = progress_bars(cfg.progress)  # off a terminal: no bars, a plain log
+    cfg = cfg.model_copy(update={"progress": progress})
+    with progress_output(progress):
+        run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
     summary = run_dir / ("claims.md" if name == CLAIMS else "verdict.md")
     typer.echo(_verdicts(run_dir) if name == CLAIMS else summary.read_text(encoding="utf-8").rstrip())
     typer.echo(f"report: {run_dir / ('claims.md' if name == CLAIMS else 'report.md')} (and .html, figures/)")
