@@ -114,7 +114,7 @@ def run_arm(params, seed: int, splits, judge, n_samples: int) -> dict:
 def side_by_side(rows: dict[str, list[dict]], seeds: list[int]) -> None:
     """Per seed and mean ± sd, one column per arm."""
     print(f"\n== side by side, seeds {', '.join(map(str, seeds))} ({load()})")
-    print(f"{'':28}" + "".join(f"{arm:>34}" for arm in rows))
+    print(f"{'':28}" + "".join(f"{arm:>42}" for arm in rows))
     for key, label, fmt in COLUMNS:
         cells = []
         for arm_rows in rows.values():
@@ -125,7 +125,7 @@ def side_by_side(rows: dict[str, list[dict]], seeds: list[int]) -> None:
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             per_seed = "/".join(fmt.format(v) for v in vals)
             cells.append(f"{fmt.format(statistics.fmean(vals))} ± {fmt.format(sd)} ({per_seed})")
-        print(f"{label:28}" + "".join(f"{c:>34}" for c in cells))
+        print(f"{label:28}" + "".join(f"{c:>42}" for c in cells))
 
 
 def part_one(args) -> None:
