@@ -15,7 +15,32 @@ from nlpgd.cli import app
 from conftest import REPO
 
 TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
-TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+SMOKE_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+
+
+def _launchable_config(folder):
+    """The smoke config without the models that cannot train under a launch (the stack)."""
+    import yaml
+
+    from nlpgd.models.registry import model_class
+
+    cfg = yaml.safe_load(SMOKE_CFG.read_text())
+    cfg["models"] = {k: v for k, v in cfg["models"].items() if model_class(v.get("type", k)).launchable}
+    path = folder / "tiny_launchable.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_a_model_that_cannot_train_under_a_launch_is_refused_before_any_work(tmp_path, monkeypatch):
+    from nlpgd.config import load_config
+    from nlpgd.errors import NlpgdError
+    from nlpgd.experiments.compare import check_launch
+
+    check_launch(load_config(SMOKE_CFG))  # a plain run: every model is fine
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(NlpgdError, match="model 'stack' \\(type stack\\) cannot train under torchrun"):
+        check_launch(load_config(SMOKE_CFG))
+    check_launch(load_config(_launchable_config(tmp_path)))
 
 
 def torchrun(*args, timeout=600):
@@ -41,7 +66,9 @@ def _processes(run):
 
 @pytest.mark.slow
 def test_compare_under_torchrun_with_two_cpu_processes(tmp_path):
-    proc = torchrun("compare", TINY_CFG, "--set", f"data.path={TINY_CSV}", "--output-dir", tmp_path, "--quiet")
+    proc = torchrun(
+        "compare", _launchable_config(tmp_path), "--set", f"data.path={TINY_CSV}", "--output-dir", tmp_path, "--quiet"
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = _one_finished_run(tmp_path)
     assert _processes(run) == {"naive_bayes": 1, "logreg": 1, "distilbert": 2, "gpt2": 2}
@@ -61,7 +88,15 @@ def test_resume_under_torchrun(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(GPT2Classifier, "fit", interrupted)
-    args = ["compare", TINY_CFG, "--set", f"data.path={TINY_CSV}", "--output-dir", tmp_path, "--quiet"]
+    args = [
+        "compare",
+        _launchable_config(tmp_path),
+        "--set",
+        f"data.path={TINY_CSV}",
+        "--output-dir",
+        tmp_path,
+        "--quiet",
+    ]
     r = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
     assert r.exit_code == 130, r.output
     (partial,) = (tmp_path / "smoke-tiny").iterdir()

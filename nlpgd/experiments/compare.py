@@ -37,7 +37,7 @@ from nlpgd.experiments.generate import sample_in_run
 from nlpgd.io import atomic_write_text, is_write_refusal, read_json, write_error, write_json, write_jsonl
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
-from nlpgd.models.registry import build_model
+from nlpgd.models.registry import build_model, model_class
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, open_run, write_predictions
 from nlpgd.scoring import score_model
@@ -79,6 +79,7 @@ def compare(
     Under torchrun / accelerate launch every process runs this: rank 0 alone writes the run
     folder, predictions and report; a model that can train data-parallel (the Trainer arms)
     trains across all processes, the others on rank 0 alone."""
+    check_launch(cfg)
     init_launch()
     with main_process_first():  # rank 0 fills the datasets cache, the others read it
         data = load_splits(cfg.data)
@@ -115,6 +116,18 @@ def compare(
                         ctx.work_dir.parent.rmdir()  # only if no other seed's checkpoints are there
             barrier()
         return Path(on_main_process(lambda: str(_finish(run, cfg))))
+
+
+def check_launch(cfg: ExperimentConfig) -> None:
+    """One sentence, before any work, for a model that cannot fit under a multi-process launch."""
+    if launched_world_size() > 1:
+        for name, params in cfg.models.items():
+            if not model_class(params.type).launchable:
+                raise NlpgdError(
+                    f"model '{name}' (type {params.type}) cannot train under torchrun or accelerate launch "
+                    "(it fits other models inside its own fit, on one process); run this config in one "
+                    "process, or leave that model out"
+                )
 
 
 def _open_run(cfg: ExperimentConfig, data: PreparedData, resume: Path | None, command: str) -> tuple[str, dict]:

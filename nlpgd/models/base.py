@@ -78,6 +78,9 @@ class Classifier(ABC):
     params_class: ClassVar[type[ModelParams]]
     capabilities: ClassVar[Capabilities] = Capabilities()
     type_name: ClassVar[str]  # set from params_class: the params' ``type`` literal
+    # False: fit trains other models inside it on one process (a stack's members), which a
+    # torchrun / accelerate launch cannot do; compare refuses such a model under a launch
+    launchable: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -45,6 +45,7 @@ class StackClassifier(Classifier):
     params_class = StackParams
     params: StackParams
     capabilities = Capabilities()
+    launchable = False  # its members' Trainer fits would wait on processes that never join
 
     @property
     def family(self) -> str:
