@@ -184,7 +184,8 @@ def load_lm(folder: Path, fmt: str, params: GPT2Params, tok, label_tokens: list[
 
     with warnings.catch_warnings(), load_errors(folder, "the LoRA adapters"):
         warnings.simplefilter("ignore")
-        adapted = PeftModel.from_pretrained(model, folder, is_trainable=False)
+        # adapters are weights only (``_check_adapter``); never code from the folder
+        adapted = PeftModel.from_pretrained(model, folder, is_trainable=False, trust_remote_code=False)
         return adapted.merge_and_unload()
 
 
