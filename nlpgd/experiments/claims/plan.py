@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from nlpgd.config import ExperimentConfig, ExperimentGrid
 from nlpgd.errors import NlpgdError
-from nlpgd.models.registry import model_class
+from nlpgd.models.registry import build_model, model_class
 from nlpgd.params import CountFeatureParams
 
 FULL = "full"
@@ -58,9 +58,9 @@ def is_generative(params) -> bool:
 
 
 def is_hybrid(params) -> bool:
-    """Whether a configured model trains on a blend of the two objectives (a ``gpt2`` with a
+    """Whether a configured model reports its family as hybrid (e.g. a ``gpt2`` with a
     discriminative term): it belongs to neither family, so it is never a pair member."""
-    return getattr(params, "discriminative_weight", 0) > 0
+    return build_model(params).family == "hybrid"
 
 
 def _features(params) -> dict:
@@ -117,8 +117,8 @@ def _configured_pairs(cfg: ExperimentConfig, grid: ExperimentGrid) -> list[Pair]
                 )
             if is_hybrid(cfg.models[name]):
                 raise NlpgdError(
-                    f"config key 'experiment.pairs.{i}.{role}': model '{name}' is a hybrid (discriminative_weight "
-                    "> 0); a pair is one purely generative and one discriminative model"
+                    f"config key 'experiment.pairs.{i}.{role}': model '{name}' is a hybrid; a pair is one purely "
+                    "generative and one discriminative model"
                 )
             if is_generative(cfg.models[name]) != (role == "generative"):
                 family = "generative" if role == "discriminative" else "discriminative"
