@@ -40,7 +40,7 @@ from nlpgd.io import read_json, write_json, write_jsonl
 from nlpgd.models.base import FitContext
 from nlpgd.params import TrainerParams
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
-from nlpgd.runs import Run, read_predictions, write_predictions
+from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
 from nlpgd.scoring import load_named_model, score_model
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ def _generate_eval(s: Session, cell: Cell, model, ev) -> None:
         quality[label] = report
     path = synthetic_path(s.run, cell.name, cell.seed)
     write_jsonl(path, rows)
-    write_json(path.with_name(path.name + ".quality.json"), {"generator": cell.key, "sampling": options, **quality})
+    write_json(quality_path(path), {"generator": cell.key, "sampling": options, **quality})
 
 
 EVAL_RUNNERS = {"texts": _texts_eval, "shift": _shift_eval, "generate": _generate_eval}
