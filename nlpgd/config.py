@@ -294,8 +294,8 @@ class ExperimentConfig(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", v):
-            raise ValueError("name may only use letters, digits, '.', '_' and '-'")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", v) or v in (".", ".."):
+            raise ValueError("name may only use letters, digits, '.', '_' and '-', and is not '.' or '..'")
         return v
 
     @field_validator("models", mode="before")

@@ -14,6 +14,8 @@ import contextlib
 import errno
 import json
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,48 @@ WRITE_REFUSALS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCE
 def is_write_refusal(exc: OSError) -> bool:
     """Whether ``exc`` is the system refusing a write (as opposed to a bug or a missing file)."""
     return exc.errno in WRITE_REFUSALS
+
+
+NAME_PATTERN = r"[A-Za-z0-9._-]+"
+
+
+def check_name(name: str, what: str) -> str:
+    """A name that becomes one folder: letters, digits, '.', '_' and '-', never '.' or '..'
+    (either would put the folder above or onto its parent). Returns ``name``."""
+    if not re.fullmatch(NAME_PATTERN, name or "") or name in (".", ".."):
+        raise NlpgdError(
+            f"{what} {name!r} is not a folder name: use letters, digits, '.', '_' and '-' (not '.' or '..')"
+        )
+    return name
+
+
+def inside_folder(path: Path, owner: Path) -> bool:
+    """Whether ``path``, links resolved, is ``owner`` itself or lies below it."""
+    path, owner = path.resolve(), owner.resolve()
+    return path == owner or owner in path.parents
+
+
+def check_owned_folder(path: Path, owner: Path, marker: str) -> bool:
+    """Whether nlpgd may remove ``path``: True for a real folder (not a link) directly inside
+    ``owner`` once resolved, holding the ``marker`` file nlpgd wrote there; False when nothing
+    is there. Anything else at that place is refused with one sentence."""
+    if not path.exists() and not path.is_symlink():
+        return False
+    owned = (
+        not path.is_symlink()
+        and path.is_dir()
+        and path.resolve().parent == owner.resolve()
+        and (path / marker).is_file()
+    )
+    if not owned:
+        raise NlpgdError(f"{path} exists and was not written by nlpgd; it is left as it is: choose another name")
+    return True
+
+
+def remove_owned_folder(path: Path, owner: Path, marker: str) -> None:
+    """Remove ``path`` if nlpgd made it (see :func:`check_owned_folder`), refuse otherwise."""
+    if check_owned_folder(path, owner, marker):
+        shutil.rmtree(path)
 
 
 def check_writable(folder: Path, what: str | None = None) -> Path:

@@ -34,7 +34,8 @@ def evaluate(
     from nlpgd.experiments.evaluate import evaluate_run
 
     cfg = parse_dataset_spec(dataset, set_)
-    name = name or re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
+    if name is None:  # an explicit --name "" is checked (and refused) like any other name
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
     progress = progress_bars(not quiet)
     with progress_output(progress):
         out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior), progress=progress)

@@ -13,7 +13,16 @@ from nlpgd import LABELS
 from nlpgd.config import DataConfig
 from nlpgd.data import data_notes, load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.io import check_writable, write_error, write_json
+from nlpgd.io import (
+    atomic_write_text,
+    check_name,
+    check_owned_folder,
+    check_writable,
+    ensure_dir,
+    remove_owned_folder,
+    write_error,
+    write_json,
+)
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import now_iso, open_run, write_predictions
@@ -21,6 +30,9 @@ from nlpgd.scoring import load_run_models, score_model
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")
+# written first into every evaluation folder: only a folder holding it is ever removed (by a
+# later evaluation of the same name), so no name can make nlpgd delete something it did not write
+MARKER = ".nlpgd-evaluation"
 
 
 def evaluate_run(
@@ -38,9 +50,14 @@ def evaluate_run(
     Data with one class only is accepted: the metrics it leaves undefined are noted."""
     if split not in SPLIT_CHOICES:
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
+    check_name(name, "evaluation name")
     run = open_run(run_dir)
-    final = run.path / "evaluations" / name
+    owner = run.path / "evaluations"
+    final = owner / name
     check_writable(final.parent)  # a read-only run folder fails before any work
+    tmp = final.with_name(name + ".partial")
+    remove_owned_folder(tmp, owner, MARKER)  # a crashed earlier evaluation's leftovers
+    check_owned_folder(final, owner, MARKER)  # an earlier evaluation of this name: refused now, not after scoring
     data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
     for note in data_notes(data.summary):
         log.info("data: %s", note)
@@ -52,9 +69,9 @@ def evaluate_run(
     ids = [i for s in splits for i in data.dataset[s]["id"]]
     texts = [t for s in splits for t in data.texts(s)]
     y = np.array([v for s in splits for v in data.dataset[s]["label"]])
-    tmp = final.with_name(name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        ensure_dir(tmp)
+        atomic_write_text(tmp / MARKER, "written by nlpgd evaluate\n")
         results = _score_all(models, ids, texts, y, tmp, split)
         info = {
             "data": data_cfg.model_dump(mode="json"),
@@ -68,9 +85,10 @@ def evaluate_run(
             "finished": now_iso(),
         }
         write_json(tmp / "evaluation.json", info)
-        _replace_folder(tmp, final)
+        _replace_folder(tmp, final, owner)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final, results
 
@@ -87,11 +105,11 @@ def _score_all(models: dict, ids: list, texts: list[str], y: np.ndarray, out: Pa
     return results
 
 
-def _replace_folder(new: Path, final: Path) -> None:
-    """``new`` takes the place of ``final`` (an earlier evaluation of the same name goes)."""
+def _replace_folder(new: Path, final: Path, owner: Path) -> None:
+    """``new`` takes the place of ``final`` (an earlier evaluation of the same name goes, and
+    only if an evaluation wrote it)."""
+    remove_owned_folder(final, owner, MARKER)
     try:
-        if final.exists():
-            shutil.rmtree(final)
         os.replace(new, final)
     except OSError as exc:
         raise write_error(final, exc) from None
