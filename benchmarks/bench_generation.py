@@ -229,7 +229,7 @@ def main() -> None:
 
     import torch
 
-    from nlpgd.models.causal_lm import ReferenceLM
+    from nlpgd.models.lm_scoring import ReferenceLM
     from nlpgd.models.naive_bayes import NaiveBayesClassifier
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nlpgd import sampling
 from nlpgd.errors import NlpgdError
 from nlpgd.params import REGISTRY, ModelSpec
 
@@ -99,10 +100,10 @@ class GenerationConfig(Strict):
 
     label: Literal["ham", "spam"] = Field("spam", description="class to sample")
     n: int = Field(200, gt=0, description="distinct samples per model and seed")
-    temperature: float = Field(1.0, gt=0)
-    top_k: int = Field(50, ge=0, description="token-by-token samplers only (0 disables it)")
-    top_p: float = Field(0.95, gt=0, le=1, description="token-by-token samplers only")
-    max_new_tokens: int = Field(64, gt=0, description="token-by-token samplers only")
+    temperature: float = Field(sampling.TEMPERATURE, gt=0, allow_inf_nan=False)
+    top_k: int = Field(sampling.TOP_K, ge=0, description="token-by-token samplers only (0 disables it)")
+    top_p: float = Field(sampling.TOP_P, gt=0, le=1, description="token-by-token samplers only")
+    max_new_tokens: int = Field(sampling.MAX_NEW_TOKENS, gt=0, description="token-by-token samplers only")
 
 
 # -- the claims experiments' grid (the optional `experiment:` section) ----------------------
@@ -235,10 +236,10 @@ class AugmentationGrid(Strict):
         1.0, gt=0, le=20, description="synthetic messages kept per real message, class by class"
     )
     oversample: float = Field(3.0, ge=1, le=20, description="generate this many times what is kept (then filter)")
-    temperature: float = Field(1.0, gt=0)
-    top_k: int = Field(50, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(64, gt=0)
+    temperature: float = Field(sampling.TEMPERATURE, gt=0, allow_inf_nan=False)
+    top_k: int = Field(sampling.TOP_K, ge=0)
+    top_p: float = Field(sampling.TOP_P, gt=0, le=1)
+    max_new_tokens: int = Field(sampling.MAX_NEW_TOKENS, gt=0)
     metric: CURVE_METRICS = "roc_auc"
 
     _sizes = field_validator("real_sizes")(lambda cls, v: _check_sizes(v, "real training size"))

@@ -12,7 +12,7 @@
 - :func:`perplexity_ratio`: the perplexity of the samples under a reference language model
   divided by that of the real messages (token-weighted: ``exp(-sum log p / tokens)`` per set),
   with a two-sample percentile bootstrap interval. The log-likelihoods come from the caller
-  (``nlpgd.models.causal_lm.ReferenceLM``), so this module needs no model.
+  (``nlpgd.models.lm_scoring.ReferenceLM``), so this module needs no model.
 
 The real messages must never be ones the generator trained on: ``nlpgd generate`` uses the
 run's validation and test messages of the class.

@@ -3,7 +3,7 @@
 Layers, lowest first; a module may import its own layer and those below, never above:
 
 0. errors, io, safe_load, seeding, hub, distributed, params   (leaf utilities and schemas)
-1. config, metrics, stats, runs, generation, realism, perturb (pure functions and the run folder)
+1. config, metrics, stats, runs, generation, realism, perturb, sampling (pure functions and the run folder)
 2. data, models                                               (sources and arms)
 3. scoring, report, testing                                   (saved runs read back)
 4. experiments
@@ -34,6 +34,7 @@ LAYERS = {
     "generation": 1,
     "realism": 1,
     "perturb": 1,
+    "sampling": 1,
     "data": 2,
     "models": 2,
     "scoring": 3,

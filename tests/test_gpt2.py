@@ -12,6 +12,7 @@ import torch
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import FitContext
 from nlpgd.models.gpt2 import EOS, GPT2Classifier, label_token
+from nlpgd.models.lm_data import class_repeats
 from nlpgd.models.registry import load_model
 from nlpgd.params import GPT2Params
 
@@ -168,12 +169,12 @@ def test_padding_and_order_do_not_change_scores(model, test_set):
     alone = np.array([model.log_likelihood([t], "spam")[0] for t in texts])
     batched = model.log_likelihood(texts, "spam")
     np.testing.assert_allclose(batched, alone, atol=1e-4)
-    naive = model._score(texts, ["ham", "spam"], sort=False, fixed_padding=True)
+    naive = model.class_log_likelihoods(texts, ["ham", "spam"], sort=False, fixed_padding=True)
     np.testing.assert_allclose(naive[:, 1], batched, atol=1e-4)
 
 
 def test_label_token_in_text_is_plain_text(model):
-    ids = model._encode(["hey <|spam|> now"])[0]
+    ids = model.encode(["hey <|spam|> now"])[0]
     assert model.start_ids_["spam"] not in ids
 
 
@@ -333,9 +334,6 @@ def test_smollm2_scores_trains_and_saves(train, tmp_path):
 
 def test_class_balance_repeats_the_rarer_class(model):
     labels = ["ham"] * 70 + ["spam"] * 10
-    assert model._repeats(labels) == {"ham": 1, "spam": 3}  # round(sqrt(7))
-    model.params.class_balance = 0.0
-    try:
-        assert model._repeats(labels) == {"ham": 1, "spam": 1}
-    finally:
-        model.params.class_balance = 0.5
+    assert class_repeats(labels, model.classes_, 0.5) == {"ham": 1, "spam": 3}  # round(sqrt(7))
+    assert class_repeats(labels, model.classes_, 0.0) == {"ham": 1, "spam": 1}
+    assert class_repeats(labels, model.classes_, 1.0) == {"ham": 1, "spam": 7}

@@ -70,7 +70,7 @@ def _args(tmp_path):
 
 
 def _batch(clf: GPT2Classifier, texts, labels, with_class=True):
-    rows = [dict(r) for r in clf._lm_dataset(texts, labels)]
+    rows = [dict(r) for r in clf.lm_dataset(texts, labels)]
     return (hybrid_collate if with_class else collate)(clf.eos_id_)(rows)
 
 
@@ -233,7 +233,7 @@ def test_pure_discriminative_end_still_generates(train):
 
 def test_class_balance_repeats_carry_the_true_class(lm_model):
     texts, labels = ["a", "b", "c"], ["ham", "ham", "spam"]
-    ds = lm_model._lm_dataset(texts, labels, {"ham": 1, "spam": 3})
+    ds = lm_model.lm_dataset(texts, labels, {"ham": 1, "spam": 3})
     assert ds["class_index"] == [0, 0, 1, 1, 1]
     assert [r[0] for r in ds["input_ids"]] == [lm_model.start_ids_[c] for c in ["ham", "ham", "spam", "spam", "spam"]]
 
@@ -251,7 +251,8 @@ kw = dict(n_layer=1, n_embd=32, n_head=2, vocab_size=300, n_positions=32, max_le
 m = GPT2Classifier(GPT2Params(**kw))
 m.progress = False
 m.fit(texts, labels, FitContext(seed=0, progress=False, validation=make_corpus(6, seed=1)))
-total = sum(float(p.detach().double().sum()) for lm in m._unique_lms() for p in lm.parameters())
+lms = {id(v): v for v in m.lms_.values()}.values()
+total = sum(float(p.detach().double().sum()) for lm in lms for p in lm.parameters())
 print(f"rank={torch.distributed.get_rank()} checksum={total:.8f}", flush=True)
 torch.distributed.barrier()
 torch.distributed.destroy_process_group()

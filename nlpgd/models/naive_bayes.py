@@ -23,6 +23,7 @@ from nlpgd.errors import NlpgdError
 from nlpgd.models.bag_of_words import fit_counts, load_array, load_vectorizer, save_array, save_vocabulary
 from nlpgd.models.base import Capabilities, Classifier, FitContext, check_prior
 from nlpgd.params import NaiveBayesParams
+from nlpgd.sampling import TEMPERATURE, SamplingSettings, check_count
 
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
@@ -82,14 +83,12 @@ class NaiveBayesClassifier(Classifier):
         k = self._class_index(label)
         return np.asarray(self._X(texts) @ self.nb_.feature_log_prob_[k]).ravel()
 
-    def generate(self, label: str, n: int, *, seed: int = 0, temperature: float = 1.0, **_ignored) -> list[str]:
+    def generate(self, label: str, n: int, *, seed: int = 0, temperature: float = TEMPERATURE, **_ignored) -> list[str]:
         """``n`` bags of words drawn from ``P(w | label)`` (word order carries no meaning)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise NlpgdError(f"number of samples must be a positive integer, got {n!r}")
+        n = check_count(n)
         if not self.can("can_generate"):
             raise NlpgdError("naive Bayes can only generate with variant: multinomial and analyzer: word")
-        if not temperature > 0:
-            raise NlpgdError(f"temperature must be positive, got {temperature}")
+        temperature = SamplingSettings(temperature=temperature).temperature
         k = self._class_index(label)
         rng = np.random.default_rng(seed)
         vocab = np.empty(len(self.vectorizer_.vocabulary_), dtype=object)

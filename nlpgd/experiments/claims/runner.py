@@ -41,6 +41,7 @@ from nlpgd.models.base import FitContext
 from nlpgd.params import TrainerParams
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
+from nlpgd.sampling import SamplingSettings
 from nlpgd.scoring import load_named_model, score_model
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ def _generate_eval(s: Session, cell: Cell, model, ev) -> None:
     kept of each class; its own posterior keeps the most confident; the quality report is kept."""
     aug = s.design.grid.augmentation
     texts, labels = training_data(s, cell.trainset, cell.seed)
-    sampling = Sampling(aug.temperature, aug.top_k, aug.top_p, aug.max_new_tokens, progress=s.progress)
+    sampling = Sampling(SamplingSettings.of(aug), progress=s.progress)
     options = sampling.for_model(model, cell.key)
     rows, quality = [], {}
     for j, label in enumerate(str(c) for c in model.classes_):

@@ -1,0 +1,185 @@
+"""Scoring token sequences with causal LMs: ``log P`` of each row, batched by length.
+
+Used by the GPT-2 classifier (``log P(x | y)`` for every class) and by the realism check's
+reference LM (:class:`ReferenceLM`, below). One call, :func:`score_jobs`:
+
+- a :class:`ScoreJob` is one LM and one or more *columns* of token rows; row ``i`` of every
+  column belongs to item ``i`` and has the same length (with prefix conditioning the columns
+  are the same message behind each class's label token, and one forward pass scores them all);
+- items are sorted by length and batched with their neighbours (``sort``), at most
+  ``batch_size`` items and :data:`LOGITS_BUDGET` float32 logits (rows x width x vocab) a batch,
+  so long messages and big vocabularies do not run out of memory;
+- each batch runs under ``torch.inference_mode`` and bf16/fp16 autocast on CUDA (the
+  log-softmax is float32), on the LM's own device (:func:`on_device` puts it on the GPU);
+- a row's score sums ``log P(token | tokens before it)`` over its tokens but the first (the
+  label or start token conditions the rest and is never scored); padding is never scored
+  (right padding, no attention mask: see :func:`nlpgd.models.causal_lm.collate`). A row
+  with nothing to score scores 0 and is not run.
+
+What the rows hold is the caller's choice, which is where two planned features slot in:
+
+- **prefix likelihood** (score a message without its end token): build the rows without
+  the end token (``nlpgd.models.lm_data.wrap(..., end=False)``); nothing here changes;
+- **channel prompting** (``log P(x | "The following is a spam message:\\n")``): give the
+  prompt's token ids as ``context``: they go before every row, condition it and are never
+  scored (the row's first token is then scored too). Today the context is simply prepended
+  to every row; computing its key/value cache once (``lm(context).past_key_values``,
+  expanded to the batch) and passing it to each batch belongs in :func:`_forward`, the one
+  place the model is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from nlpgd.errors import NlpgdError
+from nlpgd.models.causal_lm import load_causal_lm, max_positions, padded_batch, sequence_log_likelihood
+from nlpgd.models.hf_base import autocast, device
+
+#: largest float32 logits tensor (rows * length * vocab) one scoring batch may build
+LOGITS_BUDGET = 48_000_000
+PROGRESS_MIN_BATCHES = 8  # fewer batches than this: no progress bar
+
+
+@dataclass
+class ScoreJob:
+    """One LM and the columns of token rows it scores (``columns[j][i]``: item ``i``)."""
+
+    lm: Any
+    columns: list[list[list[int]]]
+    batches: list[list[int]] = field(default_factory=list)  # filled by score_jobs
+
+
+def on_device(lm):
+    """``lm`` in eval mode on the device scoring and sampling use (the GPU when there is one)."""
+    return lm.to(device()).eval()
+
+
+def vocab_size(lm) -> int:
+    return int(lm.get_output_embeddings().weight.shape[0])
+
+
+def length_batches(
+    lengths: Sequence[int],
+    *,
+    batch_size: int,
+    rows_per_item: int = 1,
+    vocab: int,
+    sort: bool = True,
+    fixed_width: int | None = None,
+    budget: int = LOGITS_BUDGET,
+) -> Iterator[list[int]]:
+    """Index batches over items of these lengths: by ascending length (``sort``, stable) so that
+    each batch pads little; at most ``batch_size`` items, and at most ``budget`` logits counting
+    ``rows_per_item`` rows per item, each as wide as the batch's longest (or ``fixed_width``)."""
+    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(lengths))
+    batch: list[int] = []
+    width = 0
+    for i in order:
+        w = fixed_width if fixed_width else max(width, lengths[i])
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * rows_per_item * w * vocab > budget):
+            yield batch
+            batch, w = [], (fixed_width if fixed_width else lengths[i])
+        batch.append(int(i))
+        width = w
+    if batch:
+        yield batch
+
+
+@torch.inference_mode()
+def score_jobs(
+    jobs: Sequence[ScoreJob],
+    *,
+    filler_id: int,
+    batch_size: int,
+    sort: bool = True,
+    fixed_width: int | None = None,
+    context: Sequence[int] = (),
+    progress: bool = False,
+    desc: str = "scoring",
+) -> list[np.ndarray]:
+    """For each job, an ``(n items, n columns)`` float64 array of row log-likelihoods (nats).
+
+    ``fixed_width`` pads every batch to that width (with ``sort=False``: the naive baseline a
+    benchmark compares to); ``context`` is token ids placed before every row, conditioning it
+    and never scored (see the module docstring); ``progress`` shows a bar when there are at
+    least ``PROGRESS_MIN_BATCHES`` batches."""
+    from tqdm.auto import tqdm
+
+    context = [int(t) for t in context]
+    for job in jobs:
+        lengths = [len(context) + len(r) for r in job.columns[0]]
+        todo = [i for i, n in enumerate(lengths) if n > 1]  # a lone token has nothing to score
+        plan = length_batches(
+            [lengths[i] for i in todo],
+            batch_size=batch_size,
+            rows_per_item=len(job.columns),
+            vocab=vocab_size(job.lm),
+            sort=sort,
+            fixed_width=fixed_width,
+        )
+        job.batches = [[todo[k] for k in b] for b in plan]
+    n_batches = sum(len(job.batches) for job in jobs)
+    total = sum(len(job.columns) * len(job.columns[0]) for job in jobs)
+    show = progress and n_batches >= PROGRESS_MIN_BATCHES
+    with tqdm(total=total, desc=desc, unit="seq", disable=not show, leave=False) as bar:
+        return [_score_job(job, filler_id, fixed_width, context, bar.update) for job in jobs]
+
+
+def _score_job(job: ScoreJob, filler_id: int, fixed_width, context: list[int], done: Callable) -> np.ndarray:
+    n_items, n_cols = len(job.columns[0]), len(job.columns)
+    out = np.zeros((n_items, n_cols), dtype=np.float64)
+    job.lm.eval()
+    for batch in job.batches:
+        rows = [context + job.columns[j][i] for j in range(n_cols) for i in batch]
+        ll = _forward(job.lm, rows, filler_id, fixed_width, len(context)).reshape(n_cols, len(batch))
+        for j in range(n_cols):
+            out[batch, j] = ll[j]
+        done(len(rows))
+    return out
+
+
+def _forward(lm, rows: list[list[int]], filler_id: int, fixed_width: int | None, n_context: int) -> np.ndarray:
+    """``log P`` of each row's scored tokens: one forward pass of ``lm`` (the first
+    ``n_context`` tokens of every row are the shared context: conditioning, never scored)."""
+    ids, targets = padded_batch(rows, filler_id, fixed_width)
+    if n_context > 1:
+        targets[:, : n_context - 1] = -100  # targets[t] is token t + 1: the context's own tokens
+    ids, targets = ids.to(lm.device), targets.to(lm.device)
+    with autocast(lm.device.type):
+        logits = lm(input_ids=ids).logits
+    return sequence_log_likelihood(logits, targets).double().cpu().numpy()
+
+
+class ReferenceLM:
+    """A pretrained causal LM that scores plain text (the realism check's reference model).
+
+    :meth:`score` gives each text's ``log P`` (nats) summed over its own tokens, each token
+    conditioned on the model's start-of-text token and the tokens before it, and the number
+    of tokens scored; texts are lowercased first when ``lowercase``. The model runs on the
+    GPU when there is one, batched as the classifier's scoring is (:func:`score_jobs`).
+    """
+
+    def __init__(self, checkpoint: str, *, batch_size: int = 16, lowercase: bool = True):
+        self.checkpoint = checkpoint
+        self.tokenizer, model = load_causal_lm(checkpoint)
+        self.model = on_device(model)
+        self.batch_size = batch_size
+        self.lowercase = lowercase
+        tok = self.tokenizer
+        self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if self.start_id is None:
+            raise NlpgdError(f"reference model '{checkpoint}' has neither a start nor an end token to condition on")
+
+    def score(self, texts: list[str]) -> tuple[list[float], list[int]]:
+        """``(log-likelihoods, token counts)``, one of each per text, in order."""
+        texts = [t.lower() if self.lowercase else t for t in map(str, texts)]
+        limit = max_positions(self.model) - 1
+        body = [ids[:limit] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+        job = ScoreJob(self.model, [[[self.start_id, *ids] for ids in body]])
+        (ll,) = score_jobs([job], filler_id=self.start_id, batch_size=self.batch_size)
+        return [float(v) for v in ll[:, 0]], [len(ids) for ids in body]
