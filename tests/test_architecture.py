@@ -44,9 +44,11 @@ LAYERS = {
     "cli": 5,
     "__main__": 5,
 }
-MAX_BODY_LINES = 60
+MAX_LINES = 60  # a function counted from its `def` to its last line, docstring and signature included
 # Functions allowed past the limit, each with the reason. Keep this short.
-LONG_FUNCTIONS: dict[str, str] = {}
+LONG_FUNCTIONS: dict[str, str] = {
+    "nlpgd/cli/classify.py::classify": "68 lines: issue 20 (streaming classify) is rewriting it now",
+}
 
 
 def _modules():
@@ -88,20 +90,15 @@ def _function_bodies():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                body = node.body
-                if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-                    body = body[1:] or body  # the docstring does not count
-                yield f"{path.relative_to(REPO)}::{node.name}", node.end_lineno - body[0].lineno + 1
+                yield f"{path.relative_to(REPO)}::{node.name}", node.end_lineno - node.lineno + 1
 
 
 def test_functions_are_short():
-    long = [
-        f"{name} ({n} lines)" for name, n in _function_bodies() if n > MAX_BODY_LINES and name not in LONG_FUNCTIONS
-    ]
-    assert not long, f"functions with more than {MAX_BODY_LINES} lines of body:\n" + "\n".join(long)
+    long = [f"{name} ({n} lines)" for name, n in _function_bodies() if n > MAX_LINES and name not in LONG_FUNCTIONS]
+    assert not long, f"functions longer than {MAX_LINES} lines (def to end):\n" + "\n".join(long)
 
 
 def test_long_function_allowances_are_still_needed():
     lengths = dict(_function_bodies())
-    stale = [name for name in LONG_FUNCTIONS if lengths.get(name, 0) <= MAX_BODY_LINES]
+    stale = [name for name in LONG_FUNCTIONS if lengths.get(name, 0) <= MAX_LINES]
     assert not stale, f"these are short now (or gone): drop their allowance: {stale}"

@@ -71,11 +71,13 @@ def length_batches(
     vocab: int,
     sort: bool = True,
     fixed_width: int | None = None,
-    budget: int = LOGITS_BUDGET,
+    budget: int | None = None,
 ) -> Iterator[list[int]]:
     """Index batches over items of these lengths: by ascending length (``sort``, stable) so that
     each batch pads little; at most ``batch_size`` items, and at most ``budget`` logits counting
-    ``rows_per_item`` rows per item, each as wide as the batch's longest (or ``fixed_width``)."""
+    ``rows_per_item`` rows per item, each as wide as the batch's longest (or ``fixed_width``); ``budget`` defaults to
+    :data:`LOGITS_BUDGET`."""
+    budget = LOGITS_BUDGET if budget is None else budget
     order = np.argsort(lengths, kind="stable") if sort else np.arange(len(lengths))
     batch: list[int] = []
     width = 0

@@ -1,0 +1,88 @@
+"""The causal-LM scoring module: batching by length changes no score, the logits budget and the
+batch size hold, a shared context conditions rows without being scored, and the realism
+reference LM goes through the same batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nlpgd.models import lm_scoring
+from nlpgd.models.lm_scoring import ReferenceLM, ScoreJob, length_batches, score_jobs
+
+from conftest import make_corpus, tiny_llama
+
+VOCAB = 40
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    return GPT2LMHeadModel(cfg).eval()
+
+
+def _rows(n: int, seed: int) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [[1, *rng.integers(2, VOCAB, size=int(rng.integers(1, 30))).tolist(), 0] for _ in range(n)]
+
+
+def _by_hand(lm, row: list[int]) -> float:
+    with torch.inference_mode():
+        logp = torch.log_softmax(lm(input_ids=torch.tensor([row])).logits[0].float(), dim=-1)
+    return float(sum(logp[t, row[t + 1]] for t in range(len(row) - 1)))
+
+
+def test_batched_length_sorted_scores_equal_one_by_one(lm):
+    rows = _rows(23, seed=1)
+    other = [[2, *r[1:]] for r in rows]  # a second column: the same messages behind another start token
+    (batched,) = score_jobs([ScoreJob(lm, [rows, other])], filler_id=0, batch_size=5)
+    (alone,) = score_jobs([ScoreJob(lm, [rows, other])], filler_id=0, batch_size=1)
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    by_hand = np.array([[_by_hand(lm, r), _by_hand(lm, o)] for r, o in zip(rows, other)])
+    np.testing.assert_allclose(batched, by_hand, rtol=1e-6)  # float32 sums of up to 30 terms
+    (naive,) = score_jobs([ScoreJob(lm, [rows, other])], filler_id=0, batch_size=7, sort=False, fixed_width=40)
+    np.testing.assert_allclose(naive, alone, atol=1e-5)
+
+
+def test_batches_keep_the_size_and_the_logits_budget():
+    lengths = [9, 3, 7, 3, 12, 1, 5]
+    batches = list(length_batches(lengths, batch_size=3, rows_per_item=2, vocab=10, budget=2 * 2 * 8 * 10))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    order = [i for b in batches for i in b]
+    assert [lengths[i] for i in order] == sorted(lengths)  # shortest first
+    for b in batches:
+        widest = max(lengths[i] for i in b)
+        assert len(b) <= 3 and (len(b) == 1 or len(b) * 2 * widest * 10 <= 2 * 2 * 8 * 10)
+
+
+def test_a_context_conditions_the_rows_and_is_not_scored(lm):
+    rows = _rows(6, seed=2)
+    context = [5, 6, 7]
+    (with_context,) = score_jobs([ScoreJob(lm, [[r[1:] for r in rows]])], filler_id=0, batch_size=4, context=context)
+    full = [context + r[1:] for r in rows]
+    expected = [_by_hand(lm, f) - _by_hand(lm, context) for f in full]
+    np.testing.assert_allclose(with_context[:, 0], expected, rtol=1e-6)
+
+
+def test_a_lone_token_scores_zero_without_a_forward_pass(lm, monkeypatch):
+    calls = []
+    monkeypatch.setattr(lm_scoring, "_forward", lambda *a: calls.append(a) or np.zeros(0))
+    (out,) = score_jobs([ScoreJob(lm, [[[1], [3]]])], filler_id=0, batch_size=4)
+    assert out.tolist() == [[0.0], [0.0]] and not calls
+
+
+def test_reference_lm_batches_under_the_logits_budget(tmp_path, monkeypatch):
+    ref = ReferenceLM(str(tiny_llama(tmp_path / "ref", layers=1)), batch_size=16)
+    texts = make_corpus(10, seed=3)[0]
+    expected, _ = ref.score(texts)
+    widths = []
+    forward = ref.model.forward
+    monkeypatch.setattr(ref.model, "forward", lambda **kw: widths.append(kw["input_ids"].shape) or forward(**kw))
+    monkeypatch.setattr(lm_scoring, "LOGITS_BUDGET", 1)  # one message a batch
+    got, _ = ref.score(texts)
+    assert len(widths) == len(texts) and all(rows == 1 for rows, _ in widths)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
