@@ -65,6 +65,9 @@ def _imports(path: Path):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nlpgd.") and node.level == 0:
             yield node.lineno, node.module.split(".")[1]
+        elif isinstance(node, ast.ImportFrom) and node.module == "nlpgd" and node.level == 0:
+            for alias in node.names:  # from nlpgd import stats
+                yield node.lineno, alias.name
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("nlpgd."):
