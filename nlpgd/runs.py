@@ -18,18 +18,26 @@ files. A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
 While it runs the folder is called ``<run-id>.partial`` and ``run.json`` says
 ``"status": "running"``; only a finished run is renamed to ``<run-id>``, with status
 ``complete``. A crash or Ctrl-C therefore never leaves a folder that looks finished.
+
+One process writes a run folder at a time: a writer (``compare``, ``compare --resume``,
+``evaluate``, ``generate`` into the run) holds an OS lock on ``.nlpgd.lock`` inside it
+(:func:`lock_run`), released when the command ends or by the system when the process dies;
+``.nlpgd.writer`` says which process holds it. Readers (``report``, ``classify``) take no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import socket
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from nlpgd.errors import NlpgdError, first_line
-from nlpgd.io import atomic_writer, check_writable, read_json, write_json
+from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_error, write_json
 
 FORMAT_VERSION = 1
 PARTIAL = ".partial"
@@ -130,18 +138,25 @@ class Run:
     @classmethod
     def create(cls, output_dir: Path, experiment: str, run_id: str | None = None) -> "Run":
         base = Path(output_dir) / experiment
+        if not inside_folder(base, Path(output_dir)) or base.resolve() == Path(output_dir).resolve():
+            raise NlpgdError(f"experiment name {experiment!r} puts its runs outside output folder {output_dir}")
         check_writable(base, f"cannot write to output folder {base}")
-        run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = base / (run_id + PARTIAL)
-        n = 1
-        while path.exists() or (base / run_id).exists():
-            n += 1
-            path = base / f"{run_id}-{n}{PARTIAL}"
-            if not path.exists() and not (base / f"{run_id}-{n}").exists():
-                run_id = f"{run_id}-{n}"
-                break
-        path.mkdir(parents=True)
-        return cls(path)
+        stem = run_id or datetime.now().strftime("%Y%m%d-%H%M%S")
+        for n in range(1, 10_000):  # two runs started in the same second each get their own folder
+            run_id = stem if n == 1 else f"{stem}-{n}"
+            path = base / (run_id + PARTIAL)
+            if (base / run_id).exists() or path.exists():
+                continue
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise write_error(path, exc) from None
+            run = cls(path)
+            lock_run(path)  # this process writes it from the first file on
+            return run
+        raise NlpgdError(f"cannot find a free run folder name for {stem} in {base}")
 
     def start(self, info: dict) -> None:
         self.info = {"format": FORMAT_VERSION, "status": "running", "started": now_iso(), **info}
@@ -156,6 +171,7 @@ class Run:
         final = self.path.with_name(self.path.name.removesuffix(PARTIAL))
         if final != self.path:
             os.replace(self.path, final)
+            _moved(self.path, final)
             self.path = final
             latest = final.parent / "latest"
             try:
@@ -165,6 +181,82 @@ class Run:
             except OSError:
                 pass
         return self.path
+
+
+LOCK_FILE = ".nlpgd.lock"  # the OS lock held by the process writing the folder (left in place: waiters share it)
+WRITER_FILE = ".nlpgd.writer"  # who holds it (pid, host, command), for the sentence a second writer gets
+_HELD: dict[Path, object] = {}  # run folder (resolved) -> this process's FileLock on it
+
+
+def lock_run(folder: Path) -> None:
+    """Hold the OS lock of run folder ``folder`` for as long as this process writes it (until
+    :func:`release_runs`, or until the process ends, crash or kill included). A folder that
+    another process holds: one sentence naming the run and that process; nothing is changed."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder).resolve()
+    if folder in _HELD:
+        return
+    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise NlpgdError(
+            f"run {folder} is being written by {_holder(folder)}; it is left as it is: wait for that "
+            "process to end (or stop it), then try again"
+        ) from None
+    except FileNotFoundError:
+        raise NlpgdError(f"run folder {folder} is gone: another process finished, moved or removed it") from None
+    except OSError as exc:
+        raise write_error(folder / LOCK_FILE, exc) from None
+    _HELD[folder] = lock
+    writer = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv), "since": now_iso()}
+    with contextlib.suppress(NlpgdError):  # who holds it is a courtesy to a second writer, not a condition
+        write_json(folder / WRITER_FILE, writer)
+
+
+def _holder(folder: Path) -> str:
+    """``process PID (COMMAND, since TIME)`` from the holder's ``.nlpgd.writer``, as far as known."""
+    try:
+        w = read_json(folder / WRITER_FILE)
+        where = "" if w.get("host") in (None, socket.gethostname()) else f" on {w['host']}"
+        return f"process {int(w['pid'])}{where} ({w.get('command') or 'nlpgd'}, since {w.get('since', '?')})"
+    except (NlpgdError, KeyError, TypeError, ValueError, AttributeError):
+        return "another process"
+
+
+def _moved(old: Path, new: Path) -> None:
+    """A held run folder renamed (``.partial`` -> final): the lock moves with it (same inode)."""
+    lock = _HELD.pop(Path(old).resolve(), None)
+    if lock is not None:
+        _HELD[Path(new).resolve()] = lock
+
+
+def release_run(folder: Path) -> None:
+    """Release this process's lock on run folder ``folder`` (nothing if it holds none)."""
+    lock = _HELD.pop(Path(folder).resolve(), None)
+    if lock is not None:
+        with contextlib.suppress(OSError):
+            (Path(folder) / WRITER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+
+def release_runs() -> None:
+    """Release every run folder this process holds (each command ends with this)."""
+    for folder in list(_HELD):
+        release_run(folder)
+
+
+@contextlib.contextmanager
+def writing(folder: Path):
+    """The block writes into run folder ``folder``: its lock is held throughout (see :func:`lock_run`)."""
+    held = Path(folder).resolve() in _HELD
+    lock_run(folder)
+    try:
+        yield
+    finally:
+        if not held:
+            release_run(folder)
 
 
 REQUIRED = ("run.json", "config.yaml", "split_manifest.json", "metrics.json")

@@ -20,6 +20,7 @@ from typing import Iterator
 import typer
 
 from nlpgd.errors import NlpgdError
+from nlpgd.runs import release_runs
 
 IN_MAIN = False  # set by nlpgd.cli.main(): this process is the command itself (not a test's CliRunner)
 
@@ -41,6 +42,8 @@ def cli_errors(fn):
             if is_first_process():
                 typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
             raise typer.Exit(code=130) from None
+        finally:
+            release_runs()  # a run folder this command wrote is free for the next writer
         command_finished()
         return result
 

@@ -39,7 +39,7 @@ from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
 from nlpgd.models.registry import build_model, model_class
 from nlpgd.params import ModelParams
-from nlpgd.runs import PeakMemory, Run, open_run, write_predictions
+from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
 from nlpgd.scoring import score_model
 from nlpgd.seeding import device_description, seed_everything
 
@@ -87,6 +87,16 @@ def compare(
         log.info("data: %s", note)
     path, done = on_main_process(lambda: _open_run(cfg, data, resume, command))
     run = Run(Path(path))
+    try:
+        return _run_cells(cfg, run, done, data, resume, command, progress)
+    finally:
+        release_run(run.path)  # held since the folder was created or reopened (rank 0)
+
+
+def _run_cells(
+    cfg: ExperimentConfig, run: Run, done: dict, data: PreparedData, resume: Path | None, command: str, progress
+) -> Path:
+    """Every cell not yet done, then the report and the finished run folder."""
     splits = Splits.of(data)
     cells = [(seed, name) for seed in cfg.seeds for name in cfg.models]
     show = cfg.progress if progress is None else progress
@@ -181,6 +191,7 @@ def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple
     run = open_run(resume, allow_partial=True)
     if not run.is_partial:
         raise NlpgdError(f"{run.path} is already complete; nothing to resume")
+    lock_run(run.path)  # one writer: a second resume of this run stops here, having changed nothing
     # read through today's schema, so a setting added since the run started compares at its default
     stored = config_from_dict(read_json(run.path / "config.json"), where=str(run.path / "config.json"))
     saved = {k: v for k, v in stored.model_dump(mode="json").items() if k not in RESUME_FREE_KEYS}

@@ -25,7 +25,7 @@ from nlpgd.io import (
 )
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
-from nlpgd.runs import now_iso, open_run, write_predictions
+from nlpgd.runs import now_iso, open_run, write_predictions, writing
 from nlpgd.scoring import load_run_models, score_model
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,23 @@ def evaluate_run(
     run = open_run(run_dir)
     owner = run.path / "evaluations"
     final = owner / name
-    check_writable(final.parent)  # a read-only run folder fails before any work
+    with writing(run.path):  # one writer per run folder: a second one stops here, having changed nothing
+        check_writable(final.parent)  # a read-only run folder fails before any work
+        return _evaluate_into(run.path, owner, name, data_cfg, split, prior, progress)
+
+
+def _evaluate_into(
+    run_path: Path, owner: Path, name: str, data_cfg: DataConfig, split: str, prior, progress: bool
+) -> tuple[Path, dict]:
+    """:func:`evaluate_run` once the run folder is this process's to write."""
+    final = owner / name
     tmp = final.with_name(name + ".partial")
     remove_owned_folder(tmp, owner, MARKER)  # a crashed earlier evaluation's leftovers
     check_owned_folder(final, owner, MARKER)  # an earlier evaluation of this name: refused now, not after scoring
     data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
     for note in data_notes(data.summary):
         log.info("data: %s", note)
-    models = load_run_models(run.path, progress=progress)
+    models = load_run_models(run_path, progress=progress)
     unchanged = apply_prior(models, prior)
     if unchanged:
         log.warning("the prior applies to generative models only; unchanged: %s", ", ".join(unchanged))

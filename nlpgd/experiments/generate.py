@@ -16,6 +16,7 @@ split (``train_texts.jsonl``), drawn by seed for each sample; K = 0 asks zero-sh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,11 +27,11 @@ from nlpgd.config import config_from_dict
 from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import NlpgdError
 from nlpgd.generation import JUDGE, SELF, draw_shots, instruction, sample_quality
-from nlpgd.io import atomic_writer, check_writable, read_json, write_json
+from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_json
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import model_class, saved_type, types_with
 from nlpgd.realism import perplexity_ratio, two_sample_test
-from nlpgd.runs import Run, open_run, quality_path
+from nlpgd.runs import Run, open_run, quality_path, writing
 from nlpgd.sampling import SamplingSettings, check_count
 from nlpgd.scoring import load_named_model
 
@@ -118,7 +119,16 @@ def generate_samples(
     n = check_count(n)
     sampling = sampling or Sampling()
     run = open_run(run_dir)
-    out = check_output(Path(out) if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl")
+    out = Path(out).expanduser() if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"
+    # samples written into the run: one writer at a time; written elsewhere, the run is only read
+    with writing(run.path) if inside_folder(out, run.path) else contextlib.nullcontext():
+        return _generate(run, label, n, seed, check_output(out), model, sampling, realism)
+
+
+def _generate(
+    run: Run, label: str, n: int, seed: int, out: Path, model: str | None, sampling: Sampling, realism: Realism | None
+) -> Generated:
+    """:func:`generate_samples` once the output is known to be writable (and the run locked if it is inside)."""
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
     generator = load_named_model(key, folder, progress=sampling.progress)

@@ -1,0 +1,189 @@
+"""What a hostile or unlucky user meets, each through the CLI: two writers on one run folder,
+names that leave the output folder, a full disk inside a fit, saved state that points outside
+the run or is a pickle, inputs that mean nothing, progress bars in a redirected log. Each ends
+in one sentence (exit 2, no traceback), with nothing finished-looking left behind and nothing
+written outside the output folder."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nlpgd.cli import app
+
+from conftest import REPO
+
+runner = CliRunner()
+TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
+TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_sentence(r, *fragments):
+    """Exit 2, one line on stderr holding every fragment, no traceback, nothing on stdout."""
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.output
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+def snapshot(root: Path) -> dict:
+    """Every file below ``root`` (links not followed) with the hash of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def small_config(folder: Path, name: str = "small", models: str = "{naive_bayes: {}, logreg: {}}") -> Path:
+    cfg = folder / f"{name}.yaml"
+    cfg.write_text(
+        f"name: {name}\ndata: {{source: csv, path: {TINY_CSV}, validation_size: 0.2, test_size: 0.2}}\n"
+        f"models: {models}\n"
+    )
+    return cfg
+
+
+def env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+# -- 1: one writer per run folder ---------------------------------------------------------
+
+
+@pytest.fixture
+def partial_run(tmp_path, monkeypatch):
+    """A compare of naive Bayes and logreg stopped by Ctrl-C once naive Bayes is saved."""
+    from nlpgd.models.logreg import LogRegClassifier
+
+    def killed(self, *a, **k):
+        raise KeyboardInterrupt
+
+    cfg = small_config(tmp_path)
+    out = tmp_path / "out"
+    monkeypatch.setattr(LogRegClassifier, "save", killed)
+    r = invoke("compare", cfg, "--output-dir", out, "--quiet")
+    assert r.exit_code == 130 and "1 of 2 fits are saved" in r.stderr, r.output
+    monkeypatch.undo()
+    (partial,) = (out / "small").iterdir()
+    assert partial.name.endswith(".partial")
+    return cfg, out, partial
+
+
+@pytest.fixture
+def holder():
+    """Hold a run folder's lock from another process, as a second nlpgd would: its pid."""
+    procs = []
+
+    def hold(folder: Path) -> int:
+        code = "import sys; from nlpgd.runs import lock_run; lock_run(sys.argv[1]); print('held', flush=True); "
+        code += "sys.stdin.read()"
+        p = subprocess.Popen(
+            [sys.executable, "-c", code, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env(),
+            text=True,
+        )
+        procs.append(p)
+        assert p.stdout.readline().strip() == "held"
+        return p.pid
+
+    yield hold
+    for p in procs:
+        p.stdin.close()
+        p.wait(timeout=30)
+
+
+def test_a_second_resume_is_refused_naming_the_process_that_writes_the_run(partial_run, holder):
+    cfg, out, partial = partial_run
+    pid = holder(partial)
+    before = snapshot(partial)
+    r = invoke("compare", cfg, "--output-dir", out, "--quiet", "--resume", partial)
+    one_sentence(r, f"run {partial} is being written by process {pid}", "wait for that process to end")
+    assert snapshot(partial) == before
+    assert [p.name for p in (out / "small").iterdir()] == [partial.name]
+
+
+def test_evaluate_and_generate_into_a_run_another_process_writes_are_refused(copy_run, holder, tmp_path):
+    run = copy_run()
+    pid = holder(run)
+    before = snapshot(run)
+    r = invoke("evaluate", run, "--dataset", f"csv:{TINY_CSV}", "--name", "other", "--quiet")
+    one_sentence(r, f"run {run} is being written by process {pid}")
+    r = invoke("generate", run, "--model", "naive_bayes", "-n", "2", "--reference-lm", "none")
+    one_sentence(r, f"run {run} is being written by process {pid}")
+    assert snapshot(run) == before
+    # readers need no lock; samples written outside the run only read it
+    assert invoke("classify", run, "free prize now").exit_code == 0
+    r = invoke(
+        "generate", run, "--model", "naive_bayes", "-n", "2", "--reference-lm", "none", "--out", tmp_path / "s.jsonl"
+    )
+    assert r.exit_code == 0, r.output
+
+
+def test_two_resumes_started_together_one_proceeds(partial_run, tmp_path):
+    """Two real processes: the one that locks the run first finishes it, the other stops at
+    once naming it (each fit is slowed down so that the two overlap)."""
+    cfg, out, partial = partial_run
+    code = textwrap.dedent(
+        """
+        import sys, time
+        from nlpgd.models.logreg import LogRegClassifier
+        fit = LogRegClassifier.fit
+        LogRegClassifier.fit = lambda self, *a, **k: (time.sleep(4), fit(self, *a, **k))[1]
+        from nlpgd.cli import main
+        sys.argv = ["nlpgd", *sys.argv[1:]]
+        main()
+        """
+    )
+    args = [
+        sys.executable,
+        "-c",
+        code,
+        "compare",
+        str(cfg),
+        "--output-dir",
+        str(out),
+        "--quiet",
+        "--resume",
+        str(partial),
+    ]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), text=True) for _ in "ab"]
+    results = [(p.pid, p.wait(timeout=600), *p.communicate()) for p in procs]
+    codes = sorted(rc for _, rc, _, _ in results)
+    assert codes == [0, 2], results
+    (winner,) = [pid for pid, rc, _, _ in results if rc == 0]
+    ((_, _, _, err),) = [r for r in results if r[1] == 2]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"is being written by process {winner}" in lines[0], err
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    assert json.loads((final / "run.json").read_text())["status"] == "complete"
+    assert set(json.loads((final / "metrics.json").read_text())) == {"naive_bayes", "logreg"}
+    assert not (final / ".nlpgd.writer").exists()
+
+
+# -- 2: names that leave the output folder ------------------------------------------------
+
+
+def test_an_experiment_folder_that_resolves_outside_the_output_folder_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "small").symlink_to(elsewhere)
+    r = invoke("compare", small_config(tmp_path), "--output-dir", out, "--quiet")
+    one_sentence(r, "outside output folder")
+    assert list(elsewhere.iterdir()) == []
