@@ -39,6 +39,65 @@ def is_write_refusal(exc: OSError) -> bool:
     return exc.errno in WRITE_REFUSALS
 
 
+# how libraries that write without Python's open (torch.save's zip writer, safetensors' Rust
+# writer) report a write that failed: a RuntimeError or their own error type, never an OSError
+_FAILED_WRITE = re.compile(
+    r"unexpected pos|iostream|file write failed|failed writing|cannot be opened|No space left|StorageFull"
+    r"|Disk quota|Read-only file system|os error (28|30|122)|Errno (28|30|122)",
+    re.IGNORECASE,
+)
+FULL_BELOW = 1 << 20  # bytes free under which a disk counts as full
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the disk holding ``folder`` (its nearest existing parent); None if unknown."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+@contextmanager
+def library_writes(folder: Path, what: str) -> Iterator[None]:
+    """A block in which a library writes ``what`` under ``folder`` (the Trainer's checkpoints
+    through ``torch.save``, ``save_pretrained``, tokenizer files, arrays): a write it could not
+    make, whatever type the library raises it as, becomes one sentence naming ``what``, where,
+    and why (a full disk as such). Anything else passes through untouched."""
+    try:
+        yield
+    except NlpgdError:
+        raise
+    except OSError as exc:
+        if not is_write_refusal(exc):
+            raise
+        raise NlpgdError(
+            f"cannot write {what} in {exc.filename or folder}: {exc.strerror or first_line(exc)}"
+        ) from None
+    except Exception as exc:
+        if not isinstance(exc, RuntimeError) and type(exc).__name__ != "SafetensorError":
+            raise
+        free = free_bytes(folder)
+        full = free is not None and free < FULL_BELOW
+        if not (full or _FAILED_WRITE.search(str(exc))):
+            raise
+        reason = os.strerror(errno.ENOSPC) if full else f"the write failed ({first_line(exc)})"
+        raise NlpgdError(f"cannot write {what} in {folder}: {reason}") from None
+
+
+def check_free_space(folder: Path, need: int, what: str) -> None:
+    """One sentence, before the work, when the disk holding ``folder`` has less than ``need``
+    bytes free for ``what``."""
+    free = free_bytes(folder)
+    if free is not None and free < need:
+        raise NlpgdError(
+            f"not enough free space in {folder} for {what}: about {need / 2**20:.1f} MB needed, "
+            f"{free / 2**20:.1f} MB free"
+        )
+
+
 NAME_PATTERN = r"[A-Za-z0-9._-]+"
 
 

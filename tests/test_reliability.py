@@ -187,3 +187,80 @@ def test_an_experiment_folder_that_resolves_outside_the_output_folder_is_refused
     r = invoke("compare", small_config(tmp_path), "--output-dir", out, "--quiet")
     one_sentence(r, "outside output folder")
     assert list(elsewhere.iterdir()) == []
+
+
+# -- 3: a full disk inside a fit ----------------------------------------------------------
+
+ENCODER = (
+    "{distilbert: {init: scratch, scratch_dim: 32, scratch_layers: 1, scratch_vocab_size: 300, epochs: 2, "
+    "max_length: 32}}"
+)
+
+
+def stays_partial(out: Path, line: str) -> Path:
+    (partial,) = (out / "small").iterdir()
+    assert partial.name.endswith(".partial") and f"--resume {partial}" in line, line
+    assert json.loads((partial / "run.json").read_text())["status"] == "running"
+    assert not (partial / "report.md").exists()
+    return partial
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 300 KB tmpfs: room for a run folder's data files, not for a Trainer checkpoint."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.decode().strip() or 'not root'}); simulated below")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_inside_a_trainer_checkpoint_is_one_sentence(tmp_path, tiny_disk):
+    r = invoke("compare", small_config(tmp_path, models=ENCODER), "--output-dir", tiny_disk, "--quiet")
+    line = one_sentence(r, "cannot write the checkpoints of distilbert/seed0", "No space left on device")
+    stays_partial(tiny_disk, line)
+
+
+def test_a_failed_torch_save_inside_a_fit_is_one_sentence(tmp_path, monkeypatch):
+    """torch.save reports a short write as RuntimeError, not OSError (the Trainer's checkpoint)."""
+    import torch
+
+    def cut_short(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 175616 vs 175504")
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    out = tmp_path / "out"
+    r = invoke("compare", small_config(tmp_path, models=ENCODER), "--output-dir", out, "--quiet")
+    line = one_sentence(r, "cannot write the checkpoints of distilbert/seed0 in", "unexpected pos", "0 of 1 fits")
+    stays_partial(out, line)
+
+
+def test_a_failed_save_pretrained_is_one_sentence(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import nlpgd.models.distilbert as distilbert
+
+    def disk_full(*a, **k):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "x" })')
+
+    monkeypatch.setattr(distilbert.DistilBertClassifier, "save", disk_full)
+    out = tmp_path / "out"
+    r = invoke("compare", small_config(tmp_path, models=ENCODER), "--output-dir", out, "--quiet")
+    line = one_sentence(r, "cannot write model distilbert/seed0 in", "StorageFull")
+    stays_partial(out, line)
+
+
+def test_free_space_is_checked_before_a_fit_of_known_size(tmp_path, monkeypatch):
+    import nlpgd.io
+
+    cfg = small_config(tmp_path)
+    cfg.write_text(cfg.read_text() + "seeds: [0, 1]\n")
+    real = nlpgd.io.free_bytes
+    monkeypatch.setattr(nlpgd.io, "free_bytes", lambda folder: 100 if "seed" not in str(folder) else real(folder))
+    out = tmp_path / "out"
+    r = invoke("compare", cfg, "--output-dir", out, "--quiet")
+    line = one_sentence(r, "not enough free space in", "for naive_bayes/seed1 (its seed0 takes", "2 of 4 fits")
+    partial = stays_partial(out, line)
+    assert not (partial / "models" / "naive_bayes" / "seed1").exists()

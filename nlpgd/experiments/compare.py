@@ -34,7 +34,16 @@ from nlpgd.distributed import (
 )
 from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.experiments.generate import sample_in_run
-from nlpgd.io import atomic_write_text, is_write_refusal, read_json, write_error, write_json, write_jsonl
+from nlpgd.io import (
+    atomic_write_text,
+    check_free_space,
+    is_write_refusal,
+    library_writes,
+    read_json,
+    write_error,
+    write_json,
+    write_jsonl,
+)
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
 from nlpgd.models.registry import build_model, model_class
@@ -285,11 +294,15 @@ def fit_and_score(
         return None
     if hasattr(model, "progress"):  # the arm's own scoring and sampling bars follow the run's setting
         model.progress = ctx.progress
-    with PeakMemory() as mem:
+    key = f"{name}/seed{ctx.seed}"
+    if is_main_process():
+        check_fit_space(run, name, ctx.seed, params)
+    with PeakMemory() as mem, library_writes(ctx.work_dir, f"the checkpoints of {key}"):
         model.fit(texts, labels, ctx)
     if not is_main_process():
         return None
-    model.save(run.model_dir(name, ctx.seed))
+    with library_writes(run.model_dir(name, ctx.seed), f"model {key}"):
+        model.save(run.model_dir(name, ctx.seed))
     metrics, pred_seconds = {}, {}
     for split in EVAL_SPLITS:
         p, pred_seconds[split] = score_model(model, splits.texts[split])
@@ -312,6 +325,20 @@ def fit_and_score(
     if generation is not None and model.can("can_generate"):
         cost["generate_seconds"] = sample_in_run(run, name, ctx.seed, model, generation, (texts, labels))
     return metrics, cost
+
+
+def check_fit_space(run: Run, name: str, seed: int, params: ModelParams) -> None:
+    """Before a fit whose size is known (another seed of the model is saved in this run): one
+    sentence when the disk cannot hold it, its saved folder plus the checkpoints it keeps
+    (weights and optimizer state, about three times the weights each)."""
+    saved = [d for d in run.model_folders().get(name, []) if d.name != f"seed{seed}"]
+    if not saved:
+        return
+    size = sum(f.stat().st_size for f in saved[0].rglob("*") if f.is_file() and not f.is_symlink())
+    keep = int(getattr(params, "keep_checkpoints", 0) or 0)
+    what = f"{name}/seed{seed} (its {saved[0].name} takes {size / 2**20:.1f} MB"
+    what += f", and its fit keeps {keep} checkpoints)" if keep else ")"
+    check_free_space(run.path, size * (1 + 3 * keep), what)
 
 
 def _package_versions() -> dict[str, str | None]:
