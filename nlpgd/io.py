@@ -249,11 +249,32 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
 
 
+def check_regular_file(path: Path, what: str = "file") -> Path:
+    """``path`` if it is a regular file (or a link to one); otherwise one sentence saying what
+    it is: missing, or not a regular file (a folder, a device such as /dev/urandom, a pipe,
+    a link to nothing)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists() and not path.is_symlink():
+        raise NlpgdError(f"{what} {path} is missing")
+    target = path.resolve()
+    kind = (
+        "a link to nothing"
+        if not target.exists()
+        else "a folder"
+        if target.is_dir()
+        else "a device"
+        if target.is_char_device() or target.is_block_device()
+        else "a pipe or socket"
+    )
+    link = f"a link to {os.readlink(path)}, " if path.is_symlink() else ""
+    raise NlpgdError(f"{what} {path} is not a regular file ({link}{kind})")
+
+
 def read_json(path: Path, what: str = "file") -> Any:
     """Parsed JSON of ``path``, or one sentence naming the file (missing, unreadable, damaged)."""
-    path = Path(path)
-    if not path.is_file():
-        raise NlpgdError(f"{what} {path} is missing")
+    path = check_regular_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -114,11 +114,26 @@ class Run:
         """``{model name: [its seed<k> folders, lowest seed first]}`` of the saved models."""
         root = self.path / "models"
         out: dict[str, list[Path]] = {}
+        self.check_inside(root)
         for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
             seeds = [p for p in d.iterdir() if p.is_dir() and p.name.startswith("seed") and p.name[4:].isdigit()]
             if seeds:
                 out[d.name] = sorted(seeds, key=lambda p: int(p.name[4:]))
         return out
+
+    def check_inside(self, path: Path) -> None:
+        """One sentence when ``path`` (a folder of this run) or a link anywhere below it resolves
+        outside the run folder: a run is scored with its own models, never someone else's."""
+        candidates = [Path(path)]
+        if candidates[0].is_dir() and not candidates[0].is_symlink():
+            for top, dirs, files in os.walk(path):  # links are listed, not followed
+                candidates += [Path(top) / n for n in dirs + files if os.path.islink(os.path.join(top, n))]
+        for link in candidates:
+            if not inside_folder(link, self.path):
+                raise NlpgdError(
+                    f"{link} is a link to {link.resolve()}, outside run {self.path}: refused (a run's saved "
+                    "state stays inside its folder)"
+                )
 
     def predictions_path(self, model: str, seed: int, split: str) -> Path:
         return self.path / "predictions" / model / f"seed{seed}.{split}.csv"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nlpgd.errors import NlpgdError, first_line
-from nlpgd.io import read_json
+from nlpgd.io import check_regular_file, read_json
 
 #: Files whose ``auto_map`` would make transformers import a module from the folder.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -69,7 +69,7 @@ def check_safetensors(path: Path) -> None:
     tensor's byte range, then the data; a file cut short by a kill or a full disk is shorter
     than the largest range end, which this finds without reading the tensors.
     """
-    path = Path(path)
+    path = check_regular_file(path, "weights file")
     try:
         size = path.stat().st_size
         with path.open("rb") as f:

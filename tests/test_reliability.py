@@ -7,6 +7,7 @@ written outside the output folder."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -264,3 +265,63 @@ def test_free_space_is_checked_before_a_fit_of_known_size(tmp_path, monkeypatch)
     line = one_sentence(r, "not enough free space in", "for naive_bayes/seed1 (its seed0 takes", "2 of 4 fits")
     partial = stays_partial(out, line)
     assert not (partial / "models" / "naive_bayes" / "seed1").exists()
+
+
+# -- 4: saved state that points outside the run, pickles where states belong -----------------
+
+
+def test_a_model_folder_linked_outside_the_run_is_refused(copy_run, tmp_path):
+    run = copy_run("run")
+    other = copy_run("other")
+    seed0 = run / "models" / "logreg" / "seed0"
+    shutil.rmtree(seed0)
+    seed0.symlink_to(other / "models" / "logreg" / "seed0")
+    for args in (("classify", run, "free prize now"), ("evaluate", run, "--dataset", f"csv:{TINY_CSV}", "--quiet")):
+        r = invoke(*args)
+        one_sentence(r, f"{seed0} is a link to {other / 'models' / 'logreg' / 'seed0'}, outside run {run}")
+    assert not (run / "evaluations").exists() or not any((run / "evaluations").iterdir())
+
+
+def test_a_weights_array_that_is_not_a_regular_file_says_so(copy_run):
+    run = copy_run()
+    coef = run / "models" / "logreg" / "seed0" / "coef.npy"
+    coef.unlink()
+    coef.symlink_to("/dev/urandom")
+    line = one_sentence(invoke("classify", run, "free prize now"), f"{coef} is a link to /dev/urandom")
+    assert "missing" not in line
+    coef.unlink()
+    coef.mkdir()
+    line = one_sentence(invoke("classify", run, "--model", "logreg", "free prize now"), "not a regular file (a folder)")
+    assert str(coef) in line and "missing" not in line
+
+
+@pytest.mark.parametrize("where", ["optimizer.pt", "rng_state.pth", "pytorch_model.bin"])
+def test_a_pickle_in_a_checkpoint_falls_back_as_a_damaged_one(tmp_path, monkeypatch, caplog, where):
+    """A checkpoint's state file replaced by a pickle of objects (or weights as a pickle instead
+    of safetensors): the resume names the file and falls back to an older checkpoint."""
+    import logging
+    from fractions import Fraction
+
+    import torch
+
+    from nlpgd.models.distilbert import DistilBertClassifier
+
+    def killed(self, *a, **k):
+        raise KeyboardInterrupt
+
+    cfg = small_config(tmp_path, models=ENCODER[:-2] + ", keep_checkpoints: 2}}")
+    out = tmp_path / "out"
+    monkeypatch.setattr(DistilBertClassifier, "save", killed)
+    assert invoke("compare", cfg, "--output-dir", out, "--quiet").exit_code == 130
+    monkeypatch.undo()
+    (partial,) = (out / "small").iterdir()
+    ckpts = sorted((partial / "work" / "distilbert" / "seed0").glob("checkpoint-*"), key=lambda d: int(d.name[11:]))
+    assert len(ckpts) == 2
+    if where == "pytorch_model.bin":
+        (ckpts[1] / "model.safetensors").unlink()
+    torch.save({"state": Fraction(1, 3)}, ckpts[1] / where)
+    with caplog.at_level(logging.INFO, logger="nlpgd"):
+        r = invoke("compare", cfg, "--output-dir", out, "--quiet", "--resume", partial)
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    (line,) = [m.getMessage() for m in caplog.records if "checkpoint" in m.getMessage()]
+    assert f"{ckpts[1].name}: its {where} is a pickle" in line and line.endswith(f"resuming from {ckpts[0].name}")

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from nlpgd.errors import NlpgdError, first_line
-from nlpgd.io import atomic_write_text, atomic_writer, read_json
+from nlpgd.io import atomic_write_text, atomic_writer, check_regular_file, read_json
 from nlpgd.params import CountFeatureParams
 
 VOCABULARY = "vocabulary.json"
@@ -68,8 +68,7 @@ def save_array(path: Path, array: np.ndarray) -> None:
 def load_array(path: Path, shape: tuple[int | None, ...] | None = None) -> np.ndarray:
     """A ``.npy`` array without pickle, optionally checked against ``shape`` (None: any size
     along that axis), or one sentence naming the file."""
-    if not path.is_file():
-        raise NlpgdError(f"array file {path} is missing")
+    check_regular_file(path, "array file")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -37,7 +37,7 @@ from nlpgd.distributed import (
     is_main_process,
     launched_world_size,
 )
-from nlpgd.errors import NlpgdError
+from nlpgd.errors import NlpgdError, first_line
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Classifier, FitContext
 from nlpgd.params import TrainerParams
@@ -137,7 +137,32 @@ def checkpoint_problem(ckpt: Path) -> str | None:
     for state in (*ckpt.glob("*.pt"), *ckpt.glob("*.pth")):
         if not zipfile.is_zipfile(state):
             return f"its {state.name} is truncated or damaged"
+        unsafe = _unsafe_globals(state)
+        if unsafe:
+            return f"its {state.name} is a pickle of objects other than tensors ({unsafe}), which nlpgd never loads"
+    for weights in ckpt.glob("*.bin"):
+        if weights.name != "training_args.bin":  # written for the record, never read back by a resume
+            return f"its {weights.name} is a pickle where safetensors weights belong, which nlpgd never loads"
     return None
+
+
+def _unsafe_globals(state: Path) -> str | None:
+    """The objects other than tensors, numbers and numpy arrays (the RNG states) a saved state
+    would unpickle, named (None: none); found without loading it."""
+    import numpy as np
+    import torch
+
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
+    if find is None:  # older torch: the load itself refuses them
+        return None
+    core = np._core if hasattr(np, "_core") else np.core
+    rng = {core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))}
+    allowed = {f"{o.__module__}.{o.__name__}" for o in rng} | {"numpy.core.multiarray._reconstruct"}
+    try:
+        unsafe = sorted(set(find(str(state))) - allowed)
+    except Exception as exc:  # whatever the reader trips on, the file is not a sound state
+        return f"unreadable: {first_line(exc)}"
+    return ", ".join(unsafe) or None
 
 
 def find_checkpoints(work_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
