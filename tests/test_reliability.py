@@ -325,3 +325,36 @@ def test_a_pickle_in_a_checkpoint_falls_back_as_a_damaged_one(tmp_path, monkeypa
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     (line,) = [m.getMessage() for m in caplog.records if "checkpoint" in m.getMessage()]
     assert f"{ckpts[1].name}: its {where} is a pickle" in line and line.endswith(f"resuming from {ckpts[0].name}")
+
+
+ONE = "text,label\nWIN a prize now,spam\n"
+TWO = ONE + "see you at lunch,ham\n"
+
+
+@pytest.mark.parametrize("rows, split", [(ONE, "all"), (ONE, "test"), (TWO, "all"), (TWO, "test")])
+def test_evaluate_on_a_file_of_one_or_two_messages(copy_run, tmp_path, rows, split):
+    run = copy_run()
+    data = tmp_path / "few.csv"
+    data.write_text(rows)
+    r = invoke("evaluate", run, "--dataset", f"csv:{data}", "--split", split, "--name", "few", "--quiet")
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    info = json.loads((run / "evaluations" / "few" / "evaluation.json").read_text())
+    assert info["n"] == (rows.count("\n") - 1 if split == "all" else 1)
+
+
+def test_an_empty_split_of_a_tiny_file_is_one_sentence(copy_run, tmp_path):
+    run = copy_run()
+    data = tmp_path / "few.csv"
+    data.write_text(TWO)
+    r = invoke("evaluate", run, "--dataset", f"csv:{data}", "--split", "train", "--name", "few", "--quiet")
+    one_sentence(r, f"the train split of {data} is empty (2 messages in all); use --split all")
+    assert not (run / "evaluations" / "few").exists() and not (run / "evaluations" / "few.partial").exists()
+
+
+def test_training_on_too_few_messages_is_one_sentence_before_any_run_folder(tmp_path):
+    data = tmp_path / "few.csv"
+    data.write_text(TWO + "free cash,spam\n")
+    cfg = tmp_path / "few.yaml"
+    cfg.write_text(f"name: few\ndata: {{source: csv, path: {data}}}\nmodels: {{naive_bayes: {{}}}}\n")
+    one_sentence(invoke("compare", cfg, "--output-dir", tmp_path / "out", "--quiet"), "has only one class")
+    assert not (tmp_path / "out").exists()

@@ -150,6 +150,8 @@ def stratified_split(records: Records, fraction: float, seed: int) -> tuple[Reco
     counts = Counter(labels)
     stratify = labels if min(counts.values()) >= 2 and len(counts) > 1 else None
     n_take = max(1, int(round(fraction * len(records))))
+    if n_take >= len(records):  # one or two messages: the part split off takes what there is
+        return [], list(records)
     if stratify is not None and n_take < len(counts):
         stratify = None
     idx = np.arange(len(records))
@@ -280,6 +282,9 @@ def _split(
             raise _one_class(present, where, "only one class present ({})")
         rest, test = stratified_split(recs, cfg.test_size, cfg.split_seed)
         train, val = stratified_split(rest, cfg.validation_size / (1 - cfg.test_size), cfg.split_seed)
+        left = sorted({r["label"] for r in train})
+        if len(left) < 2 and need_both_classes:  # too few messages of a class to leave some for training
+            raise _one_class(left, where, f"the train split of {len(recs)} messages has only one class ({{}})")
         summary["splits_given"] = False
         return {"train": train, "validation": val, "test": test}
     if "train" not in cleaned:

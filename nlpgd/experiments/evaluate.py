@@ -70,11 +70,16 @@ def _evaluate_into(
     data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
     for note in data_notes(data.summary):
         log.info("data: %s", note)
+    splits = ("train", "validation", "test") if split == "all" else (split,)
+    if not sum(len(data.dataset[s]) for s in splits):  # a file of one or two messages leaves splits empty
+        n = sum(len(data.dataset[s]) for s in ("train", "validation", "test"))
+        raise NlpgdError(
+            f"the {split} split of {data_cfg.path or data_cfg.source} is empty ({n} messages in all); use --split all"
+        )
     models = load_run_models(run_path, progress=progress)
     unchanged = apply_prior(models, prior)
     if unchanged:
         log.warning("the prior applies to generative models only; unchanged: %s", ", ".join(unchanged))
-    splits = ("train", "validation", "test") if split == "all" else (split,)
     ids = [i for s in splits for i in data.dataset[s]["id"]]
     texts = [t for s in splits for t in data.texts(s)]
     y = np.array([v for s in splits for v in data.dataset[s]["label"]])
