@@ -76,21 +76,29 @@ def fmt_where(where) -> str:
 # -- Markdown -----------------------------------------------------------------------------
 
 
+def _md(text) -> str:
+    """Text (data texts, ids and paths among it) made inert in Markdown, as :func:`_h` makes it
+    in HTML: no tag (``<script>``) or entity a renderer that allows HTML would act on, and no
+    link (``[x](javascript:...)``)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace("](", "]\\(")
+
+
 def _md_cell(v) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return _md(v).replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(blocks: list) -> str:
-    """The blocks as Markdown (``|`` in table cells escaped; figures linked by relative path)."""
+    """The blocks as Markdown (text made inert, see :func:`_md`; ``|`` in table cells escaped;
+    figures linked by relative path)."""
     out: list[str] = []
     for b in blocks:
         kind = b[0]
         if kind == "h":
-            out += ["#" * min(b[1], 6) + " " + b[2], ""]
+            out += ["#" * min(b[1], 6) + " " + _md(b[2]), ""]
         elif kind == "p":
-            out += [b[1], ""]
+            out += [_md(b[1]), ""]
         elif kind == "ul":
-            out += [f"- {item}" for item in b[1]] + [""]
+            out += [f"- {_md(item)}" for item in b[1]] + [""]
         elif kind == "table":
             headers, rows = b[1], b[2]
             out.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
@@ -98,7 +106,7 @@ def render_markdown(blocks: list) -> str:
             out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
             out.append("")
         elif kind == "figure":
-            out += [f"![{b[3]}]({b[2]})", "", f"*{b[4]}*", ""]
+            out += [f"![{_md(b[3])}]({b[2]})", "", f"*{_md(b[4])}*", ""]
         else:
             raise ValueError(f"unknown block kind {kind!r}")
     return "\n".join(out).rstrip() + "\n"
