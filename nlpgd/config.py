@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nlpgd import sampling
 from nlpgd.errors import NlpgdError
+from nlpgd.io import RepeatedKey, load_yaml
 from nlpgd.params import REGISTRY, ModelSpec
 
 SOURCES = ("hub", "csv", "tsv", "jsonl", "parquet", "uci_sms", "spamassassin")
@@ -271,6 +272,19 @@ class ExperimentGrid(Strict):
     calibration: CalibrationGrid = Field(default_factory=CalibrationGrid)
     augmentation: AugmentationGrid = Field(default_factory=AugmentationGrid)
 
+    @field_validator("reference_seeds")
+    @classmethod
+    def _reference_seeds(cls, v: list[int] | None) -> list[int] | None:
+        return distinct_seeds(v)
+
+
+def distinct_seeds(v: list[int] | None) -> list[int] | None:
+    """Seeds as given, refused when one repeats (a repeated seed is the same fit again, not more evidence)."""
+    repeated = sorted({s for s in v or [] if v.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seed {repeated[0]} is given twice; each seed is one independent fit, so list each once")
+    return v
+
 
 class ExperimentConfig(Strict):
     name: str = Field(description="experiment name: the run folder is outputs/<name>/<run-id>")
@@ -291,6 +305,11 @@ class ExperimentConfig(Strict):
         description="keep each fit's Trainer checkpoints (work/<model>/seed<k>) after the model is saved; "
         "they only serve --resume of an interrupted fit and take hundreds of MB per neural model",
     )
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        return distinct_seeds(v)
 
     @field_validator("name")
     @classmethod
@@ -374,7 +393,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise NlpgdError(f"override '{item}' has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
+    except RepeatedKey as exc:
+        raise NlpgdError(f"override '{item}': {exc}") from None
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -406,7 +427,9 @@ def read_yaml(path: Path) -> dict:
     except UnicodeDecodeError:
         raise NlpgdError(f"config file {path} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except RepeatedKey as exc:
+        raise NlpgdError(f"config file {path}: {exc}; keep one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

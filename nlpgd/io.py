@@ -281,3 +281,34 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise NlpgdError(f"cannot read {what} {path}: {first_line(exc)}") from None
     except ValueError:
         raise NlpgdError(f"{what} {path} is not valid JSON (truncated or damaged)") from None
+
+
+class RepeatedKey(Exception):
+    """A YAML mapping that gives one key twice (``key``, 1-based ``line``)."""
+
+    def __init__(self, key: Any, line: int):
+        super().__init__(f"key {key!r} is given twice (line {line})")
+        self.key, self.line = key, line
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (where YAML would let the
+    last silently win) with :class:`RepeatedKey`; merge keys (``<<: *base``) may still be
+    overridden, as YAML means them to be."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = loader.construct_object(key_node)
+                if key in seen:
+                    raise RepeatedKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+        yield from loader.construct_yaml_map(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:map", mapping)
+    return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: no Python objects

@@ -358,3 +358,53 @@ def test_training_on_too_few_messages_is_one_sentence_before_any_run_folder(tmp_
     cfg.write_text(f"name: few\ndata: {{source: csv, path: {data}}}\nmodels: {{naive_bayes: {{}}}}\n")
     one_sentence(invoke("compare", cfg, "--output-dir", tmp_path / "out", "--quiet"), "has only one class")
     assert not (tmp_path / "out").exists()
+
+
+def test_report_md_escapes_what_comes_from_the_data(tmp_path):
+    """Conflict examples, reused ids and the data path are data: inert in report.md, as in report.html."""
+    folder = tmp_path / "<img src=x onerror=alert(1)>"
+    folder.mkdir()
+    data = folder / "data.csv"
+    rows = TINY_CSV.read_text().splitlines()
+    attack = "<script>alert(1)</script> [click](javascript:alert(1))"
+    data.write_text("\n".join([*rows, f"{attack},spam", f"{attack},ham"]) + "\n")
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text(
+        f"name: x\ndata: {{source: csv, path: '{data}', validation_size: 0.2, test_size: 0.2}}\n"
+        "models: {naive_bayes: {}}\n"
+    )
+    r = invoke("compare", cfg, "--output-dir", tmp_path / "out", "--quiet")
+    assert r.exit_code == 0, r.output
+    (run,) = [p for p in (tmp_path / "out" / "x").iterdir() if not p.is_symlink()]
+    md = (run / "report.md").read_text()
+    assert "&lt;script>alert(1)&lt;/script>" in md and "&lt;img src=x" in md
+    assert "<script" not in md and "<img" not in md and "](javascript:" not in md
+
+
+# -- inputs that mean nothing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("name: x\nseeds: [0, 0]\n", "config key 'seeds': seed 0 is given twice"),
+        ("name: x\nname: y\n", "key 'name' is given twice (line 2); keep one"),
+        ("name: x\nexperiment: {reference_seeds: [1, 2, 1]}\n", "seed 1 is given twice"),
+    ],
+)
+def test_a_config_that_means_nothing_is_one_sentence(tmp_path, text, words):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text + f"data: {{source: csv, path: {TINY_CSV}}}\nmodels: {{naive_bayes: {{}}}}\n")
+    one_sentence(invoke("compare", cfg, "--output-dir", tmp_path / "out", "--quiet"), str(cfg), words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_yaml_merge_key_may_still_be_overridden(tmp_path):
+    from nlpgd.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"name: x\ndata: {{source: csv, path: {TINY_CSV}}}\nmodels:\n  naive_bayes: &b {{alpha: 1.0}}\n"
+        "  nb2: {<<: *b, alpha: 0.5, type: naive_bayes}\n"
+    )
+    assert load_config(cfg).models["nb2"].alpha == 0.5
