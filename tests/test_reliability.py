@@ -408,3 +408,40 @@ def test_a_yaml_merge_key_may_still_be_overridden(tmp_path):
         "  nb2: {<<: *b, alpha: 0.5, type: naive_bayes}\n"
     )
     assert load_config(cfg).models["nb2"].alpha == 0.5
+
+
+# -- 5: progress bars in a redirected log -------------------------------------------------
+
+
+def _stderr_to_file(tmp_path: Path, *args, **extra_env) -> str:
+    """``nlpgd ARGS`` as a real process whose stderr is a file (not a terminal), with the
+    datasets bars left at their default and a fresh datasets cache; that file's bytes."""
+    run_env = {k: v for k, v in env().items() if k != "HF_DATASETS_DISABLE_PROGRESS_BARS"}
+    run_env.update(HF_DATASETS_CACHE=str(tmp_path / "hf"), **extra_env)
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as err:
+        r = subprocess.run(
+            [sys.executable, "-m", "nlpgd", *map(str, args)], stderr=err, stdout=subprocess.PIPE, env=run_env
+        )
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert r.returncode == 0, text
+    return text
+
+
+def test_nlpgd_data_draws_no_bars_into_a_redirected_stderr(tmp_path):
+    text = _stderr_to_file(tmp_path, "data", f"csv:{TINY_CSV}")
+    assert "\r" not in text and "\x1b[" not in text, repr(text[:300])
+
+
+def test_the_spamassassin_parse_draws_no_bar_into_a_redirected_stderr(tmp_path):
+    from nlpgd.data.spamassassin import EXTRACTED_DIRNAME, default_cache_dir
+
+    corpus = default_cache_dir() / EXTRACTED_DIRNAME
+    if not corpus.is_dir():
+        pytest.skip(f"the SpamAssassin corpus is not in the cache ({corpus}); `nlpgd fetch` puts it there")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / EXTRACTED_DIRNAME).symlink_to(corpus)  # parsed afresh: no parsed-v1.jsonl in this cache
+    text = _stderr_to_file(tmp_path, "fetch", "--cache-dir", cache)
+    assert (cache / "parsed-v1.jsonl").is_file()
+    assert "\r" not in text and "\x1b[" not in text and "Parsing SpamAssassin" not in text, repr(text[:300])

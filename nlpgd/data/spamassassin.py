@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 from html.parser import HTMLParser
@@ -511,7 +512,7 @@ def _read_cache(path: Path) -> list[dict] | None:
 def load_spamassassin(
     cache_dir: Path | None = None,
     *,
-    progress: bool = True,
+    progress: bool | None = None,
     expected_count: int | None = SPAMASSASSIN_COUNT,
 ) -> list[dict]:
     """Every message as ``{"id", "group", "label", "text"}``, sorted by id.
@@ -519,7 +520,9 @@ def load_spamassassin(
     ``id`` is ``"<group>/<message id>"`` (e.g. ``"spam-2/00001"``), ``label`` is ``"spam"``
     or ``"ham"`` and ``text`` is :func:`email_to_text` of the message. The first call
     fetches the corpus if needed and parses it (about 10 s); the result is kept in
-    ``cache_dir/parsed-v1.jsonl`` and read back from there afterwards, without npm.
+    ``cache_dir/parsed-v1.jsonl`` and read back from there afterwards, without npm. The parse
+    bar is drawn when ``progress`` is True; None follows the data layer's bars (datasets'):
+    only on a terminal, and not once a command has switched them off (``--quiet``, a log).
     """
     from tqdm.auto import tqdm
 
@@ -533,7 +536,10 @@ def load_spamassassin(
     data_dir = _data_dir(fetch_spamassassin(cache_dir, expected_count=expected_count))
     paths = sorted(p for group in GROUP_COUNTS for p in (data_dir / group).glob("*.json"))
     rows = []
-    for path in tqdm(paths, desc="Parsing SpamAssassin", unit="msg", disable=not progress):
+    if progress is None:
+        off = os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes", "on")
+        progress = sys.stderr.isatty() and not off
+    for path in tqdm(paths, desc="Parsing SpamAssassin", unit="msg", disable=not progress, file=sys.stderr):
         msg_id, group, raw = _raw_message(path)
         if group not in GROUP_LABELS:
             raise NlpgdError(f"{path} has group {group!r}, expected one of {sorted(GROUP_LABELS)}.")
