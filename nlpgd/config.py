@@ -246,6 +246,37 @@ class AugmentationGrid(Strict):
     _sizes = field_validator("real_sizes")(lambda cls, v: _check_sizes(v, "real training size"))
 
 
+class MarginGrid(Strict):
+    """Practical-equivalence margins, one per metric (a ``_val`` metric uses its base metric's;
+    every expected cost uses ``cost``): a finding whose whole 95% interval lies inside ``± margin``
+    is *equivalent* (a difference that small does not matter), see :mod:`nlpgd.report.verdict`."""
+
+    roc_auc: float = Field(0.005, description="ROC-AUC (and its drops)")
+    pr_auc: float = Field(0.005, description="PR-AUC (average precision)")
+    log_loss: float = Field(0.02, description="log loss, in nats per message")
+    f1: float = Field(0.01, description="F1, at 0.5 and at the validation-chosen threshold")
+    mcc: float = Field(0.01, description="MCC, at 0.5 and at the validation-chosen threshold")
+    accuracy: float = Field(0.005)
+    brier: float = Field(0.005)
+    ece: float = Field(0.01)
+    prevalence_error: float = Field(0.01, description="absolute error of an estimated spam share")
+    cost: float = Field(0.01, description="expected cost per message, in units of one spam missed")
+
+    @field_validator("*")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError(f"margin {v:g} is out of range: it must be positive")
+        return v
+
+    def of(self, metric: str) -> float:
+        """The margin of ``metric`` (``f1_val`` -> ``f1``, ``cost_10`` / ``cost_10_val`` -> ``cost``)."""
+        base = "cost" if metric.startswith("cost") else metric.removesuffix("_val")
+        if base not in type(self).model_fields:
+            raise KeyError(f"no equivalence margin for metric '{metric}': add one to MarginGrid")
+        return float(getattr(self, base))
+
+
 class ExperimentGrid(Strict):
     """The `experiment:` section: what `nlpgd experiment` varies. Every value has a default."""
 
@@ -264,6 +295,9 @@ class ExperimentGrid(Strict):
         "repeated within each epoch (both members of a pair alike)",
     )
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for every interval")
+    margins: MarginGrid = Field(
+        default_factory=MarginGrid, description="practical-equivalence margin per metric (all must be positive)"
+    )
     keep_models: bool = Field(False, description="keep each fitted model after its predictions are written")
     learning_curve: LearningCurveGrid = Field(default_factory=LearningCurveGrid)
     robustness: RobustnessGrid = Field(default_factory=RobustnessGrid)

@@ -14,7 +14,7 @@ from nlpgd.cli import app
 from nlpgd.config import EXPERIMENT_NAMES, ExperimentGrid, PairSpec, load_config
 from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import plan as P
-from nlpgd.report.verdict import HELD, INCONCLUSIVE, MIXED, NOT_HELD, VERDICTS, combine, judge, verdict
+from nlpgd.report.verdict import EQUIVALENT, HELD, INCONCLUSIVE, NOT_HELD, VERDICTS, judge, verdict
 from nlpgd.runs import read_predictions
 
 from conftest import REPO, TINY_CFG, TINY_CSV
@@ -66,7 +66,7 @@ def check_report(folder: Path) -> dict:
     html = (folder / "report.html").read_text()
     assert "data:image/png;base64," in html and 'src="figures' not in html
     results = json.loads((folder / "results.json").read_text())
-    assert results["verdict"]["label"] in VERDICTS
+    assert all(v in VERDICTS for by in results["verdict"]["by_pair"].values() for v in by.values())
     assert results["verdict"]["metric"] and results["claim"].endswith(".")
     return results
 
@@ -96,7 +96,7 @@ def test_each_experiment_runs_end_to_end(name, tmp_path):
     # every verdict paragraph names its metric and is built from the numbers of its findings
     primary = [f for f in results["findings"] if f["metric"] == results["metric"]]
     for f in primary:
-        assert f["verdict"] == judge(f["advantage"]["lo"], f["advantage"]["hi"])
+        assert f["verdict"] == judge(f["advantage"]["lo"], f["advantage"]["hi"], f["margin"])
         assert f["metric_label"] in results["verdict"]["text"]
 
 
@@ -237,7 +237,7 @@ def test_an_optional_target_that_cannot_be_loaded_is_skipped_with_a_note(tmp_pat
 
 def test_augmentation_with_the_gpt2_generator(tmp_path):
     """The neural generator path (fit, save, reload, sample, filter by its own posterior) at toy size."""
-    cfg = linear_config(tmp_path, models=("gpt2", "logreg"), seeds=(0,))
+    cfg = linear_config(tmp_path, models=("gpt2", "logreg"), seeds=(0, 1))
     smoke = ["n_layer=1", "n_embd=32", "n_head=2", "vocab_size=300", "n_positions=32", "max_length=32", "epochs=1"]
     sets = [a for s in smoke for a in ("--set", f"models.gpt2.{s}")]
     folder = run_experiment(
@@ -254,7 +254,7 @@ def test_augmentation_with_the_gpt2_generator(tmp_path):
 @pytest.fixture(scope="module")
 def claims_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("claims")
-    return run_experiment("claims", TINY_CFG, out, "--set", f"data.path={TINY_CSV}")
+    return run_experiment("claims", TINY_CFG, out, "--set", f"data.path={TINY_CSV}", "--set", "seeds=[0, 1]")
 
 
 @pytest.mark.slow
@@ -263,7 +263,7 @@ def test_claims_writes_one_page_with_every_verdict(claims_run):
     summary = json.loads((claims_run / "results.json").read_text())
     assert [c["experiment"] for c in summary["claims"]] == list(EXPERIMENT_NAMES)
     for c in summary["claims"]:
-        assert c["verdict"]["label"] in VERDICTS and c["verdict"]["text"] in page
+        assert c["verdict"]["headline"] in page and f"#claim-{c['experiment']}" in page
         assert c["claim"] in page and c["wall_seconds"] is not None
         check_report(claims_run / c["experiment"])
     assert page.count("![") == len(EXPERIMENT_NAMES)  # one figure per claim
@@ -285,7 +285,7 @@ def test_claims_share_fits_between_experiments(claims_run):
 
 @pytest.mark.slow
 def test_claims_give_the_same_numbers_again(claims_run, tmp_path):
-    again = run_experiment("claims", TINY_CFG, tmp_path, "--set", f"data.path={TINY_CSV}")
+    again = run_experiment("claims", TINY_CFG, tmp_path, "--set", f"data.path={TINY_CSV}", "--set", "seeds=[0, 1]")
     for name in EXPERIMENT_NAMES:
         assert _numbers(claims_run / name) == _numbers(again / name), name
 
@@ -335,14 +335,18 @@ def test_cells_asked_for_twice_are_one_fit_with_both_evals():
 
 
 def test_verdicts_from_intervals():
-    assert judge(0.01, 0.2) == HELD and judge(-0.3, -0.01) == NOT_HELD and judge(-0.1, 0.1) == INCONCLUSIVE
-    assert judge(None, None) == INCONCLUSIVE
-    assert combine([HELD, HELD]) == HELD and combine([HELD, INCONCLUSIVE]) == MIXED and combine([]) == INCONCLUSIVE
+    m = 0.005
+    assert judge(0.01, 0.2, m) == HELD and judge(-0.3, -0.01, m) == NOT_HELD and judge(-0.1, 0.1, m) == INCONCLUSIVE
+    assert judge(-0.004, 0.003, m) == EQUIVALENT and judge(0.001, 0.004, m) == EQUIVALENT
+    assert judge(0.001, 0.006, m) == HELD and judge(-0.003, 0.006, m) == INCONCLUSIVE
+    assert judge(None, None, m) == INCONCLUSIVE
+    with pytest.raises(ValueError, match="margin must be positive"):
+        judge(0.01, 0.2, 0.0)
 
     def f(metric, lo, hi):
-        adv = {"mean": (lo + hi) / 2, "lo": lo, "hi": hi}
+        adv = {"mean": (lo + hi) / 2, "lo": lo, "hi": hi, "n_seeds": 5}
         return {
-            "pair": "p",
+            "pair": "linear pair (same word counts): a vs b",
             "favoured": "a",
             "other": "b",
             "metric": metric,
@@ -352,14 +356,16 @@ def test_verdicts_from_intervals():
             "favoured_value": {"mean": 0.9},
             "other_value": {"mean": 0.8},
             "advantage": adv,
-            "verdict": judge(lo, hi),
+            "margin": m,
+            "verdict": judge(lo, hi, m),
             "condition": None,
         }
 
     v = verdict([f("f1", 0.01, 0.2)], [f("roc_auc", -0.2, -0.01)])
-    assert v["label"] == HELD and "on F1" in v["text"] and "Metrics disagree for p" in v["text"]
-    assert "did not hold on ROC_AUC" in v["text"]
-    assert verdict([])["label"] == INCONCLUSIVE
+    assert v["headline"] == "held for the linear pair" and "on F1" in v["text"]
+    assert "Metrics disagree for linear pair" in v["text"] and "did not hold on ROC_AUC" in v["text"]
+    assert v["warning"] is None
+    assert verdict([])["headline"].startswith(INCONCLUSIVE)
 
 
 def test_small_training_sets_are_repeated_for_trainer_models_only():

@@ -1,7 +1,11 @@
 """Blocks to Markdown and to a self-contained HTML page, and how numbers are written.
 
-A report is a list of blocks: ``("h", level, text)``, ``("p", text)``, ``("ul", items)``,
-``("table", headers, rows)`` and ``("figure", png bytes, relative path, alt text, caption)``.
+A report is a list of blocks: ``("h", level, text)`` (or ``("h", level, text, anchor)``: a
+heading others link to as ``#anchor``), ``("p", text)``, ``("ul", items)``, ``("table",
+headers, rows)``, ``("figure", png bytes, relative path, alt text, caption)`` and ``("details",
+summary, blocks)`` (blocks folded under a one-line summary: ``<details>`` in HTML and in
+Markdown). A table cell is a value, or a :func:`cell`: text with a verdict (coloured in HTML)
+and a link.
 """
 
 from __future__ import annotations
@@ -83,7 +87,16 @@ def _md(text) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace("](", "]\\(")
 
 
+def cell(text, verdict: str | None = None, href: str | None = None) -> dict:
+    """A table cell with a verdict (``held``, ``did not hold``, ``equivalent``, ``inconclusive``:
+    its colour in HTML) and a link to an anchor of the page (``#anchor``, made by nlpgd)."""
+    return {"text": str(text), "verdict": verdict, "href": href}
+
+
 def _md_cell(v) -> str:
+    if isinstance(v, dict):
+        text = _md_cell(v["text"])
+        return f"[{text}]({v['href']})" if v.get("href") else text
     return _md(v).replace("|", "\\|").replace("\n", " ")
 
 
@@ -94,7 +107,11 @@ def render_markdown(blocks: list) -> str:
     for b in blocks:
         kind = b[0]
         if kind == "h":
+            if len(b) > 3:
+                out += [f'<a id="{b[3]}"></a>', ""]
             out += ["#" * min(b[1], 6) + " " + _md(b[2]), ""]
+        elif kind == "details":
+            out += [f"<details><summary>{_md(b[1])}</summary>", "", render_markdown(b[2]), "</details>", ""]
         elif kind == "p":
             out += [_md(b[1]), ""]
         elif kind == "ul":
@@ -128,21 +145,36 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f2f2f2} tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0 2em} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:0.85em;color:#555} li{margin:0.2em 0}
+td.v-held{background:#d9f2d9} td.v-did-not-hold{background:#f7d4d4} td.v-equivalent{background:#dbe8f7}
+td.v-inconclusive{background:#eeeeee} td a{color:inherit}
+details{margin:0.5em 0 1.5em} summary{cursor:pointer;font-weight:600}
 """
+
+
+def _td(c) -> str:
+    if not isinstance(c, dict):
+        return f"<td>{_h(c)}</td>"
+    text = f'<a href="{_h(c["href"])}">{_h(c["text"])}</a>' if c.get("href") else _h(c["text"])
+    cls = f' class="v-{c["verdict"].replace(" ", "-")}"' if c.get("verdict") else ""
+    return f"<td{cls}>{text}</td>"
 
 
 def _html_block(b) -> str:
     kind = b[0]
     if kind == "h":
         n = min(b[1], 6)
-        return f"<h{n}>{_h(b[2])}</h{n}>"
+        anchor = f' id="{_h(b[3])}"' if len(b) > 3 else ""
+        return f"<h{n}{anchor}>{_h(b[2])}</h{n}>"
+    if kind == "details":
+        inner = "\n".join(_html_block(x) for x in b[2])
+        return f"<details><summary>{_h(b[1])}</summary>\n{inner}\n</details>"
     if kind == "p":
         return f"<p>{_h(b[1])}</p>"
     if kind == "ul":
         return "<ul>" + "".join(f"<li>{_h(i)}</li>" for i in b[1]) + "</ul>"
     if kind == "table":
         head = "<table><thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in b[1]) + "</tr></thead><tbody>"
-        rows = ["<tr>" + "".join(f"<td>{_h(c)}</td>" for c in r) + "</tr>" for r in b[2]]
+        rows = ["<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in b[2]]
         return "\n".join([head, *rows, "</tbody></table>"])
     if kind == "figure":
         data = base64.b64encode(b[1]).decode("ascii")

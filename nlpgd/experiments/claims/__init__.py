@@ -52,8 +52,22 @@ def check_name(name: str) -> list[str]:
     return [name]
 
 
+MIN_SEEDS = 2
+
+
+def check_seeds(cfg: ExperimentConfig) -> None:
+    """A verdict needs at least two training seeds: with one, nothing says how much training
+    varies, and the interval would hold the test messages' variation only."""
+    if len(cfg.seeds) < MIN_SEEDS:
+        raise NlpgdError(
+            f"config key 'seeds': a claims verdict needs at least {MIN_SEEDS} seeds to see how training varies, "
+            f"got {len(cfg.seeds)} (the claims configs use 5, e.g. seeds: [0, 1, 2, 3, 4])"
+        )
+
+
 def design(cfg: ExperimentConfig, names: list[str]):
     """The data, the targets, the pairs and every plan, checked before anything is written."""
+    check_seeds(cfg)
     notes: list[str] = []
     prepared = load_splits(cfg.data)
     data = {MAIN: Splits.of(prepared)}
@@ -127,6 +141,7 @@ def context_line(d: Design) -> str:
 
 def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -> None:
     from nlpgd.report.claims import write_claims_page, write_experiment_report
+    from nlpgd.report.verdict import apply_holm
 
     store = Store(path)
     context = context_line(d)
@@ -138,6 +153,9 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
         r["pairs"] = [p.as_dict() for p in d.pairs]
         r["reference"] = d.reference
         results.append(r)
+    holm = apply_holm(results)
+    for r in results:
+        r["holm"] = holm
     if kind == CLAIMS:
         write_claims_page(path, results, context, list(dict.fromkeys(d.notes)))
     else:

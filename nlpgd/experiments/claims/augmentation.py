@@ -112,6 +112,7 @@ def _findings(d: Design, st: dict, classifiers: list[str], sizes: list, draws) -
                     (mix, real),
                     draws,
                     metric=metric,
+                    margin=M.margin(d.grid, metric),
                     statistic=f"{M.label(metric)} {M.span(present, 'real sizes')}",
                 )
             )

@@ -95,6 +95,7 @@ def _findings(d: Design, st: dict, grid_sizes: list) -> list[dict]:
                     (gen, disc),
                     draws,
                     metric=key,
+                    margin=M.margin(d.grid, key),
                     metric_label=text,
                     direction="lower",
                     statistic=f"{text} {M.span(present)}",

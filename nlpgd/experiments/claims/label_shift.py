@@ -105,6 +105,7 @@ def _findings(d: Design, shifts: dict) -> list[dict]:
                     (vg, vc),
                     draws,
                     metric=metric,
+                    margin=M.margin(d.grid, metric),
                     statistic=f"{M.label(metric)} {what}, averaged over prevalences {span}",
                 )
             )

@@ -94,7 +94,14 @@ def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws) -> tuple[
         statistic = f"{M.label(metric)} {span}"
         found.append(
             M.finding(
-                pair.label, pair.discriminative, pair.generative, (disc, gen), draws, metric=metric, statistic=statistic
+                pair.label,
+                pair.discriminative,
+                pair.generative,
+                (disc, gen),
+                draws,
+                metric=metric,
+                statistic=statistic,
+                margin=M.margin(d.grid, metric),
             )
         )
     return found, subset

@@ -1,16 +1,22 @@
 """Numbers with intervals from saved predictions: the analysis every claims experiment shares.
 
 A :class:`Stat` is one quantity (a metric, a drop, a difference, an average over conditions)
-for each training seed, on the full test set and on every bootstrap resample. Intervals come
-from a two-level bootstrap (:class:`Resampler`): each resample draws training seeds with
-replacement and test messages with replacement, and averages the quantity over the drawn
-seeds, so an interval holds both the variation between training runs (at small sizes, which
-messages were drawn for training) and the sampling of the test set. Every model and every
-condition on one test set uses the same resamples, so differences are paired.
+for each training seed, on the full test set and on every bootstrap resample of the test
+messages (:class:`Resampler`; every model and condition on one test set uses the same
+resamples, so differences are paired). Its interval (:meth:`Stat.summary`) is
+:func:`nlpgd.stats.seed_interval`: the mean over seeds with a variance made of the test-set
+part every seed shares (from the message bootstrap) and the seed-to-seed part (from the
+per-seed values), with Student's t quantiles, so a handful of seeds is not taken for certainty.
 
 A :func:`finding` compares the two members of a pair on one statistic: the favoured member's
-advantage (positive when the claim's direction holds) with its interval, and the verdict the
-interval supports (:mod:`nlpgd.report.verdict`).
+advantage (positive when the claim's direction holds, :func:`advantage`), its interval, the
+metric's equivalence margin (``experiment.margins`` in the config, :func:`margin`), the
+p-values of that interval, and the verdict :func:`nlpgd.report.verdict.judge` gives it. Every
+experiment builds its findings here and hands its primary ones to
+:func:`nlpgd.report.verdict.verdict`; no experiment chooses a verdict word itself.
+
+Adding a metric: give it a direction in :data:`METRICS` and a margin in
+:class:`nlpgd.config.MarginGrid` (a ``_val`` metric uses its base metric's).
 """
 
 from __future__ import annotations
@@ -93,7 +99,8 @@ class Store:
 
 class Resampler:
     """The bootstrap of one test set of ``n`` messages for ``n_seeds`` training seeds: message
-    weights ``W`` (B, n) and seed draws (B, S), fixed by ``(n, n_seeds, B, seed)``."""
+    weights ``W`` (B, n), fixed by ``(n, B, seed)``. (``draws``, seed indices drawn with
+    replacement, is kept for callers that pass it on; intervals no longer resample seeds.)"""
 
     def __init__(self, n: int, n_seeds: int, n_resamples: int, seed: int = 0):
         self.n, self.B = n, n_resamples
@@ -115,14 +122,12 @@ class Stat:
     def __neg__(self) -> "Stat":
         return Stat(-self.point, -self.dist)
 
-    def summary(self, draws: np.ndarray, level: float = stats.CI_LEVEL) -> dict:
-        """Mean over seeds, its percentile interval, and each seed's value."""
-        ok = self.point[np.isfinite(self.point)]
-        lo, hi = stats.percentile_ci(stats.seed_mean(self.dist, draws), level)
+    def summary(self, draws: np.ndarray | None = None, level: float = stats.CI_LEVEL) -> dict:
+        """Mean over seeds, its interval (:func:`nlpgd.stats.seed_interval`: ``mean``, ``lo``,
+        ``hi``, ``se``, ``df``, ``n_seeds``) and each seed's value. ``draws`` is accepted from
+        callers written for the seed bootstrap and not used."""
         return {
-            "mean": float(ok.mean()) if ok.size else None,
-            "lo": lo,
-            "hi": hi,
+            **stats.seed_interval(self.point, self.dist, level),
             "per_seed": [None if not np.isfinite(v) else float(v) for v in self.point],
         }
 
@@ -188,29 +193,38 @@ def advantage(favoured: Stat, other: Stat, direction: str) -> Stat:
     return favoured - other if direction == "higher" else other - favoured
 
 
+def margin(grid, metric: str) -> float:
+    """The practical-equivalence margin of ``metric`` in an experiment grid (its ``margins``)."""
+    return grid.margins.of(metric)
+
+
 def finding(
     pair: str,
     favoured: str,
     other: str,
     values: tuple[Stat, Stat],
-    draws: np.ndarray,
+    draws: np.ndarray | None,
     *,
     metric: str,
     statistic: str,
+    margin: float,
     direction: str | None = None,
     quantity: str | None = None,
     metric_label: str | None = None,
     condition: str | None = None,
 ) -> dict:
     """One comparison behind a verdict: the two members' values of ``statistic`` (e.g. "ROC-AUC
-    averaged over sizes 16-512"), the favoured member's advantage with its interval, and the
-    verdict that interval supports. ``direction``: which way the compared quantity is better
-    (default: the metric's); ``quantity``: its name when it is not the metric itself (a drop);
-    ``condition``: the part of the claim it belongs to (findings of other metrics on the same
-    pair and condition are checked against it for disagreement)."""
+    averaged over sizes 16-512"), the favoured member's advantage with its interval, the
+    ``margin`` within which a difference counts as none (:func:`margin`), the p-values of the
+    interval (of no difference; of a difference beyond the margin) and the verdict.
+    ``direction``: which way the compared quantity is better (default: the metric's);
+    ``quantity``: its name when it is not the metric itself (a drop); ``condition``: the part of
+    the claim it belongs to (a column of the claim's verdict table; findings of other metrics on
+    the same pair and condition are checked against it for disagreement). ``draws`` is unused."""
     direction = direction or better(metric)
-    adv = advantage(values[0], values[1], direction).summary(draws)
-    fav, oth = values[0].summary(draws), values[1].summary(draws)
+    adv = advantage(values[0], values[1], direction).summary()
+    fav, oth = values[0].summary(), values[1].summary()
+    p_zero, p_margin = stats.interval_p_values(adv["mean"], adv["se"], adv["df"], margin)
     return {
         "pair": pair,
         "favoured": favoured,
@@ -224,7 +238,10 @@ def finding(
         "favoured_value": fav,
         "other_value": oth,
         "advantage": adv,
-        "verdict": judge(adv["lo"], adv["hi"]),
+        "margin": margin,
+        "p_difference": p_zero,
+        "p_equivalence": p_margin,
+        "verdict": judge(adv["lo"], adv["hi"], margin),
     }
 
 

@@ -77,6 +77,7 @@ def _findings(d: Design, curves: dict) -> list[dict]:
                         (g["shifted"][t][1][metric], c["shifted"][t][1][metric]),
                         g["draws"],
                         metric=metric,
+                        margin=M.margin(d.grid, metric),
                         statistic=f"{quantity} with {cond}",
                         direction="lower",
                         quantity=quantity,

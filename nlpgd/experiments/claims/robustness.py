@@ -121,6 +121,7 @@ def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
                     (vg, vc),
                     draws,
                     metric=metric,
+                    margin=M.margin(d.grid, metric),
                     statistic=statistic,
                     direction="lower",
                     quantity=quantity,

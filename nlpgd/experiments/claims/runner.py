@@ -38,7 +38,7 @@ from nlpgd.experiments.generate import Sampling
 from nlpgd.generation import sample_quality
 from nlpgd.io import read_json, write_json, write_jsonl
 from nlpgd.models.base import FitContext
-from nlpgd.params import TrainerParams
+from nlpgd.params import CountFeatureParams, TrainerParams
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
@@ -178,12 +178,34 @@ def read_synthetic(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def training_data(s: Session, ts: TrainSet, seed: int) -> tuple[list[str], list[str]]:
-    """The texts and labels a cell is fitted on (before any repetition)."""
+SEED_SHARE = 0.9
+
+
+def seeds_vary(params) -> bool:
+    """Whether a model's fit depends on the seed. Naive Bayes and logistic regression on counts
+    (the :class:`~nlpgd.params.CountFeatureParams` types) are functions of their data alone."""
+    return not isinstance(params, CountFeatureParams)
+
+
+def seed_share(d: Design, model: str) -> float:
+    """The share of a whole train split a cell of ``model`` trains on: :data:`SEED_SHARE` (a
+    stratified subsample drawn with the cell's seed) when seeds would not vary the model or its
+    pair partner, so that every seed is a different training run and both members of a pair
+    still see identical data; else 1."""
+    group = next((p.members for p in d.pairs if model in p.members), (model,))
+    return 1.0 if all(seeds_vary(d.cfg.models[m]) for m in group) else SEED_SHARE
+
+
+def training_data(s: Session, ts: TrainSet, seed: int, model: str | None = None) -> tuple[list[str], list[str]]:
+    """The texts and labels a cell of ``model`` is fitted on (before any repetition): a whole
+    train split is subsampled per seed for models whose fit the seed would not change."""
     sp = s.design.data[ts.source]
     texts, labels = sp.texts["train"], sp.labels["train"]
-    if ts.size is not None:
-        idx = subset_indices(labels, ts.size, seed)
+    size = ts.size
+    if size is None and ts.synthetic is None and model is not None and seed_share(s.design, model) < 1:
+        size = max(2, round(seed_share(s.design, model) * len(labels)))
+    if size is not None:
+        idx = subset_indices(labels, size, seed)
         texts, labels = [texts[i] for i in idx], [labels[i] for i in idx]
     if ts.synthetic is None:
         return texts, labels
@@ -209,7 +231,7 @@ def fit_cell(s: Session, cell: Cell) -> None:
     """Fit, save and score one cell unless it is done already."""
     if s.done.get(cell.key):
         return
-    texts, labels = training_data(s, cell.trainset, cell.seed)
+    texts, labels = training_data(s, cell.trainset, cell.seed, cell.model)
     params = s.design.cfg.models[cell.model]
     fit_texts, fit_labels, repeats = repeat_small(params, texts, labels, s.design.grid.min_examples_seen)
     sp = s.design.data[cell.trainset.source]
