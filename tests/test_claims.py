@@ -14,6 +14,7 @@ from nlpgd.cli import app
 from nlpgd.config import EXPERIMENT_NAMES, ExperimentGrid, PairSpec, load_config
 from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import plan as P
+from nlpgd.experiments.claims.runner import Design
 from nlpgd.report.verdict import EQUIVALENT, HELD, INCONCLUSIVE, NOT_HELD, VERDICTS, judge, verdict
 from nlpgd.runs import read_predictions
 
@@ -193,6 +194,9 @@ def _no_finished_run(out: Path) -> bool:
         ("learning-curve", ["experiment.learning_curve.sizes=[5000]"], "every training size (5000) is larger"),
         ("robustness", ["experiment.robustness.cross_domain.x.data=csv:/no/such.csv"], "cannot be loaded"),
         ("augmentation", ["experiment.augmentation.generator=logreg"], "model 'logreg' cannot generate"),
+        ("robustness", ["experiment.margins.roc_auc=0"], "'experiment.margins.roc_auc': margin 0 is out of range"),
+        ("calibration", ["experiment.margins.cost=-0.1"], "'experiment.margins.cost': margin -0.1 is out of range"),
+        ("learning-curve", ["seeds=[0]"], "config key 'seeds': a claims verdict needs at least 2 seeds"),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, name, overrides, message):
@@ -391,3 +395,30 @@ def test_shipped_claims_configs_load():
     for name in ("claims.yaml", "claims_sms.yaml", "claims_full.yaml"):
         cfg = load_config(REPO / "configs" / name)
         assert cfg.experiment is not None and len(cfg.seeds) >= 3
+
+
+def test_deterministic_members_train_on_their_own_90_percent_per_seed():
+    """Naive Bayes and logistic regression are functions of their data: on a whole train split
+    each seed draws its own stratified 90% (the same for both members of the pair); a pair of
+    seed-dependent models trains on all of it."""
+    from types import SimpleNamespace
+
+    from nlpgd.experiments.claims.runner import seed_share, training_data
+    from nlpgd.experiments.compare import Splits
+
+    cfg = load_config(TINY_CFG, ["seeds=[0, 1]"])
+    pairs, reference, _ = P.resolve_pairs(cfg, ExperimentGrid())
+    labels = ["spam"] * 30 + ["ham"] * 70
+    texts = [f"message {i}" for i in range(100)]
+    data = {P.MAIN: Splits(texts={"train": texts}, labels={"train": labels}, ids={}, y={})}
+    d = Design(cfg, ExperimentGrid(), pairs, reference, data)
+    assert seed_share(d, "logreg") == seed_share(d, "naive_bayes") == 0.9
+    assert seed_share(d, "gpt2") == seed_share(d, "distilbert") == 1.0
+    s = SimpleNamespace(design=d)
+    full = P.TrainSet(P.FULL)
+    a, la = training_data(s, full, 0, "logreg")
+    assert len(a) == 90 and la.count("spam") == 27
+    assert training_data(s, full, 0, "naive_bayes") == (a, la)
+    assert training_data(s, full, 1, "logreg")[0] != a
+    assert len(training_data(s, full, 0, "gpt2")[0]) == 100
+    assert len(training_data(s, P.size_set(32), 0, "logreg")[0]) == 32

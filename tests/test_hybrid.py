@@ -278,3 +278,34 @@ def test_hybrid_trains_under_ddp_on_two_cpu_processes(conditioning, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sums = dict(re.findall(r"rank=(\d) checksum=([-\d.]+)", proc.stdout))
     assert set(sums) == {"0", "1"} and sums["0"] == sums["1"], proc.stdout
+
+
+def test_discriminative_term_adds_the_class_prior():
+    """Under an unbalanced prior the prior does not cancel: the term is the cross-entropy of
+    softmax(log P(x | y) + log P(y)), by hand, and not that of the likelihoods alone."""
+    from nlpgd.models.hybrid import discriminative_term
+
+    ll = torch.tensor([[-10.0, -11.0], [-20.0, -19.5], [-5.0, -5.2]], dtype=torch.float64)
+    truth = torch.tensor([0, 1, 1])
+    log_prior = torch.log(torch.tensor([0.9, 0.1], dtype=torch.float64))
+    scores = ll.numpy() + log_prior.numpy()
+    log_post = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
+    expected = float(-np.mean(log_post[np.arange(3), truth.numpy()]))
+    got = discriminative_term(ll, truth, log_prior).item()
+    assert got == pytest.approx(expected, rel=1e-12)
+    without = discriminative_term(ll, truth, torch.zeros(2, dtype=torch.float64)).item()
+    assert abs(got - without) > 0.1
+
+
+def test_discriminative_loss_of_a_model_trained_on_unbalanced_classes(tmp_path):
+    """The hybrid's loss as the Trainer computes it, for a model whose training prior is 4:1."""
+    texts, labels = TRAIN
+    ham = [i for i, y in enumerate(labels) if y == "ham"]
+    spam = [i for i, y in enumerate(labels) if y == "spam"][:10]
+    keep = ham + spam
+    clf = fit(tiny(epochs=1), ([texts[i] for i in keep], [labels[i] for i in keep]))
+    assert abs(float(np.exp(clf.class_log_prior_).max()) - 0.8) < 1e-9
+    mixed_texts, mixed_labels = _mixed(TRAIN)
+    with torch.no_grad():
+        got = _loss(clf, (0.0, 1.0), _batch(clf, mixed_texts, mixed_labels), tmp_path).item()
+    assert got == pytest.approx(_by_hand(clf, mixed_texts, mixed_labels), rel=1e-5, abs=1e-6)
