@@ -130,7 +130,7 @@ def test_one_seed_works_and_says_so(tmp_path):
     res = json.loads((run / "results.json").read_text())
     acc = res["models"]["gpt2"]["metrics"]["accuracy"]
     assert acc["std"] is None and acc["ci_low"] is not None and acc["ci_high"] is not None
-    assert any("no across-seed spread" in n for n in res["notes"])
+    assert any("no across-seed spread" in n and "a verdict needs at least 2 seeds" in n for n in res["notes"])
     assert any("only 120 messages" in n for n in res["notes"])  # small test set flagged
     text = (run / "report.md").read_text()
     assert "no across-seed spread" in text and "±" not in text.split("## Test metrics")[1].split("##")[0]

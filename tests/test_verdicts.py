@@ -348,8 +348,8 @@ def test_holm_across_the_page_marks_what_survives():
     summary = apply_holm(results)
     assert summary["findings"] == 3 and summary["hypotheses"] == 6
     assert a["holm"]["survives"] is True and c["holm"]["survives"] is True and b["holm"]["survives"] is False
-    assert "Not surviving (marked †): Two, scratch pair: held" in summary["text"]
-    assert "2 of the 3 decided findings survive" in summary["text"]
+    assert "these do not (marked †): Two, scratch pair: held." in summary["text"]
+    assert "2 of the 3 decided findings (held, did not hold, equivalent) survive it" in summary["text"]
 
 
 def test_the_headline_lists_every_pair_and_its_parts():
@@ -373,3 +373,39 @@ def test_few_seeds_carry_a_one_sentence_warning():
     v = verdict([f])
     assert v["warning"].startswith("Warning: this verdict rests on 2 seeds") and v["warning"].count(". ") == 0
     assert v["warning"] in v["text"]
+
+
+# -- the page --------------------------------------------------------------------------------
+
+
+def test_the_claims_page_reads_at_a_glance():
+    """A summary table (claim × pair, verdict words linking to the sections) first; under each
+    claim the verdict line, the figure, the verdict table; every comparison folded."""
+    from nlpgd.report.claims import claims_blocks, experiment_blocks
+    from nlpgd.report.render import render_html, render_markdown
+
+    results = []
+    for name, winner in (("robustness", "favoured"), ("label-shift", None)):
+        r, _ = _analyse(name, name.replace("-", "_"), "log_loss", winner)
+        r["wall_seconds"] = 1.0
+        results.append(r)
+    holm = apply_holm(results)
+    for r in results:
+        r["holm"] = holm
+    figures = {r["experiment"]: [(b"\x89PNG fake", f"{r['experiment']}/figures/f.png", "a figure")] for r in results}
+    blocks = claims_blocks(results, figures, "ctx", [])
+    md = render_markdown(blocks)
+    assert md.index("| claim | linear pair |") < md.index("Multiple comparisons: Holm") < md.index("## Robustness")
+    assert "| [Robustness to shifted data](#claim-robustness) | [held](#claim-robustness) |" in md
+    assert "[equivalent](#claim-label-shift)" in md and "mixed" not in md
+    section = md[md.index('<a id="claim-robustness"></a>') :]
+    verdict_line = section.index("Verdict: held for the linear pair.")
+    assert verdict_line < section.index("![a figure]") < section.index("| pair | obfuscation |")
+    assert section.index("| pair | obfuscation |") < section.index("<details><summary>")
+    assert "| linear pair: naive_bayes vs logreg | held: +" in section
+    assert section.index("Every comparison behind the verdict") > section.index("<details><summary>")
+    html = render_html(blocks, "t")
+    assert '<h2 id="claim-robustness">' in html and '<td class="v-held"><a href="#claim-robustness">held</a>' in html
+    assert '<td class="v-equivalent">equivalent: ' in html and "<details><summary>" in html
+    one = render_markdown(experiment_blocks(results[0], figures["robustness"], "ctx"))
+    assert one.index("Verdict: held") < one.index("![a figure]") < one.index("| pair |") < one.index("<details>")

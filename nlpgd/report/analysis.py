@@ -357,7 +357,8 @@ def _notes(experiment: str, data: dict, seeds: list[int]) -> list[str]:
     if len(seeds) == 1:
         notes.append(
             f"One seed ({seeds[0]}): there is no across-seed spread, so no standard deviation is given; "
-            "the 95% intervals come from resampling test messages only."
+            "the 95% intervals come from resampling test messages only, and a comparison between models (the "
+            "stack's verdict, McNemar) compares one training run of each: a verdict needs at least 2 seeds."
         )
     if data["n_test"] < 200 or data["n_test_spam"] < 20:
         notes.append(

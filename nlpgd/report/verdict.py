@@ -244,9 +244,8 @@ def apply_holm(results: list[dict], alpha: float = FAMILY_ALPHA) -> dict:
     text = (
         f"Multiple comparisons: Holm correction across the {len(found)} primary findings of this page ({m} "
         f"hypotheses: no difference, and a difference beyond the margin, for each; family-wise {alpha:.0%}). "
-        f"{len(kept)} of the {len(kept) + len(lost)} decided findings survive it"
-        + (f": {'; '.join(kept)}" if kept else "")
-        + (f". Not surviving (marked †): {'; '.join(lost)}." if lost else ".")
+        f"{len(kept)} of the {len(kept) + len(lost)} decided findings (held, did not hold, equivalent) survive it"
+        + (f"; these do not (marked †): {'; '.join(lost)}." if lost else ".")
     )
     return {
         "alpha": alpha,
