@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from nlpgd import stats
+from nlpgd import intervals, stats
 from nlpgd.config import ExperimentConfig
 from nlpgd.experiments.claims import EXPERIMENTS
 from nlpgd.experiments.claims import measure as M
@@ -290,11 +290,11 @@ def test_equal_members_rarely_get_a_decided_verdict_at_5_seeds():
 
 def test_the_interval_is_the_t_interval_when_the_test_set_adds_nothing():
     point = np.array([0.1, 0.3, 0.2, 0.5, 0.4])
-    got = stats.seed_interval(point, np.tile(point, (50, 1)))
+    got = intervals.seed_interval(point, np.tile(point, (50, 1)))
     half = 2.7764451051977987 * point.std(ddof=1) / np.sqrt(5)  # t(4) 97.5% quantile
     assert got["mean"] == pytest.approx(0.3) and got["df"] == pytest.approx(4)
     assert got["lo"] == pytest.approx(0.3 - half) and got["hi"] == pytest.approx(0.3 + half)
-    one = stats.seed_interval(point[:1], np.random.default_rng(0).normal(0.1, 0.01, (400, 1)))
+    one = intervals.seed_interval(point[:1], np.random.default_rng(0).normal(0.1, 0.01, (400, 1)))
     assert one["n_seeds"] == 1 and one["lo"] < 0.1 < one["hi"] and one["hi"] - one["lo"] < 0.05
 
 
@@ -302,19 +302,18 @@ def test_the_interval_is_the_t_interval_when_the_test_set_adds_nothing():
 
 
 def test_p_values_agree_with_the_interval_and_the_margin():
-    for mean, se, df, margin in [(0.01, 0.004, 4.0, 0.005), (0.001, 0.001, 20.0, 0.005), (0.0, 0.01, 3.0, 0.02)]:
-        q = stats.seed_interval  # the same t law
-        from scipy.stats import t
+    from scipy.stats import t
 
-        half = t.ppf(0.975, df) * se
-        p_zero, p_margin = stats.interval_p_values(mean, se, df, margin)
-        assert (p_zero < 0.05) == (mean - half > 0 or mean + half < 0), q
+    for mean, se, df, margin in [(0.01, 0.004, 4.0, 0.005), (0.001, 0.001, 20.0, 0.005), (0.0, 0.01, 3.0, 0.02)]:
+        half = t.ppf(0.975, df) * se  # the interval's half-width under the same t law
+        p_zero, p_margin = intervals.interval_p_values(mean, se, df, margin)
+        assert (p_zero < 0.05) == (mean - half > 0 or mean + half < 0)
         assert (p_margin < 0.05) == (-margin < mean - half and mean + half < margin)
 
 
 def test_holm_adjusts_step_down():
-    assert stats.holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
-    assert stats.holm([]) == []
+    assert intervals.holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert intervals.holm([]) == []
 
 
 def _finding(pair, cond, lo, hi, p_zero, p_margin, margin=0.005):

@@ -227,10 +227,10 @@ def apply_holm(results: list[dict], alpha: float = FAMILY_ALPHA) -> dict:
     two per finding, whichever verdict the data gave. Each finding gets ``holm``: the adjusted
     p-values and whether its verdict ``survives`` (None for inconclusive). Returns a summary
     with the one-paragraph ``text`` the page prints."""
-    from nlpgd import stats
+    from nlpgd import intervals
 
     found = [(r, f) for r in results for f in primary_of(r)]
-    adjusted = stats.holm([p for _, f in found for p in (f.get("p_difference"), f.get("p_equivalence"))])
+    adjusted = intervals.holm([p for _, f in found for p in (f.get("p_difference"), f.get("p_equivalence"))])
     kept, lost = [], []
     for i, (r, f) in enumerate(found):
         pd, pe = adjusted[2 * i], adjusted[2 * i + 1]

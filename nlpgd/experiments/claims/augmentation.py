@@ -269,6 +269,6 @@ def analyse(d: Design, store: M.Store) -> dict:
         "notes": [*notes, f"generator: {gen}; classifiers: {', '.join(classifiers)}"],
         "method": "Synthetic messages: the generator fitted on the real subset samples, its posterior keeps the most "
         "confident (the filter of LAMBADA, with the generator as its own filter). Gains use the same bootstrap "
-        "resamples for every training set (two-level: seeds, then test messages); a positive advantage means "
-        "adding the synthetic messages helped.",
+        "resamples for every training set; a positive advantage means adding the synthetic messages helped. "
+        + M.INTERVALS,
     }

@@ -217,5 +217,5 @@ def analyse(d: Design, store: M.Store) -> dict:
         "method": "Temperature scaling: one T per model and seed fitted on validation (NLL, scipy). Expected cost "
         "per message = (R x ham blocked + spam missed) / messages. The verdict compares the pair members' cost "
         "with the Bayes threshold R/(1+R) on the probabilities as given, averaged over training sizes; a positive "
-        "advantage means the generative member's decisions cost less.",
+        "advantage means the generative member's decisions cost less. " + M.INTERVALS,
     }

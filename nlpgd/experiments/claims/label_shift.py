@@ -217,5 +217,5 @@ def analyse(d: Design, store: M.Store) -> dict:
         "notes": [],
         "method": "Resampled test sets keep every message at most once. EM: Saerens et al. (2002), from the "
         "outputs under the training prior; its interval reruns EM in every bootstrap resample. A positive "
-        "advantage means the generative member is better.",
+        "advantage means the generative member is better. " + M.INTERVALS,
     }

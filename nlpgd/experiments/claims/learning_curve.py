@@ -210,9 +210,9 @@ def analyse(d: Design, store: M.Store) -> dict:
         ],
         "figures": [_figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full)],
         "notes": notes,
-        "method": "Subsets are stratified and drawn per seed; each point is the mean over seeds with a two-level "
-        "bootstrap interval (seeds, then test messages). The verdict compares the members of each pair on the "
-        "metric averaged over the subset sizes; a positive advantage means the discriminative member is better.",
+        "method": "Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict compares "
+        "the members of each pair on the metric averaged over the subset sizes; a positive advantage means the "
+        "discriminative member is better. " + M.INTERVALS,
     }
 
 

@@ -4,7 +4,7 @@ A :class:`Stat` is one quantity (a metric, a drop, a difference, an average over
 for each training seed, on the full test set and on every bootstrap resample of the test
 messages (:class:`Resampler`; every model and condition on one test set uses the same
 resamples, so differences are paired). Its interval (:meth:`Stat.summary`) is
-:func:`nlpgd.stats.seed_interval`: the mean over seeds with a variance made of the test-set
+:func:`nlpgd.intervals.seed_interval`: the mean over seeds with a variance made of the test-set
 part every seed shares (from the message bootstrap) and the seed-to-seed part (from the
 per-seed values), with Student's t quantiles, so a handful of seeds is not taken for certainty.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlpgd import stats
+from nlpgd import intervals, stats
 from nlpgd.io import read_json
 from nlpgd.report.verdict import judge
 from nlpgd.runs import read_predictions
@@ -45,6 +45,13 @@ METRICS = {
     "ece": ("ECE", "lower"),
     "prevalence_error": ("prevalence-estimate error", "lower"),
 }
+INTERVALS = (
+    "Intervals are 95%, of the mean over training seeds: the variance the test messages add (a bootstrap of "
+    "them, the same resamples for every model) plus the seed-to-seed variance, with Student's t quantiles. "
+    "Naive Bayes and logistic regression, functions of their data, train on a stratified 90% of a whole train "
+    "split drawn per seed, so that seeds vary them too. A finding whose interval lies inside the metric's "
+    "margin is equivalent."
+)
 THRESHOLD_FREE = ("roc_auc", "pr_auc", "log_loss")
 THRESHOLDED = ("f1", "mcc", "f1_val", "mcc_val")
 CURVE = THRESHOLD_FREE + THRESHOLDED
@@ -123,11 +130,11 @@ class Stat:
         return Stat(-self.point, -self.dist)
 
     def summary(self, draws: np.ndarray | None = None, level: float = stats.CI_LEVEL) -> dict:
-        """Mean over seeds, its interval (:func:`nlpgd.stats.seed_interval`: ``mean``, ``lo``,
+        """Mean over seeds, its interval (:func:`nlpgd.intervals.seed_interval`: ``mean``, ``lo``,
         ``hi``, ``se``, ``df``, ``n_seeds``) and each seed's value. ``draws`` is accepted from
         callers written for the seed bootstrap and not used."""
         return {
-            **stats.seed_interval(self.point, self.dist, level),
+            **intervals.seed_interval(self.point, self.dist, level),
             "per_seed": [None if not np.isfinite(v) else float(v) for v in self.point],
         }
 
@@ -224,7 +231,7 @@ def finding(
     direction = direction or better(metric)
     adv = advantage(values[0], values[1], direction).summary()
     fav, oth = values[0].summary(), values[1].summary()
-    p_zero, p_margin = stats.interval_p_values(adv["mean"], adv["se"], adv["df"], margin)
+    p_zero, p_margin = intervals.interval_p_values(adv["mean"], adv["se"], adv["df"], margin)
     return {
         "pair": pair,
         "favoured": favoured,

@@ -169,7 +169,6 @@ def analyse(d: Design, store: M.Store) -> dict:
         ],
         "figures": [_figure(d, curves, metric)],
         "notes": [],
-        "method": "The same bootstrap resamples of the test messages (two-level: seeds, then messages) for clean "
-        "and damaged texts and for both members of a pair; a positive advantage means the generative member lost "
-        "less.",
+        "method": "The same bootstrap resamples of the test messages for clean and damaged texts and for both "
+        "members of a pair; a positive advantage means the generative member lost less. " + M.INTERVALS,
     }

@@ -278,7 +278,7 @@ def analyse(d: Design, store: M.Store) -> dict:
         "figures": _figures(d, drops, metric),
         "notes": notes,
         "method": "Obfuscations keep labels and are drawn per message with the model's seed. Drops and their "
-        "differences use the same bootstrap resamples of the test messages for both members of a pair (two-level: "
-        "seeds, then messages); a drop across domains subtracts independent resamples of the two test sets. A "
-        "positive advantage means the generative member dropped less.",
+        "differences use the same bootstrap resamples of the test messages for both members of a pair; a drop "
+        "across domains subtracts independent resamples of the two test sets. A positive advantage means the "
+        "generative member dropped less. " + M.INTERVALS,
     }
