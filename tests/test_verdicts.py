@@ -360,7 +360,7 @@ def test_the_headline_lists_every_pair_and_its_parts():
         _finding("nb vs lr", "obfuscation", -0.05, -0.01, 0.0, 1.0),
     ]
     assert headline(found) == (
-        "held for the linear pair; for neural pair, from scratch: inconclusive on obfuscation, equivalent on "
+        "held for the linear pair; for the neural pair, from scratch: inconclusive on obfuscation, equivalent on "
         "A to B; did not hold for nb vs lr"
     )
     assert "mixed" not in verdict(found)["text"]

@@ -132,7 +132,7 @@ def short_pair(label: str) -> str:
 
 def _named(label: str) -> str:
     name = short_pair(label)
-    return f"the {name}" if name.endswith("pair") else name
+    return f"the {name}" if re.search(r"\bpair\b", name) and not name.startswith("the ") else name
 
 
 def column(f: dict) -> str:
