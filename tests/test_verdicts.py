@@ -408,3 +408,18 @@ def test_the_claims_page_reads_at_a_glance():
     assert '<td class="v-equivalent">equivalent: ' in html and "<details><summary>" in html
     one = render_markdown(experiment_blocks(results[0], figures["robustness"], "ctx"))
     assert one.index("Verdict: held") < one.index("![a figure]") < one.index("| pair |") < one.index("<details>")
+
+
+def test_the_margins_are_the_configs():
+    """A wider margin makes the same clear difference equivalent; a margin of 0 is refused."""
+    from pydantic import ValidationError
+
+    d = _design({"learning_curve": "roc_auc"})
+    d.grid.margins.roc_auc = 0.9
+    store = FakeStore()
+    fill_learning_curve(store, d, "favoured")
+    primary = [f for f in EXPERIMENTS["learning-curve"].analyse(d, store)["findings"] if f["metric"] == "roc_auc"]
+    assert {f["verdict"] for f in primary} == {EQUIVALENT} and {f["margin"] for f in primary} == {0.9}
+    assert d.grid.margins.of("f1_val") == 0.01 and d.grid.margins.of("cost_100_val") == 0.01
+    with pytest.raises(ValidationError, match="margin 0 is out of range"):
+        type(d.grid.margins)(log_loss=0)
