@@ -3,7 +3,7 @@
 Layers, lowest first; a module may import its own layer and those below, never above:
 
 0. errors, io, safe_load, seeding, hub, distributed, params   (leaf utilities and schemas)
-1. config, metrics, stats, runs, generation, realism, perturb, sampling (pure functions and the run folder)
+1. config, metrics, stats, intervals, runs, generation, realism, perturb, sampling (pure functions, run folder)
 2. data, models                                               (sources and arms)
 3. scoring, report, testing                                   (saved runs read back)
 4. experiments
@@ -30,6 +30,7 @@ LAYERS = {
     "metrics": 1,
     "metrics_module": 1,
     "stats": 1,
+    "intervals": 1,
     "runs": 1,
     "generation": 1,
     "realism": 1,
