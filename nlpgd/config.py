@@ -346,11 +346,10 @@ class ExperimentConfig(Strict):
     def _resolve_members(self):
         """A model built on other entries (a stack's ``members: [a, b]``) gets their settings."""
         for name, spec in list(self.models.items()):
-            if hasattr(spec, "resolved"):
-                try:
-                    self.models[name] = spec.resolved(self.models, name)
-                except ValueError as exc:
-                    raise ValueError(f"config key 'models.{name}.members': {exc}") from None
+            try:
+                self.models[name] = spec.resolved(self.models, name)
+            except ValueError as exc:
+                raise ValueError(f"config key 'models.{name}.members': {exc}") from None
         return self
 
 

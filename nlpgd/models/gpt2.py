@@ -67,8 +67,34 @@ class GPT2Classifier(HFClassifier):
 
     @property
     def family(self) -> str:
-        """'hybrid' when trained with a discriminative term (``nlpgd.models.hybrid``)."""
-        return "hybrid" if self.params.discriminative_weight > 0 else super().family
+        """The training objective (``GPT2Params.objective``, ``nlpgd.models.hybrid``)."""
+        return self.params.objective
+
+    @property
+    def pair_kind(self) -> str | None:
+        if self.family == "hybrid":
+            return None
+        return "scratch" if self.params.checkpoint == "scratch" else "pretrained"
+
+    def objective_free_settings(self) -> dict | None:
+        return self.params.model_dump(mode="json", exclude=set(self.params.objective_settings))
+
+    def input_settings(self) -> dict:
+        p = self.params
+        return {"tokenizer": "byte-level BPE", "checkpoint": p.checkpoint, "max_length": p.max_length}
+
+    def training_data_settings(self) -> dict:
+        return {"max_train_per_class": self.params.max_train_per_class}
+
+    def training_summary(self) -> dict[str, str]:
+        p = self.params
+        loss = {"generative": "LM loss", "discriminative": "posterior cross-entropy"}.get(self.family, "blended loss")
+        return {
+            **self.trainer_summary(),
+            "oversampling": f"class_balance {p.class_balance:g}" if p.class_balance else "none",
+            "init": "GPT-2 default (std 0.02)" if p.checkpoint == "scratch" else f"pretrained {p.checkpoint}",
+            "selection rule": f"epoch with the lowest validation {loss}",
+        }
 
     # -- prior ------------------------------------------------------------------------
     def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":

@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from nlpgd.models.causal_lm import collate, sequence_log_likelihood
 
 
-def is_hybrid(params) -> bool:
-    """Whether ``params`` train anything but the plain language model."""
-    return (params.generative_weight, params.discriminative_weight) != (1.0, 0.0)
+def plain_lm_loss(params) -> bool:
+    """Whether ``params`` train on the plain language-model loss alone (weights (1, 0)); which
+    family the model is in is ``GPT2Params.objective``."""
+    return (params.generative_weight, params.discriminative_weight) == (1.0, 0.0)
 
 
 def joint_training(params) -> bool:
@@ -173,7 +174,7 @@ def make_trainer(clf, model, args, train_ds, eval_ds):
     from transformers import Trainer
 
     p = clf.params
-    if not is_hybrid(p):
+    if plain_lm_loss(p):
         return Trainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(clf.eos_id_)
         )

@@ -44,8 +44,8 @@ class StackClassifier(Classifier):
 
     params_class = StackParams
     params: StackParams
-    capabilities = Capabilities()
-    launchable = False  # its members' Trainer fits would wait on processes that never join
+    # launchable False: its members' Trainer fits would wait on processes that never join
+    capabilities = Capabilities(launchable=False)
 
     @property
     def family(self) -> str:

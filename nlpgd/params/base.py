@@ -26,6 +26,11 @@ class ModelParams(BaseModel):
         """The registry key: the default of the class's ``type`` literal."""
         return str(cls.model_fields["type"].default)
 
+    def resolved(self, models: dict[str, "ModelParams"], own_name: str) -> "ModelParams":
+        """These settings with the config entries they name filled in (a stack's members);
+        a model built on no other entry returns itself."""
+        return self
+
 
 def validate_prior(prior: dict[str, float]) -> dict[str, float]:
     """``prior`` as ``{class: probability}`` if it is a distribution, else ``ValueError``

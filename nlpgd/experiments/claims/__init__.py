@@ -30,6 +30,7 @@ from nlpgd.experiments.claims import (
     missing_words,
     robustness,
 )
+from nlpgd.experiments.claims.differs import differs_table
 from nlpgd.experiments.claims.measure import Store
 from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
 from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_targets
@@ -130,6 +131,7 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
 
     store = Store(path)
     context = context_line(d)
+    differs = differs_table(d.cfg, store, d.pairs, d.seeds)
     results = []
     for name in names:
         r = EXPERIMENTS[name].analyse(d, store)
@@ -137,8 +139,9 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
         r["wall_seconds"] = timings.get(name)
         r["pairs"] = [p.as_dict() for p in d.pairs]
         r["reference"] = d.reference
+        r["tables"].append(differs)
         results.append(r)
     if kind == CLAIMS:
-        write_claims_page(path, results, context, list(dict.fromkeys(d.notes)))
+        write_claims_page(path, results, context, list(dict.fromkeys(d.notes)), tables=[differs])
     else:
         write_experiment_report(path, results[0], context, f"{results[0]['title']} — {context}")

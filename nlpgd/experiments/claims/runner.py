@@ -38,7 +38,7 @@ from nlpgd.experiments.generate import Sampling
 from nlpgd.generation import sample_quality
 from nlpgd.io import read_json, write_json, write_jsonl
 from nlpgd.models.base import FitContext
-from nlpgd.params import TrainerParams
+from nlpgd.models.registry import build_model
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
@@ -69,7 +69,7 @@ class Design:
 
     @property
     def paired(self) -> list[str]:
-        return [m for p in self.pairs for m in p.members]
+        return list(dict.fromkeys(m for p in self.pairs for m in p.members))
 
     @property
     def reference_seeds(self) -> list[int]:
@@ -194,9 +194,10 @@ def training_data(s: Session, ts: TrainSet, seed: int) -> tuple[list[str], list[
 
 
 def repeat_small(params, texts: list[str], labels: list[str], min_seen: int) -> tuple[list, list, int]:
-    """A Trainer-trained model sees at least ``min_seen`` examples: a small training set is
-    repeated within each epoch (its epochs, validation and checkpoints stay as configured)."""
-    if not isinstance(params, TrainerParams) or not texts:
+    """A model trained in epochs (``epoch_trained``) sees at least ``min_seen`` examples: a small
+    training set is repeated within each epoch (its epochs, validation and checkpoints stay as
+    configured)."""
+    if not build_model(params).can("epoch_trained") or not texts:
         return texts, labels, 1
     r = max(1, math.ceil(min_seen / (len(texts) * params.epochs)))
     return texts * r, labels * r, r
@@ -247,8 +248,7 @@ def evaluate_cell(s: Session, cell: Cell, names) -> None:
         return
     t0 = time.perf_counter()
     model = load_named_model(cell.key, s.run.model_dir(cell.name, cell.seed))
-    if hasattr(model, "progress"):
-        model.progress = s.progress
+    model.progress = s.progress
     for ev in todo:
         EVAL_RUNNERS[ev.kind](s, cell, model, ev)
         s.mark_eval(cell, ev.name)
