@@ -203,6 +203,22 @@ def repeat_small(params, texts: list[str], labels: list[str], min_seen: int) -> 
     return texts * r, labels * r, r
 
 
+MIN_VALIDATION = 16
+
+
+def epoch_validation(s: Session, cell: Cell, n_train: int) -> tuple[list[str], list[str]]:
+    """The validation messages a fit chooses its epoch on: a stratified subset (drawn with the
+    cell's seed) as large as the training set, at least :data:`MIN_VALIDATION`, at most the
+    validation split, so a small training set is not selected on a much larger validation set."""
+    sp = s.design.data[cell.trainset.source]
+    texts, labels = sp.texts["validation"], sp.labels["validation"]
+    n = min(len(texts), max(MIN_VALIDATION, n_train))
+    if n >= len(texts):
+        return texts, labels
+    idx = subset_indices(labels, n, cell.seed)
+    return [texts[i] for i in idx], [labels[i] for i in idx]
+
+
 # -- one cell -----------------------------------------------------------------------------
 
 
@@ -214,9 +230,10 @@ def fit_cell(s: Session, cell: Cell) -> None:
     params = s.design.cfg.models[cell.model]
     fit_texts, fit_labels, repeats = repeat_small(params, texts, labels, s.design.grid.min_examples_seen)
     sp = s.design.data[cell.trainset.source]
+    validation = epoch_validation(s, cell, len(texts))
     ctx = FitContext(
         seed=cell.seed,
-        validation=(sp.texts["validation"], sp.labels["validation"]),
+        validation=validation,
         work_dir=s.run.work_dir(cell.name, cell.seed),
         resume=s.resume,
         progress=s.progress,
@@ -229,6 +246,7 @@ def fit_cell(s: Session, cell: Cell) -> None:
         train_messages=len(texts),
         train_spam_share=labels.count("spam") / len(labels),
         repeats=repeats,
+        epoch_validation_messages=len(validation[0]),
         cell_seconds=time.perf_counter() - t0,
     )
     record_cell(s.run, cell.name, cell.seed, metrics, cost, s.done)
