@@ -109,7 +109,16 @@ class GenerationConfig(Strict):
 
 # -- the claims experiments' grid (the optional `experiment:` section) ----------------------
 
-EXPERIMENT_NAMES = ("learning-curve", "robustness", "missing-words", "label-shift", "calibration", "augmentation")
+EXPERIMENT_NAMES = (
+    "learning-curve",
+    "robustness",
+    "missing-words",
+    "label-shift",
+    "calibration",
+    "augmentation",
+    "compute",
+    "hybrids",
+)
 OBFUSCATION_KINDS = ("swap", "insert", "leet", "homoglyph")
 # metrics a verdict can rest on: threshold-free, then at 0.5, then at the validation-chosen threshold
 CURVE_METRICS = Literal["roc_auc", "pr_auc", "log_loss", "f1", "mcc", "f1_val", "mcc_val"]
@@ -246,6 +255,21 @@ class AugmentationGrid(Strict):
     _sizes = field_validator("real_sizes")(lambda cls, v: _check_sizes(v, "real training size"))
 
 
+class ComputeGrid(Strict):
+    metric: CURVE_METRICS = Field(
+        "roc_auc", description="the score whose 95% of the full-data value a member's training seconds are read at"
+    )
+
+
+class HybridsGrid(Strict):
+    dropout: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="the word-dropout rate of the missing-words drop (default: the missing-words grid's highest)",
+    )
+
+
 class ExperimentGrid(Strict):
     """The `experiment:` section: what `nlpgd experiment` varies. Every value has a default."""
 
@@ -271,6 +295,8 @@ class ExperimentGrid(Strict):
     label_shift: LabelShiftGrid = Field(default_factory=LabelShiftGrid)
     calibration: CalibrationGrid = Field(default_factory=CalibrationGrid)
     augmentation: AugmentationGrid = Field(default_factory=AugmentationGrid)
+    compute: ComputeGrid = Field(default_factory=ComputeGrid)
+    hybrids: HybridsGrid = Field(default_factory=HybridsGrid)
 
     @field_validator("reference_seeds")
     @classmethod

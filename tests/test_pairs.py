@@ -189,3 +189,45 @@ def test_a_new_neural_type_pairs_in_the_claims_plan_and_runs_in_compare(tmp_path
     )
     costs = json.loads((run / "costs.json").read_text())
     assert costs["encoder"]["seed0"]["family"] == "discriminative"
+
+
+# -- the compute and hybrids claims -----------------------------------------------------------
+
+
+def _design(tmp_path, models, seeds=(0, 1, 2)):
+    from nlpgd.experiments.claims.runner import Design
+
+    cfg = load_config(tiny_config(tmp_path, models)).model_copy(update={"seeds": list(seeds)})
+    grid = ExperimentGrid(reference_seeds=[0])
+    pairs, reference, notes = P.resolve_pairs(cfg, grid)
+    return Design(cfg, grid, pairs, reference, {"main": None}, notes)
+
+
+@pytest.mark.parametrize("gen_seconds, expected", [(9.0, "held"), (0.01, "did not hold")])
+def test_compute_favours_the_member_that_trains_in_fewer_seconds(tmp_path, gen_seconds, expected):
+    from nlpgd.experiments.claims import compute
+    from nlpgd.experiments.claims.measure import Store
+
+    d = _design(tmp_path, {"naive_bayes": {}, "logreg": {}})
+    costs = {
+        f"full/{m}": {f"seed{s}": {"train_seconds": sec + 0.01 * s, "predict_seconds_per_1000": 0.1} for s in d.seeds}
+        for m, sec in (("naive_bayes", gen_seconds), ("logreg", 1.0))
+    }
+    (tmp_path / "costs.json").write_text(json.dumps(costs))
+    found = compute._findings(d, Store(tmp_path))
+    seconds = [f for f in found if f["metric"] == "train_seconds"]
+    assert len(seconds) == 1 and seconds[0]["favoured"] == "logreg" and seconds[0]["verdict"] == expected
+
+
+def test_hybrids_are_set_against_the_ends_they_combine(tmp_path):
+    from nlpgd.experiments.claims import hybrids
+
+    models = {**continuum_models(), "stack": {"members": ["naive_bayes", "logreg"], "folds": 2}}
+    d = _design(tmp_path, models)
+    assert hybrids.hybrids(d) == ["gpt2_hybrid", "stack"]
+    assert hybrids.ends(d, "gpt2_hybrid") == ("gpt2", "gpt2_posterior")
+    assert hybrids.ends(d, "stack") == ("naive_bayes", "logreg")
+    cells = hybrids.plan(d).cells
+    assert {"full/gpt2_hybrid/seed0", "full/gpt2/seed0", "full/gpt2_posterior/seed0", "full/stack/seed0"} <= set(cells)
+    assert "full/gpt2_hybrid/seed1" not in cells  # a hybrid is a reference row: its seeds only
+    assert "dropout-0.5" in cells["full/gpt2/seed0"].evals

@@ -126,6 +126,10 @@ class Classifier(ABC):
         here differ in the objective alone (the continuum pair). None: no such continuum."""
         return None
 
+    def combines(self) -> list[str]:
+        """The config entries this model combines (an ensemble's members); empty for one model."""
+        return []
+
     def input_settings(self) -> dict:
         """The settings that decide what the model sees of a message (features, tokenizer)."""
         return {}

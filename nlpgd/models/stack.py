@@ -51,6 +51,9 @@ class StackClassifier(Classifier):
     def family(self) -> str:
         return "hybrid"
 
+    def combines(self) -> list[str]:
+        return list(self.params.members)
+
     # -- fitting ----------------------------------------------------------------------
     def _members(self) -> dict[str, ModelParams]:
         members = self.params.members

@@ -2,12 +2,12 @@
 classifiers and measures it on real data, with several seeds and intervals, for matched pairs.
 
 One module per experiment (``learning_curve``, ``robustness``, ``missing_words``,
-``label_shift``, ``calibration``, ``augmentation``), each with ``NAME``, ``TITLE``, ``CLAIM``,
+``label_shift``, ``calibration``, ``augmentation``, ``compute``, ``hybrids``), each with ``NAME``, ``TITLE``, ``CLAIM``,
 ``plan(design) -> Plan`` (the cells it needs) and ``analyse(design, store) -> results`` (pure:
 saved predictions in, numbers, verdict, tables and figure data out). Shared: :mod:`.plan`
 (cells, pairs), :mod:`.runner` (carrying a plan out with compare's pieces), :mod:`.measure`
 (intervals, findings). :func:`run` is the one entry point: one experiment, or ``claims`` (all
-six at their grid's defaults, in one run folder whose fits are shared between experiments,
+eight at their grid's defaults, in one run folder whose fits are shared between experiments,
 with the claims page).
 """
 
@@ -25,6 +25,8 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import (
     augmentation,
     calibration,
+    compute,
+    hybrids,
     label_shift,
     learning_curve,
     missing_words,
@@ -38,7 +40,10 @@ from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reo
 from nlpgd.io import read_json, write_json
 
 log = logging.getLogger(__name__)
-EXPERIMENTS = {m.NAME: m for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation)}
+EXPERIMENTS = {
+    m.NAME: m
+    for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation, compute, hybrids)
+}
 CLAIMS = "claims"
 NAMES = (*EXPERIMENT_NAMES, CLAIMS)
 TIMINGS_FILE = "timings.json"
@@ -87,7 +92,7 @@ def _log_design(d: Design) -> None:
 
 
 def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run experiment ``kind`` (or ``claims``: all six) on ``cfg``; returns the finished run folder."""
+    """Run experiment ``kind`` (or ``claims``: all eight) on ``cfg``; returns the finished run folder."""
     from tqdm.auto import tqdm
 
     names = check_name(kind)
