@@ -121,10 +121,12 @@ class Classifier(ABC):
         return None
 
     def objective_free_settings(self) -> dict | None:
-        """Every setting but those that choose the training objective, for a type trained along
-        the generative-discriminative continuum: two models of one type with equal settings
-        here differ in the objective alone (the continuum pair). None: no such continuum."""
-        return None
+        """Every setting but those that choose the training objective (the params class's
+        ``objective_settings``), for a type trained along the generative-discriminative
+        continuum: two models of one type with equal settings here differ in the objective
+        alone (the continuum pair). None: the type has no such continuum."""
+        chosen = type(self.params).objective_settings
+        return self.params.model_dump(mode="json", exclude=set(chosen)) if chosen else None
 
     def combines(self) -> list[str]:
         """The config entries this model combines (an ensemble's members); empty for one model."""
@@ -135,9 +137,9 @@ class Classifier(ABC):
         return {}
 
     def training_data_settings(self) -> dict:
-        """Settings that change which messages the fit trains on (e.g. a per-class cap); a
-        setting a model does not have counts as unset: the whole training set."""
-        return {}
+        """Settings that change which messages the fit trains on (the params class's
+        ``data_settings``, e.g. a per-class cap); one a model does not have counts as unset."""
+        return self.params.model_dump(include=set(type(self.params).data_settings))
 
     def training_summary(self) -> dict[str, str]:
         """How this model is trained, row by row for the claims page's "what differs" table:

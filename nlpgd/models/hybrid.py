@@ -35,6 +35,22 @@ def plain_lm_loss(params) -> bool:
     return (params.generative_weight, params.discriminative_weight) == (1.0, 0.0)
 
 
+def lm_pair_kind(checkpoint: str) -> str:
+    """The matched pair a class-conditional LM that is not a hybrid belongs to."""
+    return "scratch" if checkpoint == "scratch" else "pretrained"
+
+
+def lm_training_summary(params) -> dict[str, str]:
+    """The rows of the claims page's "what differs" table that are the LM's own."""
+    loss = {"generative": "LM loss", "discriminative": "posterior cross-entropy"}.get(params.objective, "blended loss")
+    scratch = params.checkpoint == "scratch"
+    return {
+        "oversampling": f"class_balance {params.class_balance:g}" if params.class_balance else "none",
+        "init": "GPT-2 default (std 0.02)" if scratch else f"pretrained {params.checkpoint}",
+        "selection rule": f"epoch with the lowest validation {loss}",
+    }
+
+
 def joint_training(params) -> bool:
     """``per_class`` conditioning with a discriminative term: the class LMs train together."""
     return params.conditioning == "per_class" and params.discriminative_weight > 0

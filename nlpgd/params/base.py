@@ -20,6 +20,11 @@ class ModelParams(BaseModel):
 
     #: tiny, fast settings for the contract test and configs/smoke (seconds on 2 cores)
     smoke: ClassVar[dict[str, Any]] = {}
+    #: settings that choose the training objective along a generative-discriminative continuum
+    #: (a type with none has no continuum pair)
+    objective_settings: ClassVar[tuple[str, ...]] = ()
+    #: settings that change which training messages a fit uses (a pair must agree on them)
+    data_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:

@@ -115,6 +115,7 @@ class GPT2Params(TrainerParams):
     resume_free: ClassVar[frozenset[str]] = TrainerParams.resume_free | {"prior"}
     #: the settings that choose the training objective along the continuum
     objective_settings: ClassVar[tuple[str, ...]] = ("generative_weight", "discriminative_weight")
+    data_settings: ClassVar[tuple[str, ...]] = ("max_train_per_class",)
     smoke: ClassVar[dict[str, Any]] = {
         "n_layer": 1,
         "n_embd": 32,
