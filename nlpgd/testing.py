@@ -17,11 +17,12 @@ from nlpgd.runs import write_predictions
 
 def family_of(name: str) -> str | None:
     """The family the registry declares for model type ``name`` at its default settings (None: a
-    name that is no registered type)."""
+    name that is no registered type). The defaults are not validated: a stack has no default
+    members, and its family does not depend on them."""
     from nlpgd.models.registry import build_model
     from nlpgd.params import REGISTRY
 
-    return build_model(REGISTRY[name].params()).family if name in REGISTRY else None
+    return build_model(REGISTRY[name].params.model_construct()).family if name in REGISTRY else None
 
 
 def _labels(n: int, spam_every: int) -> np.ndarray:

@@ -231,3 +231,11 @@ def test_hybrids_are_set_against_the_ends_they_combine(tmp_path):
     assert {"full/gpt2_hybrid/seed0", "full/gpt2/seed0", "full/gpt2_posterior/seed0", "full/stack/seed0"} <= set(cells)
     assert "full/gpt2_hybrid/seed1" not in cells  # a hybrid is a reference row: its seeds only
     assert "dropout-0.5" in cells["full/gpt2/seed0"].evals
+
+
+def test_fake_runs_of_every_registered_type_have_its_family(tmp_path):
+    from nlpgd.testing import make_run
+
+    run = make_run(tmp_path, models=("stack", "gpt2"), seeds=(0,), n_test=30, n_val=30, record_metrics=False)
+    costs = json.loads((run / "costs.json").read_text())
+    assert costs["stack"]["seed0"]["family"] == "hybrid" and costs["gpt2"]["seed0"]["family"] == "generative"
