@@ -268,6 +268,12 @@ class HybridsGrid(Strict):
         lt=1,
         description="the word-dropout rate of the missing-words drop (default: the missing-words grid's highest)",
     )
+    samples: int = Field(
+        50,
+        ge=0,
+        description="samples of each class drawn from every hybrid and end that can generate, for the label "
+        "fidelity of samples (0: not measured)",
+    )
 
 
 class ExperimentGrid(Strict):

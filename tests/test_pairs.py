@@ -231,6 +231,11 @@ def test_hybrids_are_set_against_the_ends_they_combine(tmp_path):
     assert {"full/gpt2_hybrid/seed0", "full/gpt2/seed0", "full/gpt2_posterior/seed0", "full/stack/seed0"} <= set(cells)
     assert "full/gpt2_hybrid/seed1" not in cells  # a hybrid is a reference row: its seeds only
     assert "dropout-0.5" in cells["full/gpt2/seed0"].evals
+    # label fidelity: samples from every model of the continuum, none from the stack (it cannot generate)
+    assert {"fidelity"} <= set(cells["full/gpt2_posterior/seed0"].evals) and "fidelity" in cells[
+        "full/gpt2/seed0"
+    ].evals
+    assert "fidelity" not in cells["full/stack/seed0"].evals
 
 
 def test_fake_runs_of_every_registered_type_have_its_family(tmp_path):

@@ -21,6 +21,7 @@ HEADERS = ["pair", "what", "generative member", "discriminative member", "same"]
 SUMMARY_ROWS = ("epochs", "schedule", "oversampling", "init", "selection rule", "tuning budget")
 #: why a row may differ by design, shown in the table (keyed by pair kind and row)
 WHY = {
+    ("linear", "parameters"): "naive Bayes keeps a count per class and word, logistic regression a weight per word",
     ("continuum", "selection rule"): "each member selects on its own training objective",
     ("scratch", "parameters"): "two architectures sized alike (within 20%)",
     ("scratch", "tokenizer / features"): "each architecture's own tokenizer, learned on the same train split",
@@ -40,7 +41,8 @@ def _fitted(store: Store, cell: str, seeds: list[int], key: str) -> float | None
 
 
 def _settings(d: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in d.items()) or "default"
+    keys = sorted(d, key=lambda k: (k != "tokenizer", k))  # the same order for every member
+    return ", ".join(f"{k} {d[k]}" for k in keys) or "default"
 
 
 def _num(v: float | None, fmt: str) -> str:

@@ -5,9 +5,11 @@ a discriminative term, and a stack) is set against the two ends it combines: for
 point, the continuum pair (the same network with the generative term alone and with the
 discriminative term alone); for an ensemble, its generative and its discriminative member.
 On each measure the hybrid is compared with the *better* end there (by the point estimates):
-in-domain ROC-AUC and F1, the ROC-AUC drop on every cross-domain target, and the ROC-AUC drop
-at a word-dropout rate (the label fidelity of samples needs samples from every continuum
-point, which this run does not draw: the page says so). Each comparison is a finding whose
+in-domain ROC-AUC and F1, the ROC-AUC drop on every cross-domain target, the ROC-AUC drop at
+a word-dropout rate, and, for models that can generate, the label fidelity of their samples:
+``experiment.hybrids.samples`` messages of each class sampled with the augmentation grid's
+settings, and the share that naive Bayes fitted on the same training data calls the class they
+were asked for (its bootstrap resamples the samples). Each comparison is a finding whose
 verdict comes from the one verdict function; the table lists, per hybrid, whether any of its
 comparisons did not hold. All members of one comparison are measured on the hybrid's seeds
 (the reference seeds), so the intervals pair the same training runs.
@@ -15,11 +17,19 @@ comparisons did not hold. All members of one comparison are measured on the hybr
 
 from __future__ import annotations
 
+import numpy as np
+
+from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import measure as M
-from nlpgd.experiments.claims.plan import FULL, Plan, describe, size_set, text_eval
+from nlpgd.experiments.claims.plan import FULL, Eval, Plan, describe, size_set, text_eval
 from nlpgd.experiments.claims.robustness import drop
-from nlpgd.experiments.claims.runner import Design
+from nlpgd.experiments.claims.runner import EVAL_RUNNERS, Design, Session, training_data
+from nlpgd.experiments.generate import Sampling
+from nlpgd.models.registry import build_model
+from nlpgd.params import NaiveBayesParams
 from nlpgd.report.verdict import NOT_HELD, verdict
+from nlpgd.runs import write_predictions
+from nlpgd.sampling import SamplingSettings
 
 NAME = "hybrids"
 TITLE = "Hybrids (the continuum and the stack against both ends)"
@@ -51,9 +61,39 @@ def dropout_rate(d: Design) -> float | None:
     return d.grid.hybrids.dropout if d.grid.hybrids.dropout is not None else (max(rates) if rates else None)
 
 
-def _evals(d: Design) -> list:
+FIDELITY = "fidelity"
+
+
+def _evals(d: Design, m: str) -> list:
     rate = dropout_rate(d)
-    return ([text_eval(("dropout", rate))] if rate else []) + [text_eval(source=t) for t in d.targets]
+    out = ([text_eval(("dropout", rate))] if rate else []) + [text_eval(source=t) for t in d.targets]
+    if d.grid.hybrids.samples and describe(d.cfg.models[m]).can("can_generate"):
+        out.append(Eval(FIDELITY, FIDELITY, transform=(d.grid.hybrids.samples,)))
+    return out
+
+
+def _fidelity_eval(s: Session, cell, model, ev) -> None:
+    """``n`` samples of each class from the model, scored by naive Bayes fitted on the cell's
+    training data: written as ``predictions/<cell>/seed<k>.fidelity.csv`` (the label asked for,
+    the judge's P(spam)), so label fidelity is the judge's accuracy on them."""
+    texts, labels = training_data(s, cell.trainset, cell.seed)
+    judge = build_model(NaiveBayesParams()).fit(texts, labels)
+    options = Sampling(SamplingSettings.of(s.design.grid.augmentation), progress=s.progress).for_model(model, cell.key)
+    samples, asked = [], []
+    for label in ("ham", "spam"):
+        got = model.generate(label, int(ev.transform[0]), seed=cell.seed, **options)[: int(ev.transform[0])]
+        samples += got
+        asked += [int(label == "spam")] * len(got)
+    if not samples:
+        raise NlpgdError(f"{cell.key} produced no samples, so the label fidelity of its samples cannot be measured")
+    p = np.asarray(judge.predict_proba(samples), dtype=np.float64)[:, list(judge.classes_).index("spam")]
+    ids = [f"sample{i}" for i in range(len(samples))]
+    write_predictions(
+        s.run.predictions_path(cell.name, cell.seed, FIDELITY), ids, np.array(asked), p, (p > 0.5).astype(int)
+    )
+
+
+EVAL_RUNNERS[FIDELITY] = _fidelity_eval
 
 
 def plan(d: Design) -> Plan:
@@ -62,7 +102,7 @@ def plan(d: Design) -> Plan:
         members = ends(d, h)
         for seed in d.seeds_of(h):
             for m in (h, *(members or ())):
-                p.add(size_set(FULL), m, seed, _evals(d))
+                p.add(size_set(FULL), m, seed, _evals(d, m))
     return p
 
 
@@ -81,6 +121,8 @@ def _measures(d: Design, store: M.Store, m: str, seeds: list[int]) -> dict | Non
     if name and store.has(cell, seeds, name):
         shifted = M.measure(res, y, store.probs(cell, seeds, name), measures)
         out[f"ROC-AUC drop at {rate:g} word dropout"] = drop(clean, shifted)["roc_auc"]
+    if store.has(cell, seeds, FIDELITY):
+        out[FIDELITY_LABEL] = fidelity(d, store, cell, seeds)
     for t in d.targets:
         if store.has(cell, seeds, f"on-{t}"):
             yt = store.labels(cell, seeds[0], f"on-{t}")
@@ -90,7 +132,18 @@ def _measures(d: Design, store: M.Store, m: str, seeds: list[int]) -> dict | Non
     return out
 
 
-DIRECTION = {"in-domain ROC-AUC": "higher", "in-domain F1": "higher"}  # drops: lower is better
+FIDELITY_LABEL = "label fidelity of samples"
+DIRECTION = {"in-domain ROC-AUC": "higher", "in-domain F1": "higher", FIDELITY_LABEL: "higher"}  # drops: lower
+
+
+def fidelity(d: Design, store: M.Store, cell: str, seeds: list[int]) -> M.Stat:
+    """The judge's accuracy on the samples (each seed's own samples, cut to the fewest any
+    seed has, so the bootstrap resamples samples alike)."""
+    preds = [store.preds(cell, s, FIDELITY) for s in seeds]
+    n = min(len(p["label"]) for p in preds)
+    res = M.Resampler(n, len(seeds), d.grid.bootstrap)
+    ys, ps = [p["label"][:n] for p in preds], [p["prob_spam"][:n] for p in preds]
+    return M.measure(res, ys, ps, [M.Measure("accuracy", "accuracy")])["accuracy"]
 
 
 def hybrid_findings(d: Design, store: M.Store, h: str) -> list[dict]:
@@ -109,6 +162,7 @@ def hybrid_findings(d: Design, store: M.Store, h: str) -> list[dict]:
         direction = DIRECTION.get(label, "lower")
         gen, disc = (got[m][label].summary(got[m]["draws"])["mean"] for m in members)
         better = members[0] if (gen > disc) == (direction == "higher") else members[1]
+        metric = "accuracy" if label == FIDELITY_LABEL else "roc_auc" if "ROC-AUC" in label else "f1"
         found.append(
             M.finding(
                 f"{h} vs the better end ({members[0]} | {members[1]})",
@@ -116,7 +170,7 @@ def hybrid_findings(d: Design, store: M.Store, h: str) -> list[dict]:
                 better,
                 (got[h][label], got[better][label]),
                 got[h]["draws"],
-                metric="roc_auc" if "ROC-AUC" in label else "f1",
+                metric=metric,
                 statistic=label,
                 direction=direction,
                 quantity=label,
@@ -165,10 +219,8 @@ def _figure(d: Design, store: M.Store) -> dict:
 def analyse(d: Design, store: M.Store) -> dict:
     findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
     notes = [] if hybrids(d) else ["the config has no hybrid (a continuum point with both terms, or a stack)"]
-    notes.append(
-        "Label fidelity of samples is not measured here: it needs samples from every continuum point "
-        "(the augmentation experiment samples from its generator only)."
-    )
+    if not d.grid.hybrids.samples:
+        notes.append("Label fidelity of samples is not measured (experiment.hybrids.samples is 0).")
     return {
         "experiment": NAME,
         "title": TITLE,
