@@ -334,7 +334,7 @@ def check_fit_space(run: Run, name: str, seed: int, params: ModelParams) -> None
     if not saved:
         return
     size = sum(f.stat().st_size for f in saved[0].rglob("*") if f.is_file() and not f.is_symlink())
-    keep = int(getattr(params, "keep_checkpoints", 0) or 0)
+    keep = build_model(params).checkpoints_kept()
     what = f"{name}/seed{seed} (its {saved[0].name} takes {size / 2**20:.1f} MB"
     what += f", and its fit keeps {keep} checkpoints)" if keep else ")"
     check_free_space(run.path, size * (1 + 3 * keep), what)

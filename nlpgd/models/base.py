@@ -128,6 +128,10 @@ class Classifier(ABC):
         chosen = type(self.params).objective_settings
         return self.params.model_dump(mode="json", exclude=set(chosen)) if chosen else None
 
+    def checkpoints_kept(self) -> int:
+        """Training checkpoints a fit keeps in its work folder besides the saved model (disk space)."""
+        return 0
+
     def combines(self) -> list[str]:
         """The config entries this model combines (an ensemble's members); empty for one model."""
         return []

@@ -348,6 +348,9 @@ class HFClassifier(Classifier):
         # the Trainer runs DDP under torchrun / accelerate launch: every arm built on it can
         cls.capabilities = dataclasses.replace(cls.capabilities, data_parallel=True, epoch_trained=True)
 
+    def checkpoints_kept(self) -> int:
+        return self.params.keep_checkpoints
+
     def trainer_summary(self) -> dict[str, str]:
         """The Trainer settings every arm shares, for ``training_summary``."""
         p = self.params
