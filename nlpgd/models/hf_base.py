@@ -353,12 +353,9 @@ class HFClassifier(Classifier):
 
     def trainer_summary(self) -> dict[str, str]:
         """The Trainer settings every arm shares, for ``training_summary``."""
-        p = self.params
-        return {
-            "epochs": f"{p.epochs:g}",
-            "schedule": f"{p.lr_scheduler}, peak {self.learning_rate():g}, warm-up {p.warmup_ratio:g}",
-            "tuning budget": "the epoch, chosen on validation",
-        }
+        p, lr = self.params, self.learning_rate()
+        schedule = f"{p.lr_scheduler}, peak {lr:g}, warm-up {p.warmup_ratio:g}"
+        return {"epochs": f"{p.epochs:g}", "schedule": schedule, "tuning budget": "the epoch, chosen on validation"}
 
     def _resume_record(self, ctx: FitContext) -> dict[str, Any]:
         """What a resume must match: everything that changes what training computes."""
