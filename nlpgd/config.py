@@ -109,7 +109,16 @@ class GenerationConfig(Strict):
 
 # -- the claims experiments' grid (the optional `experiment:` section) ----------------------
 
-EXPERIMENT_NAMES = ("learning-curve", "robustness", "missing-words", "label-shift", "calibration", "augmentation")
+EXPERIMENT_NAMES = (
+    "learning-curve",
+    "robustness",
+    "missing-words",
+    "label-shift",
+    "calibration",
+    "augmentation",
+    "compute",
+    "hybrids",
+)
 OBFUSCATION_KINDS = ("swap", "insert", "leet", "homoglyph")
 # metrics a verdict can rest on: threshold-free, then at 0.5, then at the validation-chosen threshold
 CURVE_METRICS = Literal["roc_auc", "pr_auc", "log_loss", "f1", "mcc", "f1_val", "mcc_val"]
@@ -261,6 +270,8 @@ class MarginGrid(Strict):
     ece: float = Field(0.01)
     prevalence_error: float = Field(0.01, description="absolute error of an estimated spam share")
     cost: float = Field(0.01, description="expected cost per message, in units of one spam missed")
+    train_seconds: float = Field(0.1, description="training seconds (compute claim)")
+    messages_per_second: float = Field(10.0, description="scoring throughput (compute claim)")
 
     @field_validator("*")
     @classmethod
@@ -275,6 +286,27 @@ class MarginGrid(Strict):
         if base not in type(self).model_fields:
             raise KeyError(f"no equivalence margin for metric '{metric}': add one to MarginGrid")
         return float(getattr(self, base))
+
+
+class ComputeGrid(Strict):
+    metric: CURVE_METRICS = Field(
+        "roc_auc", description="the score whose 95% of the full-data value a member's training seconds are read at"
+    )
+
+
+class HybridsGrid(Strict):
+    dropout: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="the word-dropout rate of the missing-words drop (default: the missing-words grid's highest)",
+    )
+    samples: int = Field(
+        50,
+        ge=0,
+        description="samples of each class drawn from every hybrid and end that can generate, for the label "
+        "fidelity of samples (0: not measured)",
+    )
 
 
 class ExperimentGrid(Strict):
@@ -305,6 +337,8 @@ class ExperimentGrid(Strict):
     label_shift: LabelShiftGrid = Field(default_factory=LabelShiftGrid)
     calibration: CalibrationGrid = Field(default_factory=CalibrationGrid)
     augmentation: AugmentationGrid = Field(default_factory=AugmentationGrid)
+    compute: ComputeGrid = Field(default_factory=ComputeGrid)
+    hybrids: HybridsGrid = Field(default_factory=HybridsGrid)
 
     @field_validator("reference_seeds")
     @classmethod
@@ -380,11 +414,10 @@ class ExperimentConfig(Strict):
     def _resolve_members(self):
         """A model built on other entries (a stack's ``members: [a, b]``) gets their settings."""
         for name, spec in list(self.models.items()):
-            if hasattr(spec, "resolved"):
-                try:
-                    self.models[name] = spec.resolved(self.models, name)
-                except ValueError as exc:
-                    raise ValueError(f"config key 'models.{name}.members': {exc}") from None
+            try:
+                self.models[name] = spec.resolved(self.models, name)
+            except ValueError as exc:
+                raise ValueError(f"config key 'models.{name}.members': {exc}") from None
         return self
 
 

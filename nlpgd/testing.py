@@ -14,7 +14,15 @@ import numpy as np
 from nlpgd.io import atomic_write_text, write_json
 from nlpgd.runs import write_predictions
 
-FAMILIES = {"naive_bayes": "generative", "distilbert": "discriminative", "gpt2": "generative"}
+
+def family_of(name: str) -> str | None:
+    """The family the registry declares for model type ``name`` at its default settings (None: a
+    name that is no registered type). The defaults are not validated: a stack has no default
+    members, and its family does not depend on them."""
+    from nlpgd.models.registry import build_model
+    from nlpgd.params import REGISTRY
+
+    return build_model(REGISTRY[name].params.model_construct()).family if name in REGISTRY else None
 
 
 def _labels(n: int, spam_every: int) -> np.ndarray:
@@ -25,7 +33,7 @@ def _labels(n: int, spam_every: int) -> np.ndarray:
 def _costs(k: int, name: str, seed: int) -> dict:
     return {
         "type": name,
-        "family": FAMILIES.get(name, "generative"),
+        "family": family_of(name),
         "train_seconds": 2.0 + k + 0.1 * seed,
         "train_examples": 1000,
         "predict_seconds_per_1000": 0.1 * (k + 1),

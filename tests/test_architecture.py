@@ -106,3 +106,48 @@ def test_long_function_allowances_are_still_needed():
     lengths = dict(_function_bodies())
     stale = [name for name in LONG_FUNCTIONS if lengths.get(name, 0) <= MAX_LINES]
     assert not stale, f"these are short now (or gone): drop their allowance: {stale}"
+
+
+# -- capabilities: "what can this model do" is asked of the model, never of its type name -----
+
+CAPABILITY_FREE = ("models", "params")  # where a type may look at its own settings
+MODEL_NAMES = {"model", "params", "clf", "spec", "generator"}
+
+
+def _capability_checks(tree: ast.AST):
+    """``x.type == "..."`` / ``x.type in (...)``, ``hasattr(model, ...)`` / ``getattr(params, ...)``
+    and ``isinstance(..., SomeParams)``: capability checks that bypass the declared capabilities."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) and node.left.attr == "type":
+            if any(isinstance(c, (ast.Constant, ast.Tuple, ast.List, ast.Set)) for c in node.comparators):
+                yield node.lineno, "a type-name comparison"
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+            continue
+        first = node.args[0]
+        if node.func.id in ("hasattr", "getattr") and isinstance(first, ast.Name) and first.id in MODEL_NAMES:
+            yield node.lineno, f"{node.func.id}({first.id}, ...)"
+        if node.func.id == "isinstance" and len(node.args) == 2:
+            kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+            names = [k.id if isinstance(k, ast.Name) else getattr(k, "attr", "") for k in kinds]
+            if any(n.endswith("Params") for n in names):
+                yield node.lineno, "isinstance(..., *Params)"
+
+
+def test_capabilities_are_read_from_the_model_outside_models_and_params():
+    found = []
+    for path, top in _modules():
+        if top in CAPABILITY_FREE:
+            continue
+        for line, what in _capability_checks(ast.parse(path.read_text())):
+            found.append(f"{path.relative_to(REPO)}:{line}: {what}")
+    assert not found, "ask the model's declared capabilities instead:\n" + "\n".join(found)
+
+
+def test_the_capability_check_finds_what_it_forbids():
+    bad = (
+        "if params.type == 'gpt2': pass\n"
+        "if hasattr(model, 'progress'): pass\n"
+        "if isinstance(p, TrainerParams): pass\n"
+        "x = getattr(params, 'variant', None)\n"
+    )
+    assert len(list(_capability_checks(ast.parse(bad)))) == 4

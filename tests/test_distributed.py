@@ -22,10 +22,11 @@ def _launchable_config(folder):
     """The smoke config without the models that cannot train under a launch (the stack)."""
     import yaml
 
-    from nlpgd.models.registry import model_class
+    from nlpgd.config import load_config
+    from nlpgd.models.registry import build_model
 
-    cfg = yaml.safe_load(SMOKE_CFG.read_text())
-    cfg["models"] = {k: v for k, v in cfg["models"].items() if model_class(v.get("type", k)).launchable}
+    cfg, built = yaml.safe_load(SMOKE_CFG.read_text()), load_config(SMOKE_CFG).models
+    cfg["models"] = {k: v for k, v in cfg["models"].items() if build_model(built[k]).can("launchable")}
     path = folder / "tiny_launchable.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -1,4 +1,4 @@
-"""`nlpgd experiment`: put one claim about the two families to the test, or all six (`claims`)."""
+"""`nlpgd experiment`: put one claim about the two families to the test, or all eight (`claims`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,11 @@ NAME is one of:
 
 - augmentation: LAMBADA, a generator's filtered samples as extra training data
 
-- claims: all six at their default grid, with one claims page (md + html)
+- compute: training seconds, scoring throughput and FLOPs of each pair's members
+
+- hybrids: the continuum points and the stack against both ends
+
+- claims: all eight at their default grid, with one claims page (md + html)
 
 CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid \
 (every value has a default). Each run writes a run folder (`.partial` until finished, resumable \
@@ -40,7 +44,8 @@ def experiment(
     name: Annotated[
         str,
         typer.Argument(
-            help="learning-curve, robustness, missing-words, label-shift, calibration, augmentation, or claims.",
+            help="learning-curve, robustness, missing-words, label-shift, calibration, augmentation, compute, "
+            "hybrids, or claims.",
             show_default=False,
         ),
     ],

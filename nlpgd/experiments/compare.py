@@ -46,7 +46,7 @@ from nlpgd.io import (
 )
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
-from nlpgd.models.registry import build_model, model_class
+from nlpgd.models.registry import build_model
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
 from nlpgd.scoring import score_model
@@ -141,7 +141,7 @@ def check_launch(cfg: ExperimentConfig) -> None:
     """One sentence, before any work, for a model that cannot fit under a multi-process launch."""
     if launched_world_size() > 1:
         for name, params in cfg.models.items():
-            if not model_class(params.type).launchable:
+            if not build_model(params).can("launchable"):
                 raise NlpgdError(
                     f"model '{name}' (type {params.type}) cannot train under torchrun or accelerate launch "
                     "(it fits other models inside its own fit, on one process); run this config in one "
@@ -292,8 +292,7 @@ def fit_and_score(
     model = build_model(params)
     if not (is_main_process() or model.can("data_parallel")):
         return None
-    if hasattr(model, "progress"):  # the arm's own scoring and sampling bars follow the run's setting
-        model.progress = ctx.progress
+    model.progress = ctx.progress  # the arm's own scoring and sampling bars follow the run's setting
     key = f"{name}/seed{ctx.seed}"
     if is_main_process():
         check_fit_space(run, name, ctx.seed, params)
@@ -335,7 +334,7 @@ def check_fit_space(run: Run, name: str, seed: int, params: ModelParams) -> None
     if not saved:
         return
     size = sum(f.stat().st_size for f in saved[0].rglob("*") if f.is_file() and not f.is_symlink())
-    keep = int(getattr(params, "keep_checkpoints", 0) or 0)
+    keep = build_model(params).checkpoints_kept()
     what = f"{name}/seed{seed} (its {saved[0].name} takes {size / 2**20:.1f} MB"
     what += f", and its fit keeps {keep} checkpoints)" if keep else ")"
     check_free_space(run.path, size * (1 + 3 * keep), what)

@@ -29,7 +29,7 @@ from nlpgd.errors import NlpgdError
 from nlpgd.generation import JUDGE, SELF, draw_shots, instruction, sample_quality
 from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_json
 from nlpgd.models.base import Classifier
-from nlpgd.models.registry import model_class, saved_type, types_with
+from nlpgd.models.registry import described_model, saved_type, types_with
 from nlpgd.realism import perplexity_ratio, two_sample_test
 from nlpgd.runs import Run, open_run, quality_path, writing
 from nlpgd.sampling import SamplingSettings, check_count
@@ -80,8 +80,9 @@ class Generated:
     quality: dict = field(default_factory=dict)
 
 
-def _can_generate(type_name: str) -> bool:
-    return model_class(type_name).capabilities.can_generate
+def _can_generate(folder: Path) -> bool:
+    """Whether the model saved in ``folder``, as configured, can generate."""
+    return described_model(folder).can("can_generate")
 
 
 def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> tuple[str, Path]:
@@ -93,11 +94,11 @@ def _pick(folders: dict[str, list[Path]], model: str | None, run_path: Path) -> 
         candidates = [p for p in folders[name] if not seed or p.name == seed]
         if not candidates:
             raise NlpgdError(f"model '{name}' of run {run_path} has no folder '{seed}'")
-        if not _can_generate(saved_type(candidates[0])):
+        if not _can_generate(candidates[0]):
             raise NlpgdError(f"model '{name}' ({saved_type(candidates[0])}) cannot generate text")
         return f"{name}/{candidates[0].name}", candidates[0]
     for name, seeds in folders.items():
-        if _can_generate(saved_type(seeds[0])):
+        if _can_generate(seeds[0]):
             return f"{name}/{seeds[0].name}", seeds[0]
     raise NlpgdError(
         f"run {run_path} has no model that can generate text (types that can: {', '.join(types_with('can_generate'))})"

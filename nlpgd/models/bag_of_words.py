@@ -13,9 +13,24 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.io import atomic_write_text, atomic_writer, check_regular_file, read_json
+from nlpgd.models.base import Capabilities, Classifier
 from nlpgd.params import CountFeatureParams
 
 VOCABULARY = "vocabulary.json"
+
+
+class CountFeatureClassifier(Classifier):
+    """A classifier on count features: one of the linear pair, paired on identical features."""
+
+    params: CountFeatureParams
+    capabilities = Capabilities(seed_free=True)
+
+    @property
+    def pair_kind(self) -> str | None:
+        return "linear"
+
+    def input_settings(self) -> dict:
+        return self.params.model_dump(include=set(CountFeatureParams.model_fields))
 
 
 def count_vectorizer(p: CountFeatureParams, vocabulary: dict | None = None) -> CountVectorizer:

@@ -44,9 +44,22 @@ class Capabilities:
     token_scores: bool = False  # token_log_likelihoods(text, label): log P per token
     autoregressive: bool = False  # samples token by token: prompts, top_k, top_p, max_new_tokens
     data_parallel: bool = False  # fit trains across the processes of a torchrun / accelerate launch (DDP)
+    launchable: bool = True  # can be part of a torchrun / accelerate launch at all (False: it fits other
+    # models inside its own fit, on one process, which a launch cannot do: a stack)
+    epoch_trained: bool = False  # fit runs epochs of minibatch updates (a tiny training set is repeated)
+    seed_free: bool = False  # the fit is a function of its data alone: another seed gives the same model
 
 
 CAPABILITIES = tuple(Capabilities.__dataclass_fields__)
+
+#: the automatic matched pairs a model can belong to (:attr:`Classifier.pair_kind`): the same
+#: count features; neural networks trained from scratch; neural networks from a pretrained checkpoint
+PAIR_KINDS = {
+    "linear": "count features",
+    "scratch": "neural, from scratch",
+    "pretrained": "neural, pretrained",
+}
+FAMILIES = ("generative", "discriminative", "hybrid")
 
 
 @dataclass
@@ -78,9 +91,6 @@ class Classifier(ABC):
     params_class: ClassVar[type[ModelParams]]
     capabilities: ClassVar[Capabilities] = Capabilities()
     type_name: ClassVar[str]  # set from params_class: the params' ``type`` literal
-    # False: fit trains other models inside it on one process (a stack's members), which a
-    # torchrun / accelerate launch cannot do; compare refuses such a model under a launch
-    launchable: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -100,7 +110,51 @@ class Classifier(ABC):
 
     @property
     def family(self) -> str:
+        """``generative`` (trained on P(x, y)), ``discriminative`` (trained on P(y | x) alone) or
+        ``hybrid`` (both): what the model, as configured, was trained to model. This is the one
+        definition the claims pairing, the reports and ``costs.json`` read."""
         return "generative" if self.can("generative") else "discriminative"
+
+    @property
+    def pair_kind(self) -> str | None:
+        """Which automatic matched pair (a :data:`PAIR_KINDS` key) this model, as configured,
+        belongs to; None: none (a hybrid, an ensemble)."""
+        return None
+
+    def objective_free_settings(self) -> dict | None:
+        """Every setting but those that choose the training objective (the params class's
+        ``objective_settings``), for a type trained along the generative-discriminative
+        continuum: two models of one type with equal settings here differ in the objective
+        alone (the continuum pair). None: the type has no such continuum."""
+        chosen = type(self.params).objective_settings
+        return self.params.model_dump(mode="json", exclude=set(chosen)) if chosen else None
+
+    def checkpoints_kept(self) -> int:
+        """Training checkpoints a fit keeps in its work folder besides the saved model (disk space)."""
+        return 0
+
+    def combines(self) -> list[str]:
+        """The config entries this model combines (an ensemble's members); empty for one model."""
+        return []
+
+    def input_settings(self) -> dict:
+        """The settings that decide what the model sees of a message (features, tokenizer)."""
+        return {}
+
+    def training_data_settings(self) -> dict:
+        """Settings that change which messages the fit trains on (the params class's
+        ``data_settings``, e.g. a per-class cap); one a model does not have counts as unset."""
+        return self.params.model_dump(include=set(type(self.params).data_settings))
+
+    def training_summary(self) -> dict[str, str]:
+        """How this model is trained, row by row for the claims page's "what differs" table:
+        ``epochs``, ``schedule``, ``oversampling``, ``init``, ``selection rule`` and
+        ``tuning budget`` (settings chosen on validation), where they apply."""
+        return {
+            "epochs": "n/a (closed form or run to convergence)",
+            "selection rule": "none: the fit is final",
+            "tuning budget": "none: fixed settings",
+        }
 
     # -- learning ---------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], ctx: FitContext | None = None):

@@ -148,6 +148,27 @@ class DistilBertClassifier(HFClassifier):
     def learning_rate(self) -> float:
         return self.params.resolved_learning_rate()
 
+    @property
+    def pair_kind(self) -> str | None:
+        return "scratch" if self.params.init == "scratch" else "pretrained"
+
+    def input_settings(self) -> dict:
+        p = self.params
+        checkpoint = "scratch" if p.init == "scratch" else p.checkpoint
+        return {"tokenizer": "WordPiece", "checkpoint": checkpoint, "max_length": p.max_length}
+
+    def training_summary(self) -> dict[str, str]:
+        p = self.params
+        scratch = p.init == "scratch"
+        return {
+            **self.trainer_summary(),
+            "oversampling": "none",
+            "init": f"std {p.resolved_init_range():.3g}" if scratch else f"pretrained {p.checkpoint}",
+            "selection rule": "epoch with the lowest validation classification loss"
+            if p.metric_for_best_model == "loss"
+            else "epoch with the highest validation F1",
+        }
+
     # -- encoding ---------------------------------------------------------------------
     def _encode(self, texts: list[str]) -> tuple[dict[str, list], int]:
         """Token ids truncated to ``max_length``, and how many texts were longer than that."""

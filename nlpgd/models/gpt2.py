@@ -36,7 +36,7 @@ from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_row
 from nlpgd.models.causal_lm import max_positions
 from nlpgd.models.gpt2_setup import save_lms, special_ids, tokenizer_and_base
 from nlpgd.models.hf_base import HFClassifier, autocast, hf_progress_bars, resume_point
-from nlpgd.models.hybrid import JointLMs, joint_training, make_trainer
+from nlpgd.models.hybrid import JointLMs, joint_training, lm_pair_kind, lm_training_summary, make_trainer
 from nlpgd.models.lm_data import class_repeats, label_token, lm_dataset, per_class_subset, wrap
 from nlpgd.models.lm_scoring import ScoreJob, on_device, score_jobs
 from nlpgd.models.lora import load_lm
@@ -65,10 +65,15 @@ class GPT2Classifier(HFClassifier):
         super().__init__(params)
         self.progress = True  # runtime switch for scoring / sampling progress bars
 
-    @property
-    def family(self) -> str:
-        """'hybrid' when trained with a discriminative term (``nlpgd.models.hybrid``)."""
-        return "hybrid" if self.params.discriminative_weight > 0 else super().family
+    # -- what it is (nlpgd.models.base): the family is the training objective (GPT2Params.objective)
+    family = property(lambda self: self.params.objective)
+    pair_kind = property(lambda self: None if self.family == "hybrid" else lm_pair_kind(self.params.checkpoint))
+
+    def input_settings(self) -> dict:
+        return {"tokenizer": "byte-level BPE", **self.params.model_dump(include={"checkpoint", "max_length"})}
+
+    def training_summary(self) -> dict[str, str]:
+        return {**self.trainer_summary(), **lm_training_summary(self.params)}
 
     # -- prior ------------------------------------------------------------------------
     def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":

@@ -346,7 +346,16 @@ class HFClassifier(Classifier):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # the Trainer runs DDP under torchrun / accelerate launch: every arm built on it can
-        cls.capabilities = dataclasses.replace(cls.capabilities, data_parallel=True)
+        cls.capabilities = dataclasses.replace(cls.capabilities, data_parallel=True, epoch_trained=True)
+
+    def checkpoints_kept(self) -> int:
+        return self.params.keep_checkpoints
+
+    def trainer_summary(self) -> dict[str, str]:
+        """The Trainer settings every arm shares, for ``training_summary``."""
+        p, lr = self.params, self.learning_rate()
+        schedule = f"{p.lr_scheduler}, peak {lr:g}, warm-up {p.warmup_ratio:g}"
+        return {"epochs": f"{p.epochs:g}", "schedule": schedule, "tuning budget": "the epoch, chosen on validation"}
 
     def _resume_record(self, ctx: FitContext) -> dict[str, Any]:
         """What a resume must match: everything that changes what training computes."""

@@ -29,9 +29,26 @@ import torch.nn.functional as F
 from nlpgd.models.causal_lm import collate, sequence_log_likelihood
 
 
-def is_hybrid(params) -> bool:
-    """Whether ``params`` train anything but the plain language model."""
-    return (params.generative_weight, params.discriminative_weight) != (1.0, 0.0)
+def plain_lm_loss(params) -> bool:
+    """Whether ``params`` train on the plain language-model loss alone (weights (1, 0)); which
+    family the model is in is ``GPT2Params.objective``."""
+    return (params.generative_weight, params.discriminative_weight) == (1.0, 0.0)
+
+
+def lm_pair_kind(checkpoint: str) -> str:
+    """The matched pair a class-conditional LM that is not a hybrid belongs to."""
+    return "scratch" if checkpoint == "scratch" else "pretrained"
+
+
+def lm_training_summary(params) -> dict[str, str]:
+    """The rows of the claims page's "what differs" table that are the LM's own."""
+    loss = {"generative": "LM loss", "discriminative": "posterior cross-entropy"}.get(params.objective, "blended loss")
+    scratch = params.checkpoint == "scratch"
+    return {
+        "oversampling": f"class_balance {params.class_balance:g}" if params.class_balance else "none",
+        "init": "GPT-2 default (std 0.02)" if scratch else f"pretrained {params.checkpoint}",
+        "selection rule": f"epoch with the lowest validation {loss}",
+    }
 
 
 def joint_training(params) -> bool:
@@ -173,7 +190,7 @@ def make_trainer(clf, model, args, train_ds, eval_ds):
     from transformers import Trainer
 
     p = clf.params
-    if not is_hybrid(p):
+    if plain_lm_loss(p):
         return Trainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate(clf.eos_id_)
         )

@@ -15,12 +15,19 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from nlpgd.models.bag_of_words import fit_counts, load_array, load_vectorizer, save_array, save_vocabulary
-from nlpgd.models.base import Classifier, FitContext
+from nlpgd.models.bag_of_words import (
+    CountFeatureClassifier,
+    fit_counts,
+    load_array,
+    load_vectorizer,
+    save_array,
+    save_vocabulary,
+)
+from nlpgd.models.base import FitContext
 from nlpgd.params import LogRegParams
 
 
-class LogRegClassifier(Classifier):
+class LogRegClassifier(CountFeatureClassifier):
     params_class = LogRegParams
     params: LogRegParams
 

@@ -20,22 +20,30 @@ import numpy as np
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.bag_of_words import fit_counts, load_array, load_vectorizer, save_array, save_vocabulary
-from nlpgd.models.base import Capabilities, Classifier, FitContext, check_prior
+from nlpgd.models.bag_of_words import (
+    CountFeatureClassifier,
+    fit_counts,
+    load_array,
+    load_vectorizer,
+    save_array,
+    save_vocabulary,
+)
+from nlpgd.models.base import Capabilities, FitContext, check_prior
 from nlpgd.params import NaiveBayesParams
 from nlpgd.sampling import TEMPERATURE, SamplingSettings, check_count
 
+NOT_COMPLEMENT = ("generative", "prior_replaceable", "can_generate")
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
 
-class NaiveBayesClassifier(Classifier):
+class NaiveBayesClassifier(CountFeatureClassifier):
     params_class = NaiveBayesParams
-    capabilities = Capabilities(generative=True, prior_replaceable=True, can_generate=True)
+    capabilities = Capabilities(generative=True, prior_replaceable=True, can_generate=True, seed_free=True)
     params: NaiveBayesParams
 
     def can(self, capability: str) -> bool:
-        if self.params.variant == "complement":  # no class prior and no P(x | y)
-            return False
+        if self.params.variant == "complement" and capability in NOT_COMPLEMENT:
+            return False  # no class prior and no P(x | y)
         if capability == "can_generate" and self.params.analyzer != "word":
             return False  # character n-grams cannot be strung back into text
         return super().can(capability)

@@ -10,8 +10,9 @@ import importlib
 from pathlib import Path
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.base import Classifier, read_model_meta
+from nlpgd.models.base import MODEL_META, Classifier, read_model_meta
 from nlpgd.params import REGISTRY, ModelParams
+from nlpgd.safe_load import load_errors
 
 
 def model_class(type_name: str) -> type[Classifier]:
@@ -34,6 +35,16 @@ def build_model(params: ModelParams) -> Classifier:
 def saved_type(path: Path) -> str:
     """The model type a saved model folder declares in its ``nlpgd_model.json``."""
     return str(read_model_meta(path)["type"])
+
+
+def described_model(path: Path) -> Classifier:
+    """The model a saved folder describes, built unfitted from its recorded settings: what it can
+    do as configured (``can``, ``family``), without loading its weights."""
+    meta = read_model_meta(path)
+    cls = model_class(str(meta["type"]))
+    with load_errors(Path(path) / MODEL_META, "the model description"):
+        params = cls.params_class.model_validate(meta["params"])
+    return cls(params)
 
 
 def load_model(path: Path) -> Classifier:

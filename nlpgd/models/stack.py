@@ -44,12 +44,15 @@ class StackClassifier(Classifier):
 
     params_class = StackParams
     params: StackParams
-    capabilities = Capabilities()
-    launchable = False  # its members' Trainer fits would wait on processes that never join
+    # launchable False: its members' Trainer fits would wait on processes that never join
+    capabilities = Capabilities(launchable=False)
 
     @property
     def family(self) -> str:
         return "hybrid"
+
+    def combines(self) -> list[str]:
+        return list(self.params.members)
 
     # -- fitting ----------------------------------------------------------------------
     def _members(self) -> dict[str, ModelParams]:

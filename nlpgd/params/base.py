@@ -20,11 +20,21 @@ class ModelParams(BaseModel):
 
     #: tiny, fast settings for the contract test and configs/smoke (seconds on 2 cores)
     smoke: ClassVar[dict[str, Any]] = {}
+    #: settings that choose the training objective along a generative-discriminative continuum
+    #: (a type with none has no continuum pair)
+    objective_settings: ClassVar[tuple[str, ...]] = ()
+    #: settings that change which training messages a fit uses (a pair must agree on them)
+    data_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:
         """The registry key: the default of the class's ``type`` literal."""
         return str(cls.model_fields["type"].default)
+
+    def resolved(self, models: dict[str, "ModelParams"], own_name: str) -> "ModelParams":
+        """These settings with the config entries they name filled in (a stack's members);
+        a model built on no other entry returns itself."""
+        return self
 
 
 def validate_prior(prior: dict[str, float]) -> dict[str, float]:

@@ -113,6 +113,9 @@ class GPT2Params(TrainerParams):
     )
 
     resume_free: ClassVar[frozenset[str]] = TrainerParams.resume_free | {"prior"}
+    #: the settings that choose the training objective along the continuum
+    objective_settings: ClassVar[tuple[str, ...]] = ("generative_weight", "discriminative_weight")
+    data_settings: ClassVar[tuple[str, ...]] = ("max_train_per_class",)
     smoke: ClassVar[dict[str, Any]] = {
         "n_layer": 1,
         "n_embd": 32,
@@ -124,6 +127,15 @@ class GPT2Params(TrainerParams):
         "learning_rate": 3e-3,
         "max_length": 32,
     }
+
+    @property
+    def objective(self) -> str:
+        """What the network is trained to model, the one definition of a hybrid: ``generative``
+        (no discriminative term: P(x | y) alone), ``discriminative`` (generative_weight 0: the
+        posterior P(y | x) alone) or ``hybrid`` (both terms)."""
+        if self.discriminative_weight == 0:
+            return "generative"
+        return "discriminative" if self.generative_weight == 0 else "hybrid"
 
     @field_validator("prior")
     @classmethod

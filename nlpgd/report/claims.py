@@ -153,9 +153,12 @@ def summary_table(results: list[dict]) -> tuple[list[str], list[list]]:
     return ["claim", *pairs], rows
 
 
-def claims_blocks(results: list[dict], figures: dict[str, list[tuple]], context: str, notes: list[str]) -> list:
-    """The claims page: one summary table (claim × pair), then per claim the verdict line, the
-    figure and the verdict table, with every comparison folded."""
+def claims_blocks(
+    results: list[dict], figures: dict[str, list[tuple]], context: str, notes: list[str], tables=()
+) -> list:
+    """The claims page: one summary table (claim × pair), ``tables`` (what differs within each
+    pair), then per claim the verdict line, the figure and the verdict table, with every
+    comparison folded."""
     headers, rows = summary_table(results)
     blocks: list = [
         ("h", 1, "Generative versus discriminative: the claims, tested"),
@@ -174,6 +177,8 @@ def claims_blocks(results: list[dict], figures: dict[str, list[tuple]], context:
         blocks.append(("p", results[0]["holm"]["text"]))
     if notes:
         blocks.append(("ul", [f"Note: {n}" for n in notes]))
+    for table in tables:
+        blocks += _table_blocks(table, 2)
     for r in results:
         blocks += _verdict_blocks(r, 2, anchor(r))
         for png, rel, title in figures.get(r["experiment"], [])[:1]:
@@ -193,7 +198,7 @@ def claims_blocks(results: list[dict], figures: dict[str, list[tuple]], context:
     return blocks
 
 
-def write_claims_page(out_dir: Path, results: list[dict], context: str, notes: list[str]) -> Path:
+def write_claims_page(out_dir: Path, results: list[dict], context: str, notes: list[str], tables=()) -> Path:
     """Each experiment's report in ``out_dir/<experiment>/`` and the claims page in ``out_dir``
     (``claims.md``, ``claims.html``, ``results.json``); returns the path of ``claims.md``."""
     out_dir = ensure_dir(Path(out_dir))
@@ -201,13 +206,14 @@ def write_claims_page(out_dir: Path, results: list[dict], context: str, notes: l
     for r in results:
         drawn = _write_experiment(out_dir / r["experiment"], r, context, f"{r['title']} — {context}")
         figures[r["experiment"]] = [(png, f"{r['experiment']}/{rel}", title) for png, rel, title in drawn]
-    blocks = claims_blocks(results, figures, context, notes)
+    blocks = claims_blocks(results, figures, context, notes, tables)
     atomic_write_text(out_dir / "claims.md", render_markdown(blocks))
     atomic_write_text(out_dir / "claims.html", render_html(blocks, f"Claims — {context}"))
     summary = {
         "context": context,
         "notes": notes,
         "holm": results[0].get("holm") if results else None,
+        "tables": list(tables),
         "claims": [
             {k: r.get(k) for k in ("experiment", "title", "claim", "metric", "key_numbers", "wall_seconds")}
             | {"verdict": r["verdict"], "findings": primary_of(r)}

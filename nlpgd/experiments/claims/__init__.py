@@ -2,12 +2,12 @@
 classifiers and measures it on real data, with several seeds and intervals, for matched pairs.
 
 One module per experiment (``learning_curve``, ``robustness``, ``missing_words``,
-``label_shift``, ``calibration``, ``augmentation``), each with ``NAME``, ``TITLE``, ``CLAIM``,
+``label_shift``, ``calibration``, ``augmentation``, ``compute``, ``hybrids``), each with ``NAME``, ``TITLE``, ``CLAIM``,
 ``plan(design) -> Plan`` (the cells it needs) and ``analyse(design, store) -> results`` (pure:
 saved predictions in, numbers, verdict, tables and figure data out). Shared: :mod:`.plan`
 (cells, pairs), :mod:`.runner` (carrying a plan out with compare's pieces), :mod:`.measure`
 (intervals, findings). :func:`run` is the one entry point: one experiment, or ``claims`` (all
-six at their grid's defaults, in one run folder whose fits are shared between experiments,
+eight at their grid's defaults, in one run folder whose fits are shared between experiments,
 with the claims page).
 """
 
@@ -25,11 +25,14 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import (
     augmentation,
     calibration,
+    compute,
+    hybrids,
     label_shift,
     learning_curve,
     missing_words,
     robustness,
 )
+from nlpgd.experiments.claims.differs import differs_table
 from nlpgd.experiments.claims.measure import Store
 from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
 from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_targets
@@ -37,7 +40,10 @@ from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reo
 from nlpgd.io import read_json, write_json
 
 log = logging.getLogger(__name__)
-EXPERIMENTS = {m.NAME: m for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation)}
+EXPERIMENTS = {
+    m.NAME: m
+    for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation, compute, hybrids)
+}
 CLAIMS = "claims"
 NAMES = (*EXPERIMENT_NAMES, CLAIMS)
 TIMINGS_FILE = "timings.json"
@@ -100,7 +106,7 @@ def _log_design(d: Design) -> None:
 
 
 def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run experiment ``kind`` (or ``claims``: all six) on ``cfg``; returns the finished run folder."""
+    """Run experiment ``kind`` (or ``claims``: all eight) on ``cfg``; returns the finished run folder."""
     from tqdm.auto import tqdm
 
     names = check_name(kind)
@@ -145,6 +151,7 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
 
     store = Store(path)
     context = context_line(d)
+    differs = differs_table(d.cfg, store, d.pairs, d.seeds)
     results = []
     for name in names:
         r = EXPERIMENTS[name].analyse(d, store)
@@ -152,11 +159,12 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
         r["wall_seconds"] = timings.get(name)
         r["pairs"] = [p.as_dict() for p in d.pairs]
         r["reference"] = d.reference
+        r["tables"].append(differs)
         results.append(r)
     holm = apply_holm(results)
     for r in results:
         r["holm"] = holm
     if kind == CLAIMS:
-        write_claims_page(path, results, context, list(dict.fromkeys(d.notes)))
+        write_claims_page(path, results, context, list(dict.fromkeys(d.notes)), tables=[differs])
     else:
         write_experiment_report(path, results[0], context, f"{results[0]['title']} — {context}")

@@ -10,6 +10,7 @@ per pair and metric and whether spam shows the pattern Ng & Jordan (2001) and Yo
 
 from __future__ import annotations
 
+from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
 from nlpgd.experiments.claims.runner import Design
@@ -67,49 +68,86 @@ def size_stats(d: Design, store: M.Store, grid_sizes: list, models: list[str], s
     return {"stats": out, "draws": None if res is None else res.draws}
 
 
-def _crossover(points: list[tuple], pair) -> str:
-    """Where the leader changes along the grid, from the point estimates of the advantage of
-    the discriminative member (``points``: ``(size, advantage)``)."""
-    leaders = [(s, pair.discriminative if a > 0 else pair.generative if a < 0 else None) for s, a in points]
-    leaders = [(s, w) for s, w in leaders if w is not None]
-    if not leaders:
-        return "no leader (tied everywhere)"
-    flips = [(leaders[i - 1], leaders[i]) for i in range(1, len(leaders)) if leaders[i][1] != leaders[i - 1][1]]
-    if not flips:
-        return f"no crossover in range: {leaders[0][1]} leads at every size"
-    return "; ".join(f"{a[1]} leads at {a[0]}, {b[1]} from {b[0]}" for a, b in flips)
+SMALL_MAX, LARGE_MIN = 128, 512  # the small-data and large-data parts of the claim
 
 
-def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws) -> tuple[list, list]:
-    """Findings of one pair for every curve metric (averaged over the subset sizes) and the
-    per-size advantages of the primary metric."""
-    subset = [s for s in grid_sizes if s != FULL] or grid_sizes
-    if any((s, m) not in st for s in subset for m in pair.members):
-        return [], []
-    span = M.span(subset)
+def regimes(grid_sizes: list, n_full: int) -> list[tuple[str, list]]:
+    """``[(condition, sizes)]``: the small-data sizes (at most 128 messages) and the large-data
+    ones (at least 512, the full split included), each only when the grid has some."""
+    small = [s for s in grid_sizes if s != FULL and x_of(s, n_full) <= SMALL_MAX]
+    large = [s for s in grid_sizes if x_of(s, n_full) >= LARGE_MIN]
+    out = [(f"small data (≤ {SMALL_MAX} messages)", small), (f"large data (≥ {LARGE_MIN} messages)", large)]
+    return [(c, sizes) for c, sizes in out if sizes]
+
+
+def _span(sizes: list, n_full: int) -> str:
+    return M.span([x_of(s, n_full) for s in sizes])
+
+
+def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws, n_full: int) -> list:
+    """Findings of one pair for every curve metric, separately for small and large data (each
+    the metric averaged over that part's sizes)."""
     found = []
-    for metric in M.CURVE:
-        disc = M.average([st[(s, pair.discriminative)][metric] for s in subset])
-        gen = M.average([st[(s, pair.generative)][metric] for s in subset])
-        statistic = f"{M.label(metric)} {span}"
-        found.append(
-            M.finding(
-                pair.label,
-                pair.discriminative,
-                pair.generative,
-                (disc, gen),
-                draws,
-                metric=metric,
-                statistic=statistic,
-                margin=M.margin(d.grid, metric),
+    for condition, sizes in regimes(grid_sizes, n_full):
+        if any((s, m) not in st for s in sizes for m in pair.members):
+            continue
+        for metric in M.CURVE:
+            disc = M.average([st[(s, pair.discriminative)][metric] for s in sizes])
+            gen = M.average([st[(s, pair.generative)][metric] for s in sizes])
+            statistic = f"{M.label(metric)} {_span(sizes, n_full)}"
+            found.append(
+                M.finding(
+                    pair.label,
+                    pair.discriminative,
+                    pair.generative,
+                    (disc, gen),
+                    draws,
+                    metric=metric,
+                    statistic=statistic,
+                    condition=condition,
+                    margin=M.margin(d.grid, metric),
+                )
             )
-        )
-    return found, subset
+    return found
 
 
-def _pattern(d: Design, st: dict, pair, grid_sizes: list, draws, metric: str) -> tuple[list, str, str]:
-    """Per size: both members and the discriminative member's advantage; the crossover; and
-    whether the generative member leads at the smallest size and the discriminative at the largest."""
+def _present(st: dict, pair, grid_sizes: list, n_full: int) -> list:
+    """The sizes where both members were fitted, smallest first."""
+    sizes = [s for s in grid_sizes if all((s, m) in st for m in pair.members)]
+    return sorted(sizes, key=lambda s: x_of(s, n_full))
+
+
+def crossover_row(st: dict, pair, grid_sizes: list, draws, metric: str, n_full: int) -> list:
+    """The size where the discriminative member overtakes the generative one, with its
+    bootstrap interval and the share of resamples that cross, or "none in range"."""
+    sizes = _present(st, pair, grid_sizes, n_full)
+    if len(sizes) < 2:
+        return [pair.label, M.label(metric), "n/a (fewer than 2 sizes)", "n/a"]
+    adv = [
+        M.advantage(st[(s, pair.discriminative)][metric], st[(s, pair.generative)][metric], M.better(metric))
+        for s in sizes
+    ]
+    cross = CP.crossover(adv, [x_of(s, n_full) for s in sizes], draws)
+    return [pair.label, M.label(metric), CP.describe_size(cross, 10**12), f"{cross['share_with_crossover']:.0%}"]
+
+
+def reach_rows(st: dict, pair, grid_sizes: list, draws, metric: str, n_full: int) -> list[list]:
+    """Per member: the training messages it needs to reach 95% of its own full-data score."""
+    sizes = _present(st, pair, grid_sizes, n_full)
+    if not sizes or sizes[-1] != FULL:
+        return []
+    x = [x_of(s, n_full) for s in sizes]
+    higher = M.better(metric) == "higher"
+    rows = []
+    for m in pair.members:
+        got = CP.messages_to_reach([st[(s, m)][metric] for s in sizes], x, draws, higher)
+        rows.append([pair.label, m, M.label(metric), CP.describe_size(got, n_full)])
+    return rows
+
+
+def _pattern(d: Design, st: dict, pair, grid_sizes: list, draws, metric: str) -> tuple[list, str]:
+    """Per size: both members and the discriminative member's advantage; and whether the
+    generative member leads at the smallest size and the discriminative at the largest."""
     rows, points = [], []
     direction = M.better(metric)
     for s in grid_sizes:
@@ -120,11 +158,11 @@ def _pattern(d: Design, st: dict, pair, grid_sizes: list, draws, metric: str) ->
         points.append((s, adv["mean"] or 0.0))
         rows.append([pair.label, str(s), M.text(g.summary(draws)), M.text(c.summary(draws)), M.text(adv)])
     if not points:
-        return rows, "n/a", "n/a"
+        return rows, "n/a"
     first, last = points[0], points[-1]
     same = first[1] < 0 < last[1]
     pattern = f"{'yes' if same else 'no'}: at {first[0]} {_leader(first[1])}, at {last[0]} {_leader(last[1])}"
-    return rows, _crossover(points, pair), pattern
+    return rows, pattern
 
 
 def _leader(advantage: float) -> str:
@@ -160,6 +198,37 @@ def _figure(d: Design, st: dict, grid_sizes: list, draws, ref_st: dict, ref_draw
     }
 
 
+def _pair_tables(d: Design, st: dict, grid_sizes: list, draws, n_full: int) -> list[dict]:
+    """Per size, the crossover (bootstrap) and the messages each member needs, for every pair."""
+    metric = d.grid.learning_curve.metric
+    per_size, crossover, reach = [], [], []
+    for pair in d.pairs:
+        rows, pattern = _pattern(d, st, pair, grid_sizes, draws, metric)
+        per_size += rows
+        crossover += [crossover_row(st, pair, grid_sizes, draws, m, n_full) for m in M.CURVE]
+        crossover.append([pair.label, f"same pattern as Yogatama et al. 2017 (on {M.label(metric)})", pattern, ""])
+        reach += reach_rows(st, pair, grid_sizes, draws, metric, n_full)
+    return [
+        {
+            "title": f"{M.label(metric)} per training size (discriminative member's advantage)",
+            "headers": ["pair", "training messages", "generative", "discriminative", "advantage of discriminative"],
+            "rows": per_size,
+        },
+        {
+            "title": f"Training messages each member needs to reach {CP.SHARE:.0%} of its own full-data score "
+            "(mean [95% interval])",
+            "headers": ["pair", "member", "metric", "training messages"],
+            "rows": reach,
+        },
+        {
+            "title": "Crossover: the training size where the discriminative member overtakes the generative one "
+            "(bootstrap interval; 'none in range' when the mean curves do not cross)",
+            "headers": ["pair", "metric", "crossover size", "resamples with a crossover"],
+            "rows": crossover,
+        },
+    ]
+
+
 def analyse(d: Design, store: M.Store) -> dict:
     lc = d.grid.learning_curve
     grid_sizes, notes = sizes(d)
@@ -168,15 +237,7 @@ def analyse(d: Design, store: M.Store) -> dict:
     ref = size_stats(d, store, [FULL], d.reference, d.reference_seeds) if FULL in grid_sizes else {"stats": {}}
     ref_st = {m: v for (_, m), v in ref["stats"].items()}
     n_full = len(d.data["main"].texts["train"])
-    findings, per_size, crossover = [], [], []
-    for pair in d.pairs:
-        found, _ = _pair_findings(d, st, pair, grid_sizes, draws)
-        findings += found
-        rows, cross, pattern = _pattern(d, st, pair, grid_sizes, draws, lc.metric)
-        per_size += rows
-        for metric in M.CURVE:
-            crossover.append([pair.label, M.label(metric), _pattern(d, st, pair, grid_sizes, draws, metric)[1]])
-        crossover.append([pair.label, "same pattern as Yogatama et al. 2017 (on " + M.label(lc.metric) + ")", pattern])
+    findings = [f for pair in d.pairs for f in _pair_findings(d, st, pair, grid_sizes, draws, n_full)]
     primary = [f for f in findings if f["metric"] == lc.metric]
     others = [f for f in findings if f["metric"] != lc.metric]
     param_rows, param_notes = M.parameter_rows(
@@ -191,16 +252,7 @@ def analyse(d: Design, store: M.Store) -> dict:
         "findings": findings,
         "key_numbers": _key_numbers(primary),
         "tables": [
-            {
-                "title": f"{M.label(lc.metric)} per training size (discriminative member's advantage)",
-                "headers": ["pair", "training messages", "generative", "discriminative", "advantage of discriminative"],
-                "rows": per_size,
-            },
-            {
-                "title": "Crossover per pair and metric (point estimates)",
-                "headers": ["pair", "metric", "crossover"],
-                "rows": crossover,
-            },
+            *_pair_tables(d, st, grid_sizes, draws, n_full),
             _metric_table(st, ref_st, draws, ref.get("draws"), grid_sizes),
             {
                 "title": "Matched pairs: parameters at the largest size",
@@ -210,9 +262,13 @@ def analyse(d: Design, store: M.Store) -> dict:
         ],
         "figures": [_figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full)],
         "notes": notes,
-        "method": "Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict compares "
-        "the members of each pair on the metric averaged over the subset sizes; a positive advantage means the "
-        "discriminative member is better. " + M.INTERVALS,
+        "method": "Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict "
+        "compares the members of each pair on the "
+        f"metric averaged over the small-data sizes (at most {SMALL_MAX} messages) and, separately, over the "
+        f"large-data sizes (at least {LARGE_MIN}, the full split included); a positive advantage means the "
+        "discriminative member is better. The epoch of a model trained in epochs is chosen on a stratified "
+        "validation subset as large as its training set (at least 16 messages, at most the validation split). "
+        + M.INTERVALS,
     }
 
 
@@ -231,7 +287,8 @@ def _metric_table(st: dict, ref_st: dict, draws, ref_draws, grid_sizes: list) ->
 def _key_numbers(primary: list[dict]) -> str:
     return (
         "; ".join(
-            f"{f['pair'].split(':')[-1].strip()}: advantage of {f['favoured']} {M.text(f['advantage'])}"
+            f"{f['pair'].split(':')[-1].strip()}, {f['condition']}: advantage of {f['favoured']} "
+            f"{M.text(f['advantage'])}"
             for f in primary
         )
         or "no matched pair"

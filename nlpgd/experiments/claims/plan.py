@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from nlpgd.config import ExperimentConfig, ExperimentGrid
 from nlpgd.errors import NlpgdError
-from nlpgd.models.registry import build_model, model_class
-from nlpgd.params import CountFeatureParams
+from nlpgd.models.base import PAIR_KINDS, Classifier
+from nlpgd.models.registry import build_model
 
 FULL = "full"
 MAIN = "main"
@@ -39,7 +39,7 @@ class Pair:
     label: str
     generative: str
     discriminative: str
-    kind: str  # linear | scratch | pretrained | configured
+    kind: str  # continuum | linear | scratch | pretrained (PAIR_KINDS) | configured
 
     @property
     def members(self) -> tuple[str, str]:
@@ -49,80 +49,123 @@ class Pair:
         return {"label": self.label, "generative": self.generative, "discriminative": self.discriminative}
 
 
+def describe(params) -> Classifier:
+    """The model ``params`` configure, unfitted: what it can do and how it pairs, read from the
+    instance's declared capabilities (configuration narrows them), never from its type name."""
+    return build_model(params)
+
+
 def is_generative(params) -> bool:
-    """Whether a configured model is generative, read from its class's declared capabilities
-    (complement naive Bayes narrows them: it is not)."""
-    if getattr(params, "variant", None) == "complement":
-        return False
-    return bool(model_class(params.type).capabilities.generative)
+    """Whether a configured model is in the generative family (complement naive Bayes is not)."""
+    return describe(params).family == "generative"
 
 
 def is_hybrid(params) -> bool:
-    """Whether a configured model reports its family as hybrid (e.g. a ``gpt2`` with a
-    discriminative term): it belongs to neither family, so it is never a pair member."""
-    return build_model(params).family == "hybrid"
+    """Whether a configured model is a hybrid (``Classifier.family``): it belongs to neither
+    family, so it is never a pair member; hybrids are the continuum's reference rows."""
+    return describe(params).family == "hybrid"
 
 
-def _features(params) -> dict:
-    return params.model_dump(include=set(CountFeatureParams.model_fields))
-
-
-def _auto_kind(params) -> str | None:
-    """Which automatic pair a model can belong to (None: none)."""
-    checkpoint, init = getattr(params, "checkpoint", None), getattr(params, "init", None)
-    if is_hybrid(params):
-        return None
-    if isinstance(params, CountFeatureParams):
-        return "linear"
-    if params.type == "gpt2":
-        return "scratch" if checkpoint == "scratch" else "pretrained"
-    if params.type == "distilbert":
-        return "scratch" if init == "scratch" else "pretrained"
-    return None
+def data_differences(cfg: ExperimentConfig, a: str, b: str) -> list[str]:
+    """How the training data of models ``a`` and ``b`` differ (empty: identical): each model's
+    own data settings (e.g. GPT-2's ``max_train_per_class``), a missing one meaning the default."""
+    da, db = (describe(cfg.models[m]).training_data_settings() for m in (a, b))
+    out = []
+    for key in sorted(set(da) | set(db)):
+        va, vb = da.get(key), db.get(key)
+        if va != vb:
+            out.append(
+                f"'{a}' has {key} {va if va is not None else 'unset'}, '{b}' {vb if vb is not None else 'unset'}"
+            )
+    return out
 
 
 AUTO_LABELS = {
+    "continuum": "continuum pair (same network, objective only)",
     "linear": "linear pair (same word counts)",
     "scratch": "neural pair, from scratch",
     "pretrained": "neural pair, pretrained",
 }
 
 
-def _auto_pairs(cfg: ExperimentConfig, notes: list[str]) -> list[Pair]:
-    """The first generative and the first discriminative model of each kind; the linear pair
-    only when both see the same count features."""
-    pairs = []
-    for kind, label in AUTO_LABELS.items():
-        gens = [m for m, p in cfg.models.items() if _auto_kind(p) == kind and is_generative(p)]
-        discs = [m for m, p in cfg.models.items() if _auto_kind(p) == kind and not is_generative(p)]
-        if not gens or not discs:
+def _continuum_pairs(cfg: ExperimentConfig) -> list[Pair]:
+    """A generative and a discriminative model of one type whose settings are equal but for the
+    training objective (``objective_free_settings``): e.g. GPT-2 at weights (1, 0) and (0, 1)."""
+    models = {m: describe(p) for m, p in cfg.models.items()}
+    for g, gm in models.items():
+        if gm.family != "generative" or gm.objective_free_settings() is None:
             continue
-        g, d = gens[0], discs[0]
-        if kind == "linear" and _features(cfg.models[g]) != _features(cfg.models[d]):
+        for d, dm in models.items():
+            same_type = dm.type_name == gm.type_name
+            if (
+                same_type
+                and dm.family == "discriminative"
+                and dm.objective_free_settings() == gm.objective_free_settings()
+            ):
+                return [Pair(f"{AUTO_LABELS['continuum']}: {g} vs {d}", g, d, "continuum")]
+    return []
+
+
+def _kind_pair(cfg: ExperimentConfig, kind: str, notes: list[str]) -> Pair | None:
+    """The first generative and the first discriminative model of pair kind ``kind``, of two
+    types (the continuum pair compares one type's objectives), on identical count features for
+    the linear pair and on identical data. A model may be in the continuum pair and this one."""
+    models = {m: describe(p) for m, p in cfg.models.items()}
+    gens = [m for m, x in models.items() if x.pair_kind == kind and x.family == "generative"]
+    for g in gens:
+        discs = [
+            m
+            for m, x in models.items()
+            if x.pair_kind == kind and x.family == "discriminative" and x.type_name != models[g].type_name
+        ]
+        if not discs:
+            continue
+        d = discs[0]
+        if models[g].input_settings() != models[d].input_settings() and kind == "linear":
             notes.append(f"{g} and {d} use different count features, so they are not paired")
-            continue
-        pairs.append(Pair(f"{label}: {g} vs {d}", g, d, kind))
+            return None
+        differ = data_differences(cfg, g, d)
+        if differ:
+            notes.append(f"{g} and {d} train on different data ({'; '.join(differ)}), so they are not paired")
+            return None
+        return Pair(f"{AUTO_LABELS[kind]}: {g} vs {d}", g, d, kind)
+    return None
+
+
+def _auto_pairs(cfg: ExperimentConfig, notes: list[str]) -> list[Pair]:
+    """The continuum pair first, then one pair of each :data:`PAIR_KINDS` kind."""
+    pairs = _continuum_pairs(cfg)
+    for kind in PAIR_KINDS:
+        pair = _kind_pair(cfg, kind, notes)
+        if pair is not None:
+            pairs.append(pair)
     return pairs
+
+
+def _configured_member(cfg: ExperimentConfig, i: int, role: str, name: str) -> None:
+    key = f"config key 'experiment.pairs.{i}.{role}'"
+    if name not in cfg.models:
+        raise NlpgdError(f"{key}: no model '{name}' in models (models: {', '.join(cfg.models)})")
+    family = describe(cfg.models[name]).family
+    if family == "hybrid":
+        raise NlpgdError(
+            f"{key}: model '{name}' is a hybrid; a pair is one purely generative and one discriminative model"
+        )
+    if family != role:
+        raise NlpgdError(f"{key}: model '{name}' is {family}")
 
 
 def _configured_pairs(cfg: ExperimentConfig, grid: ExperimentGrid) -> list[Pair]:
     pairs = []
     for i, spec in enumerate(grid.pairs or []):
-        for role in ("generative", "discriminative"):
-            name = getattr(spec, role)
-            if name not in cfg.models:
-                raise NlpgdError(
-                    f"config key 'experiment.pairs.{i}.{role}': no model '{name}' in models "
-                    f"(models: {', '.join(cfg.models)})"
-                )
-            if is_hybrid(cfg.models[name]):
-                raise NlpgdError(
-                    f"config key 'experiment.pairs.{i}.{role}': model '{name}' is a hybrid; a pair is one purely "
-                    "generative and one discriminative model"
-                )
-            if is_generative(cfg.models[name]) != (role == "generative"):
-                family = "generative" if role == "discriminative" else "discriminative"
-                raise NlpgdError(f"config key 'experiment.pairs.{i}.{role}': model '{name}' is {family}")
+        for role, name in (("generative", spec.generative), ("discriminative", spec.discriminative)):
+            _configured_member(cfg, i, role, name)
+        differ = data_differences(cfg, spec.generative, spec.discriminative)
+        if differ:
+            raise NlpgdError(
+                f"config key 'experiment.pairs.{i}': the members train on different data ({'; '.join(differ)}); "
+                "a pair trains on identical data"
+            )
         label = spec.label or f"{spec.generative} vs {spec.discriminative}"
         pairs.append(Pair(label, spec.generative, spec.discriminative, "configured"))
     return pairs

@@ -38,7 +38,7 @@ from nlpgd.experiments.generate import Sampling
 from nlpgd.generation import sample_quality
 from nlpgd.io import read_json, write_json, write_jsonl
 from nlpgd.models.base import FitContext
-from nlpgd.params import CountFeatureParams, TrainerParams
+from nlpgd.models.registry import build_model
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
@@ -69,7 +69,7 @@ class Design:
 
     @property
     def paired(self) -> list[str]:
-        return [m for p in self.pairs for m in p.members]
+        return list(dict.fromkeys(m for p in self.pairs for m in p.members))
 
     @property
     def reference_seeds(self) -> list[int]:
@@ -183,8 +183,8 @@ SEED_SHARE = 0.9
 
 def seeds_vary(params) -> bool:
     """Whether a model's fit depends on the seed. Naive Bayes and logistic regression on counts
-    (the :class:`~nlpgd.params.CountFeatureParams` types) are functions of their data alone."""
-    return not isinstance(params, CountFeatureParams)
+    declare ``seed_free``: they are functions of their data alone."""
+    return not build_model(params).can("seed_free")
 
 
 def seed_share(d: Design, model: str) -> float:
@@ -216,12 +216,29 @@ def training_data(s: Session, ts: TrainSet, seed: int, model: str | None = None)
 
 
 def repeat_small(params, texts: list[str], labels: list[str], min_seen: int) -> tuple[list, list, int]:
-    """A Trainer-trained model sees at least ``min_seen`` examples: a small training set is
-    repeated within each epoch (its epochs, validation and checkpoints stay as configured)."""
-    if not isinstance(params, TrainerParams) or not texts:
+    """A model trained in epochs (``epoch_trained``) sees at least ``min_seen`` examples: a small
+    training set is repeated within each epoch (its epochs, validation and checkpoints stay as
+    configured)."""
+    if not build_model(params).can("epoch_trained") or not texts:
         return texts, labels, 1
     r = max(1, math.ceil(min_seen / (len(texts) * params.epochs)))
     return texts * r, labels * r, r
+
+
+MIN_VALIDATION = 16
+
+
+def epoch_validation(s: Session, cell: Cell, n_train: int) -> tuple[list[str], list[str]]:
+    """The validation messages a fit chooses its epoch on: a stratified subset (drawn with the
+    cell's seed) as large as the training set, at least :data:`MIN_VALIDATION`, at most the
+    validation split, so a small training set is not selected on a much larger validation set."""
+    sp = s.design.data[cell.trainset.source]
+    texts, labels = sp.texts["validation"], sp.labels["validation"]
+    n = min(len(texts), max(MIN_VALIDATION, n_train))
+    if n >= len(texts):
+        return texts, labels
+    idx = subset_indices(labels, n, cell.seed)
+    return [texts[i] for i in idx], [labels[i] for i in idx]
 
 
 # -- one cell -----------------------------------------------------------------------------
@@ -235,9 +252,10 @@ def fit_cell(s: Session, cell: Cell) -> None:
     params = s.design.cfg.models[cell.model]
     fit_texts, fit_labels, repeats = repeat_small(params, texts, labels, s.design.grid.min_examples_seen)
     sp = s.design.data[cell.trainset.source]
+    validation = epoch_validation(s, cell, len(texts))
     ctx = FitContext(
         seed=cell.seed,
-        validation=(sp.texts["validation"], sp.labels["validation"]),
+        validation=validation,
         work_dir=s.run.work_dir(cell.name, cell.seed),
         resume=s.resume,
         progress=s.progress,
@@ -250,6 +268,7 @@ def fit_cell(s: Session, cell: Cell) -> None:
         train_messages=len(texts),
         train_spam_share=labels.count("spam") / len(labels),
         repeats=repeats,
+        epoch_validation_messages=len(validation[0]),
         cell_seconds=time.perf_counter() - t0,
     )
     record_cell(s.run, cell.name, cell.seed, metrics, cost, s.done)
@@ -269,8 +288,7 @@ def evaluate_cell(s: Session, cell: Cell, names) -> None:
         return
     t0 = time.perf_counter()
     model = load_named_model(cell.key, s.run.model_dir(cell.name, cell.seed))
-    if hasattr(model, "progress"):
-        model.progress = s.progress
+    model.progress = s.progress
     for ev in todo:
         EVAL_RUNNERS[ev.kind](s, cell, model, ev)
         s.mark_eval(cell, ev.name)
