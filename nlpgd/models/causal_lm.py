@@ -77,8 +77,9 @@ def load_causal_lm(checkpoint: str):
 
     offline = prepare_hub(checkpoint, "model")
     try:
-        tok = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=False)
+        kw = {"trust_remote_code": False, "local_files_only": offline}
+        tok = AutoTokenizer.from_pretrained(checkpoint, **kw)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, **kw)
     except (OSError, ValueError) as exc:
         if offline:
             raise offline_error(checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder") from None

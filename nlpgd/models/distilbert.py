@@ -90,7 +90,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
     offline = False if local else prepare_hub(source, "model checkpoint")
     id2label = {i: str(c) for i, c in enumerate(classes)}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
         model = AutoModelForSequenceClassification.from_pretrained(
             source,
             num_labels=len(classes),
@@ -99,6 +99,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
             ignore_mismatched_sizes=True,  # a folder fine-tuned for other labels gets a new head
             dtype=torch.float32,
             trust_remote_code=False,
+            local_files_only=offline,
         )
     except (OSError, ValueError, KeyError) as exc:
         if local:
