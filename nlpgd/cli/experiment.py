@@ -59,6 +59,7 @@ def experiment(
 ) -> None:
     from nlpgd.config import load_config
     from nlpgd.experiments.claims import CLAIMS, check_name, run
+    from nlpgd.hardware import use_hardware
 
     check_name(name)  # an unknown name fails before the config is read
     overrides = list(set_ or [])
@@ -69,7 +70,7 @@ def experiment(
     cfg = load_config(config, overrides)
     progress = progress_bars(cfg.progress)  # off a terminal: no bars, a plain log
     cfg = cfg.model_copy(update={"progress": progress})
-    with progress_output(progress):
+    with progress_output(progress), use_hardware(cfg.device, cfg.precision):  # the config's device and precision
         run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
     summary = run_dir / ("claims.md" if name == CLAIMS else "verdict.md")
     typer.echo(_verdicts(run_dir) if name == CLAIMS else summary.read_text(encoding="utf-8").rstrip())

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
+from nlpgd import hardware
 from nlpgd.config import ExperimentConfig, GenerationConfig, config_from_dict, difference_message, dump_config
 from nlpgd.data import PreparedData, check_manifest, data_notes, load_splits
 from nlpgd.distributed import (
@@ -34,6 +35,7 @@ from nlpgd.distributed import (
 )
 from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.experiments.generate import sample_in_run
+from nlpgd.hardware import use_hardware
 from nlpgd.io import (
     atomic_write_text,
     check_free_space,
@@ -46,6 +48,7 @@ from nlpgd.io import (
 )
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import CAPABILITIES, FitContext
+from nlpgd.models.hf_base import check_report_to
 from nlpgd.models.registry import build_model, model_class
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
@@ -55,7 +58,7 @@ from nlpgd.seeding import device_description, seed_everything
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
 # config keys that change how a run is shown or stored, not its results: a resume may differ in them
-RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work"})
+RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work", "report_to"})
 PROGRESS_FILE = "progress.json"  # cells finished so far, while the run is partial
 
 
@@ -87,8 +90,16 @@ def compare(
 
     Under torchrun / accelerate launch every process runs this: rank 0 alone writes the run
     folder, predictions and report; a model that can train data-parallel (the Trainer arms)
-    trains across all processes, the others on rank 0 alone."""
+    trains across all processes, the others on rank 0 alone.
+
+    The config's ``device`` and ``precision`` hold for the whole run (:mod:`nlpgd.hardware`)."""
     check_launch(cfg)
+    check_report_to(cfg.report_to)
+    with use_hardware(cfg.device, cfg.precision):
+        return _compare(cfg, resume, command, progress)
+
+
+def _compare(cfg: ExperimentConfig, resume: Path | None, command: str, progress: bool | None) -> Path:
     init_launch()
     with main_process_first():  # rank 0 fills the datasets cache, the others read it
         data = load_splits(cfg.data)
@@ -124,6 +135,8 @@ def _run_cells(
                 progress=show,
                 name=key,
                 extra={"fitted": fitted_folders(run, cfg, seed, done)},
+                report_to=cfg.report_to,
+                log_dir=run.model_dir(name, seed) / "logs",
             )
             scored = fit_and_score(run, name, cfg.models[name], ctx, splits, generation=cfg.generation)
             if scored is not None:  # rank 0 (every run that is not a multi-process launch)
@@ -181,6 +194,7 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: s
             "nlpgd_version": nlpgd.__version__,
             "python": platform.python_version(),
             "packages": _package_versions(),
+            "hardware": hardware.describe(),
             **info,
         }
     )
@@ -346,7 +360,10 @@ def _package_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {}
-    for name in ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy", "accelerate"):
+    for name in (
+        *("torch", "transformers", "tokenizers", "safetensors", "datasets", "scikit-learn", "numpy", "scipy"),
+        *("accelerate", "evaluate", "peft", "gguf"),
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -56,6 +56,9 @@ class FitContext:
     ``validation`` is the experiment's validation split (early stopping, choosing the epoch);
     ``work_dir`` is where a model may keep checkpoints so that ``resume`` can continue an
     interrupted fit; ``seed`` is the run's seed; ``name`` labels log lines (``gpt2/seed0``).
+    ``report_to`` is where a Trainer-trained model also sends its logs (``none``,
+    ``tensorboard``, ``wandb``), and ``log_dir`` where TensorBoard event files go (the model's
+    folder in a run).
     """
 
     seed: int = 0
@@ -65,6 +68,8 @@ class FitContext:
     progress: bool = True
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    report_to: str = "none"
+    log_dir: Path | None = None
 
 
 def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
