@@ -30,6 +30,7 @@ LAYERS = {
     "config": 1,
     "metrics": 1,
     "metrics_module": 1,
+    "model_card": 1,
     "stats": 1,
     "intervals": 1,
     "runs": 1,

@@ -47,13 +47,15 @@ from nlpgd.io import (
     write_jsonl,
 )
 from nlpgd.metrics import evaluate_predictions
-from nlpgd.models.base import CAPABILITIES, FitContext
+from nlpgd.model_card import write_card
+from nlpgd.models.base import CAPABILITIES, FitContext, read_model_meta
 from nlpgd.models.hf_base import check_report_to
 from nlpgd.models.registry import build_model, model_class
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
 from nlpgd.scoring import score_model
 from nlpgd.seeding import device_description, seed_everything
+from nlpgd.stats import bootstrap_ci
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
@@ -323,6 +325,9 @@ def fit_and_score(
         y = splits.y[split]
         write_predictions(run.predictions_path(name, ctx.seed, split), splits.ids[split], y, p, (p > 0.5).astype(int))
         metrics[split] = evaluate_predictions(y, p)
+        if split == "test":
+            intervals = bootstrap_ci(y, p)
+    write_scored_card(run, run.model_dir(name, ctx.seed), metrics, intervals)
     n_pred = sum(len(splits.texts[s]) for s in EVAL_SPLITS)
     cost = {
         "type": params.type,
@@ -353,6 +358,15 @@ def check_fit_space(run: Run, name: str, seed: int, params: ModelParams) -> None
     what = f"{name}/seed{seed} (its {saved[0].name} takes {size / 2**20:.1f} MB"
     what += f", and its fit keeps {keep} checkpoints)" if keep else ")"
     check_free_space(run.path, size * (1 + 3 * keep), what)
+
+
+def write_scored_card(run: Run, folder: Path, metrics: dict, intervals: dict) -> None:
+    """Rewrite a saved model's card with the run's data summary, its validation metrics and its
+    test metrics with 95% bootstrap intervals."""
+    data_file = run.path / "data.json"
+    data = read_json(data_file) if data_file.is_file() else None
+    test = {**metrics["test"], **{m: v for m, v in intervals.items() if v.get("point") is not None}}
+    write_card(folder, read_model_meta(folder), data=data, metrics={"test": test, "validation": metrics["validation"]})
 
 
 def _package_versions() -> dict[str, str | None]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import ensure_dir, read_json, write_json
+from nlpgd.model_card import write_card
 from nlpgd.params import ModelParams, validate_prior
 from nlpgd.safe_load import load_errors
 
@@ -178,6 +179,7 @@ class Classifier(ABC):
             "n_parameters": self.n_parameters(),
             **self._meta_extra(),
         }
+        write_card(path, meta)  # the model card; scored runs rewrite it with data and metrics
         write_json(path / MODEL_META, meta)
 
     @abstractmethod
