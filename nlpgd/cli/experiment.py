@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, progress_bars, progress_output
+from nlpgd.cli.common import Verbose, cli_errors, progress_bars, progress_output
 
 HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
 
@@ -56,6 +56,7 @@ def experiment(
         Optional[Path], typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     from nlpgd.config import load_config
     from nlpgd.experiments.claims import CLAIMS, check_name, run
