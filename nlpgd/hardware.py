@@ -12,9 +12,11 @@ config) and is restored afterwards; outside it, ``auto`` / ``auto``.
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import contextmanager
 from typing import Iterator
 
+from nlpgd.distributed import cuda_available, launched_world_size
 from nlpgd.errors import NlpgdError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -80,3 +82,47 @@ def describe() -> dict[str, str]:
         "device_setting": _current["device"],
         "precision_setting": _current["precision"],
     }
+
+
+def current_device() -> str:
+    return current()[0]
+
+
+# -- what the Trainer arms read ------------------------------------------------------------
+def precision_kwargs() -> dict[str, bool]:
+    """TrainingArguments flags for the precision in force."""
+    _, precision = current()
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def use_cpu() -> bool:
+    """TrainingArguments' ``use_cpu``: on the CPU when a GPU is there (device: cpu), for bf16 on
+    the CPU, and for DDP over gloo; False otherwise, the Trainer's own choice."""
+    dev, precision = current()
+    return dev == "cpu" and (cuda_available() or precision != "fp32" or launched_world_size() > 1)
+
+
+def autocast_dtype():
+    """The dtype to autocast inference to (None in fp32)."""
+    import torch
+
+    _, precision = current()
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+def device():
+    import torch
+
+    return torch.device(current()[0])
+
+
+def autocast(device_type: str = "cuda"):
+    """Autocast to the precision in force, for a model on the run's device; nothing in fp32 or
+    for a model elsewhere (a CPU-bound reference LM in a GPU run). Log-softmax is always done
+    in float32."""
+    import torch
+
+    dtype = autocast_dtype()
+    if dtype is None or device_type != current_device():
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)

@@ -16,7 +16,6 @@ datasets and its scoring:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -28,17 +27,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
-from nlpgd import hardware
 from nlpgd.config import difference_message
 from nlpgd.distributed import (
     barrier,
-    cuda_available,
     ddp_backend,
     init_launch,
     is_main_process,
     launched_world_size,
 )
 from nlpgd.errors import NlpgdError, first_line
+from nlpgd.hardware import autocast, autocast_dtype, current_device, device, precision_kwargs, use_cpu  # noqa: F401
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Classifier, FitContext
 from nlpgd.params import TrainerParams
@@ -51,47 +49,6 @@ train_log = logging.getLogger("nlpgd.train")
 FIT_RECORD = "nlpgd_fit_params.json"  # written in the work folder when a fit starts
 EPOCH_LINE_METRICS = ("loss", "accuracy", "f1")  # validation metrics the epoch log line shows
 TRAINER_LOG = "trainer_log_history.json"  # written in the model folder: each Trainer's log history
-
-
-# -- hardware ---------------------------------------------------------------------------
-# The run's device and precision setting (nlpgd.hardware): by default bf16 on a CUDA GPU that
-# supports it, else fp16; fp32 on CPU.
-def precision_kwargs() -> dict[str, bool]:
-    """TrainingArguments flags for the precision in force."""
-    _, precision = hardware.current()
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
-
-
-def use_cpu() -> bool:
-    """TrainingArguments' ``use_cpu``: on the CPU when a GPU is there (device: cpu), for bf16 on
-    the CPU, and for DDP over gloo; False otherwise, the Trainer's own choice."""
-    dev, precision = hardware.current()
-    return dev == "cpu" and (cuda_available() or precision != "fp32" or launched_world_size() > 1)
-
-
-def autocast_dtype():
-    """The dtype to autocast inference to (None in fp32)."""
-    import torch
-
-    _, precision = hardware.current()
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def device():
-    import torch
-
-    return torch.device(hardware.current()[0])
-
-
-def autocast(device_type: str = "cuda"):
-    """Autocast to the precision in force on ``device_type``; nothing in fp32. Log-softmax is
-    always done in float32."""
-    import torch
-
-    dtype = autocast_dtype()
-    if dtype is None or device_type not in ("cuda", "cpu"):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type, dtype=dtype)
 
 
 # -- work folder and checkpoints --------------------------------------------------------
@@ -428,7 +385,7 @@ class HFClassifier(Classifier):
             ddp_backend=ddp_backend(),
             use_cpu=use_cpu(),
             dataloader_num_workers=0,
-            dataloader_pin_memory=hardware.current()[0] == "cuda",
+            dataloader_pin_memory=current_device() == "cuda",
             learning_rate=self.learning_rate(),
             lr_scheduler_type=p.lr_scheduler,
             num_train_epochs=p.epochs,
