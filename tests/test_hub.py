@@ -67,3 +67,13 @@ def test_unreachable_hub_fails_fast_and_leaves_the_process_online(tmp_path):
     assert out["env"] is None
     assert not out["datasets_offline"] and not out["hub_offline"]
     assert time.perf_counter() - t0 < 120
+
+
+def test_probe_waits_as_long_as_the_hub_setting_says(monkeypatch):
+    from nlpgd.hub import PROBE_TIMEOUT, probe_timeout
+
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1.5")
+    assert probe_timeout() == 1.5
+    for unusable in ("", "soon", "0", "-2"):
+        monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", unusable)
+        assert probe_timeout() == PROBE_TIMEOUT
