@@ -365,6 +365,18 @@ class ExperimentConfig(Strict):
     )
     output_dir: str = "outputs"
     progress: bool = True
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the neural models train and predict (auto: a CUDA GPU when there is one)"
+    )
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto",
+        description="mixed precision of the neural models (auto: bf16 on a GPU that has it, else fp16; fp32 on CPU)",
+    )
+    report_to: Literal["none", "tensorboard", "wandb"] = Field(
+        "none",
+        description="where the Trainer also sends its logs (tensorboard: event files in each model's folder, "
+        "logs/tensorboard; wandb: your wandb project); either way each model folder keeps trainer_log_history.json",
+    )
     experiment: ExperimentGrid | None = Field(
         None, description="the grid of `nlpgd experiment` (ignored by compare); every value has a default"
     )

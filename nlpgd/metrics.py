@@ -3,14 +3,14 @@
 ``labels`` are 0/1 (1 = spam, the positive class), ``prob_spam`` is P(spam | x). The
 decision rule at ``threshold`` 0.5 matches ``Classifier.predict`` (argmax, ties to ham).
 The same function backs the project's ``evaluate`` metric module
-(``nlpgd/metrics_module/spam_metrics.py``), loaded by local path because hub metric
-scripts cannot be fetched offline.
+(``nlpgd/metrics_module/spam_metrics.py``), imported from the package (hub metric scripts
+cannot be fetched offline) and kept in memory; :func:`evaluate_predictions` is the path every
+caller scores through.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
@@ -105,21 +105,18 @@ def one_class_note(y: np.ndarray) -> str:
     return text
 
 
-MODULE_PATH = Path(__file__).with_name("metrics_module") / "spam_metrics.py"
-_loaded = None
+def spam_metric():
+    """The project's ``evaluate`` module (:mod:`nlpgd.metrics_module.spam_metrics`), imported as
+    the package module it is and kept in memory: no Arrow cache file, no copy of the script
+    under ``~/.cache/huggingface`` (what ``evaluate.load(path)`` writes), nothing to fetch."""
+    from nlpgd.metrics_module.spam_metrics import SpamMetrics
+
+    return SpamMetrics(keep_in_memory=True)
 
 
-def load_metric():
-    """The project's ``evaluate`` module, loaded by local path (works offline)."""
-    global _loaded
-    if _loaded is None:
-        import evaluate
-
-        _loaded = evaluate.load(str(MODULE_PATH))
-    return _loaded
-
-
-def evaluate_predictions(labels, prob_spam) -> dict:
-    """Score through the ``evaluate`` module (the path ``compare`` and ``evaluate`` use)."""
-    metric = load_metric()
-    return metric.compute(references=[int(v) for v in labels], prediction_scores=[float(v) for v in prob_spam])
+def evaluate_predictions(labels, prob_spam, threshold: float = 0.5) -> dict:
+    """Score through the ``evaluate`` module: the one metric path of ``compare``, ``evaluate``,
+    the experiments' cells and the encoder's validation during training."""
+    return spam_metric().compute(
+        references=[int(v) for v in labels], prediction_scores=[float(v) for v in prob_spam], threshold=threshold
+    )

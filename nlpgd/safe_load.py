@@ -10,15 +10,13 @@ from anywhere, cut short by a full disk or a kill, or crafted. The rules:
 - a path read from a state file must resolve inside its folder (no absolute path, no
   ``..``, no symbolic link that leaves the folder);
 - weights are safetensors or ``.npy`` without pickle; a truncated safetensors file is
-  found from its header before loading, and any failure to load becomes one sentence
+  found by ``safetensors.safe_open`` before loading, and any failure to load becomes one sentence
   naming the file (:class:`~nlpgd.errors.NlpgdError`), never a traceback.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
-import struct
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -65,27 +63,17 @@ def refuse_custom_code(folder: Path) -> None:
 def check_safetensors(path: Path) -> None:
     """Error naming ``path`` unless it is a complete safetensors file (header and data).
 
-    A safetensors file is an 8-byte little-endian header length, a JSON header giving each
-    tensor's byte range, then the data; a file cut short by a kill or a full disk is shorter
-    than the largest range end, which this finds without reading the tensors.
+    ``safetensors.safe_open`` reads the header and checks that the tensors' byte ranges
+    cover the file exactly, so a file cut short by a kill or a full disk (or with bytes
+    appended) is refused without reading the tensors.
     """
+    from safetensors import SafetensorError, safe_open
+
     path = check_regular_file(path, "weights file")
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("shorter than its 8-byte header length")
-            (n,) = struct.unpack("<Q", head)
-            if n > size - 8:
-                raise ValueError("its header runs past the end of the file")
-            header = json.loads(f.read(n))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + n + end > size:
-            raise ValueError(f"{size:,} bytes where the header promises {8 + n + end:,}")
-    except FileNotFoundError:
-        raise NlpgdError(f"weights file {path} is missing") from None
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        with safe_open(str(path), framework="np"):
+            pass
+    except (SafetensorError, OSError, ValueError) as exc:
         raise NlpgdError(f"weights file {path} is truncated or damaged ({first_line(exc)})") from None
 
 

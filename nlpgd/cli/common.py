@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator
+from typing import Annotated, Iterator
 
 import typer
 
@@ -23,6 +23,16 @@ from nlpgd.errors import NlpgdError
 from nlpgd.runs import release_runs
 
 IN_MAIN = False  # set by nlpgd.cli.main(): this process is the command itself (not a test's CliRunner)
+# `nlpgd --quiet CMD` / `nlpgd --verbose CMD` (the app's options), for the one command that follows
+GLOBAL_FLAGS = {"quiet": False, "verbose": False}
+# the command being run: no progress bars (--quiet), the libraries' own log messages (--verbose)
+_flags = {"quiet": False, "verbose": False}
+LIBRARY_LOGGERS = ("datasets", "transformers", "evaluate", "huggingface_hub", "accelerate", "torch")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also show the libraries' log messages (transformers, datasets, ...).")
+]
 
 
 def cli_errors(fn):
@@ -31,7 +41,12 @@ def cli_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        _setup_logging()
+        verbosity = os.environ.get("TRANSFORMERS_VERBOSITY")
+        _flags.update(
+            quiet=GLOBAL_FLAGS["quiet"] or bool(kwargs.get("quiet")),
+            verbose=GLOBAL_FLAGS["verbose"] or bool(kwargs.get("verbose")),
+        )
+        _setup_logging(_flags["verbose"])
         try:
             result = fn(*args, **kwargs)
         except NlpgdError as exc:
@@ -42,8 +57,14 @@ def cli_errors(fn):
             if is_first_process():
                 typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
             raise typer.Exit(code=130) from None
-        finally:
+        finally:  # the flags hold for this command only (a test runs many in one process)
             release_runs()  # a run folder this command wrote is free for the next writer
+            GLOBAL_FLAGS.update(quiet=False, verbose=False)
+            _flags.update(quiet=False, verbose=False)
+            if verbosity is None:
+                os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+            else:
+                os.environ["TRANSFORMERS_VERBOSITY"] = verbosity
         command_finished()
         return result
 
@@ -68,17 +89,21 @@ class LogFormat(logging.Formatter):
         return f"{stamp} {kind}{record.getMessage()}"
 
 
-def _setup_logging() -> None:
+def _setup_logging(verbose: bool = False) -> None:
+    """nlpgd's own log lines on stderr; the libraries' only with ``verbose`` (else errors only)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # transformers sets its logger's level from this when first imported, undoing setLevel below;
     # its warnings (e.g. the load report for a freshly initialised classifier head) are expected here
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if verbose:
+        os.environ["TRANSFORMERS_VERBOSITY"] = "info"
+    else:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogFormat())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])  # no-op when the root logger has handlers
-    for name in ("datasets", "transformers", "evaluate", "huggingface_hub", "accelerate", "torch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
     # under torchrun every process runs the command: only the first one talks
     logging.getLogger("nlpgd").setLevel(logging.INFO if is_first_process() else logging.ERROR)
 
@@ -91,10 +116,10 @@ def is_first_process() -> bool:
 
 
 def progress_bars(wanted: bool = True) -> bool:
-    """Whether to draw progress bars: ``wanted`` (the config's ``progress``, no ``--quiet``),
+    """Whether to draw progress bars: ``wanted`` (e.g. the config's ``progress``), no ``--quiet``,
     stderr is a terminal, and this is the first process of a launch. When not, the libraries'
     own bars (datasets, transformers, the hub) are switched off too, so a log has no cursor codes."""
-    on = bool(wanted) and stderr_is_tty() and is_first_process()
+    on = bool(wanted) and not _flags["quiet"] and stderr_is_tty() and is_first_process()
     if not on:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when datasets is imported
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers follows the hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, command_finished, is_first_process, progress_bars, progress_output
+from nlpgd.cli.common import Verbose, cli_errors, command_finished, is_first_process, progress_bars, progress_output
 
 
 @cli_errors
@@ -27,6 +28,11 @@ def compare(
         Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object (the run folder and its metrics) instead of the summary."),
+    ] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train every model in CONFIG on the same split and write a run folder with a report.
 
@@ -50,9 +56,27 @@ def compare(
     command_finished()  # the run is saved: a Ctrl-C from here on must not turn it into a failure
     if not is_first_process():
         return
+    if as_json:
+        typer.echo(json.dumps(_json_summary(run_dir), indent=2))
+        return
     typer.echo(_headline(run_dir / "report.md"))
     typer.echo(f"full report: {run_dir / 'report.md'} (and report.html, figures/)")
     typer.echo(f"run folder: {run_dir}")
+
+
+def _json_summary(run_dir: Path) -> dict:
+    """What ``--json`` prints: where the run is and its metrics (``metrics.json``:
+    model -> seed -> split -> metric)."""
+    from nlpgd.io import read_json
+
+    info = read_json(run_dir / "run.json")
+    return {
+        "run_dir": str(run_dir),
+        "experiment": info.get("experiment"),
+        "run_id": info.get("run_id"),
+        "report": str(run_dir / "report.md"),
+        "metrics": read_json(run_dir / "metrics.json"),
+    }
 
 
 def _headline(report: Path) -> str:

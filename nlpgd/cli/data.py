@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, echo_table, parse_dataset_spec, progress_bars
+from nlpgd.cli.common import Quiet, Verbose, cli_errors, echo_table, parse_dataset_spec, progress_bars
 
 
 @cli_errors
@@ -25,7 +25,8 @@ def data(
         typer.Option("--set", help="Override a data setting, e.g. --set text_column=sms (repeatable)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full summary as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Show sizes, class balance, text lengths and what cleaning removed."""
     progress_bars(not quiet)  # off a terminal or with --quiet: the data layer draws no bars either

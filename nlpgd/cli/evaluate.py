@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, echo_table, parse_dataset_spec, parse_prior, progress_bars, progress_output
+from nlpgd.cli.common import (
+    Verbose,
+    cli_errors,
+    echo_table,
+    parse_dataset_spec,
+    parse_prior,
+    progress_bars,
+    progress_output,
+)
 
 
 @cli_errors
@@ -29,6 +38,10 @@ def evaluate(
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (where the results went and each model's metrics).")
+    ] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/."""
     from nlpgd.experiments.evaluate import evaluate_run
@@ -39,6 +52,13 @@ def evaluate(
     progress = progress_bars(not quiet)
     with progress_output(progress):
         out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior), progress=progress)
+    notes = sorted({n for m in rows.values() for n in m.get("notes", ())})
+    if as_json:  # stdout holds the JSON object alone; notes go to stderr as always
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+        summary = {"run_dir": str(run_dir), "results": str(out), "dataset": dataset, "split": split, "metrics": rows}
+        typer.echo(json.dumps(summary, indent=2))
+        return
     echo_table(
         ["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
         [
@@ -53,6 +73,6 @@ def evaluate(
             for k, m in rows.items()
         ],
     )
-    for note in sorted({n for m in rows.values() for n in m.get("notes", ())}):
+    for note in notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"results: {out}")

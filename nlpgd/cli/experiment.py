@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, progress_bars, progress_output
+from nlpgd.cli.common import Verbose, cli_errors, progress_bars, progress_output
 
 HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
 
@@ -61,9 +61,11 @@ def experiment(
         Optional[Path], typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     from nlpgd.config import load_config
     from nlpgd.experiments.claims import CLAIMS, check_name, run
+    from nlpgd.hardware import use_hardware
 
     check_name(name)  # an unknown name fails before the config is read
     overrides = list(set_ or [])
@@ -74,7 +76,7 @@ def experiment(
     cfg = load_config(config, overrides)
     progress = progress_bars(cfg.progress)  # off a terminal: no bars, a plain log
     cfg = cfg.model_copy(update={"progress": progress})
-    with progress_output(progress):
+    with progress_output(progress), use_hardware(cfg.device, cfg.precision):  # the config's device and precision
         run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
     summary = run_dir / ("claims.md" if name == CLAIMS else "verdict.md")
     typer.echo(_verdicts(run_dir) if name == CLAIMS else summary.read_text(encoding="utf-8").rstrip())

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors, progress_bars
+from nlpgd.cli.common import Quiet, Verbose, cli_errors, progress_bars
 
 
 @cli_errors
@@ -16,7 +16,8 @@ def fetch(
     cache_dir: Annotated[
         Optional[Path], typer.Option(help="Cache folder (default: $NLPGD_CACHE or ~/.cache/nlpgd).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Fetch, check and parse a corpus once, so later runs load it from the cache."""
     progress = progress_bars(not quiet)

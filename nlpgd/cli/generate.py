@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from nlpgd import sampling
-from nlpgd.cli.common import cli_errors, progress_bars, progress_output
+from nlpgd.cli.common import Quiet, Verbose, cli_errors, progress_bars, progress_output
 from nlpgd.errors import NlpgdError
 
 
@@ -115,6 +115,8 @@ def generate(
     medium: Medium = "message",
     reference_lm: ReferenceLM = "smollm2",
     real_split: RealSplit = "both",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them, realism included."""
     from nlpgd.experiments.generate import Realism, Sampling, generate_samples

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nlpgd.cli.common import cli_errors
+from nlpgd.cli.common import Verbose, cli_errors
 
 
 @cli_errors
@@ -22,6 +22,7 @@ def report(
     ] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of the test messages.", min=100)] = 1000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only where the files went.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Rebuild report.md, report.html, results.json and figures/ from saved predictions alone.
 

@@ -118,7 +118,7 @@ def read_hub(cfg: DataConfig) -> dict[str, Records]:
     """A Hugging Face hub data set by name (needs internet or the local cache)."""
     import datasets
 
-    from nlpgd.hub import offline_error, prepare_hub
+    from nlpgd.hub import datasets_offline, offline_error, prepare_hub
 
     offline = prepare_hub(cfg.name, "data set")
     kwargs: dict[str, Any] = {}
@@ -127,7 +127,8 @@ def read_hub(cfg: DataConfig) -> dict[str, Records]:
     if cfg.revision:
         kwargs["revision"] = cfg.revision
     try:
-        dd = datasets.load_dataset(cfg.name, **kwargs)
+        with datasets_offline(offline):
+            dd = datasets.load_dataset(cfg.name, **kwargs)
     except Exception as exc:
         text = str(exc)
         if offline or "OfflineModeIsEnabled" in text or "Couldn't reach" in text:

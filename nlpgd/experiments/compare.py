@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import nlpgd
+from nlpgd import hardware
 from nlpgd.config import ExperimentConfig, GenerationConfig, config_from_dict, difference_message, dump_config
 from nlpgd.data import PreparedData, check_manifest, data_notes, load_splits
 from nlpgd.distributed import (
@@ -34,6 +35,7 @@ from nlpgd.distributed import (
 )
 from nlpgd.errors import Interrupted, NlpgdError
 from nlpgd.experiments.generate import sample_in_run
+from nlpgd.hardware import use_hardware
 from nlpgd.io import (
     atomic_write_text,
     check_free_space,
@@ -45,17 +47,20 @@ from nlpgd.io import (
     write_jsonl,
 )
 from nlpgd.metrics import evaluate_predictions
-from nlpgd.models.base import CAPABILITIES, FitContext
+from nlpgd.model_card import write_card
+from nlpgd.models.base import CAPABILITIES, FitContext, read_model_meta
+from nlpgd.models.hf_base import check_report_to
 from nlpgd.models.registry import build_model
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
 from nlpgd.scoring import score_model
 from nlpgd.seeding import device_description, seed_everything
+from nlpgd.stats import bootstrap_ci
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
 # config keys that change how a run is shown or stored, not its results: a resume may differ in them
-RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work"})
+RESUME_FREE_KEYS = frozenset({"progress", "output_dir", "keep_work", "report_to"})
 PROGRESS_FILE = "progress.json"  # cells finished so far, while the run is partial
 
 
@@ -87,8 +92,16 @@ def compare(
 
     Under torchrun / accelerate launch every process runs this: rank 0 alone writes the run
     folder, predictions and report; a model that can train data-parallel (the Trainer arms)
-    trains across all processes, the others on rank 0 alone."""
+    trains across all processes, the others on rank 0 alone.
+
+    The config's ``device`` and ``precision`` hold for the whole run (:mod:`nlpgd.hardware`)."""
     check_launch(cfg)
+    check_report_to(cfg.report_to)
+    with use_hardware(cfg.device, cfg.precision):
+        return _compare(cfg, resume, command, progress)
+
+
+def _compare(cfg: ExperimentConfig, resume: Path | None, command: str, progress: bool | None) -> Path:
     init_launch()
     with main_process_first():  # rank 0 fills the datasets cache, the others read it
         data = load_splits(cfg.data)
@@ -124,6 +137,8 @@ def _run_cells(
                 progress=show,
                 name=key,
                 extra={"fitted": fitted_folders(run, cfg, seed, done)},
+                report_to=cfg.report_to,
+                log_dir=run.model_dir(name, seed) / "logs",
             )
             scored = fit_and_score(run, name, cfg.models[name], ctx, splits, generation=cfg.generation)
             if scored is not None:  # rank 0 (every run that is not a multi-process launch)
@@ -181,6 +196,7 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: s
             "nlpgd_version": nlpgd.__version__,
             "python": platform.python_version(),
             "packages": _package_versions(),
+            "hardware": hardware.describe(),
             **info,
         }
     )
@@ -308,6 +324,9 @@ def fit_and_score(
         y = splits.y[split]
         write_predictions(run.predictions_path(name, ctx.seed, split), splits.ids[split], y, p, (p > 0.5).astype(int))
         metrics[split] = evaluate_predictions(y, p)
+        if split == "test":
+            intervals = bootstrap_ci(y, p)
+    write_scored_card(run, run.model_dir(name, ctx.seed), metrics, intervals)
     n_pred = sum(len(splits.texts[s]) for s in EVAL_SPLITS)
     cost = {
         "type": params.type,
@@ -340,12 +359,24 @@ def check_fit_space(run: Run, name: str, seed: int, params: ModelParams) -> None
     check_free_space(run.path, size * (1 + 3 * keep), what)
 
 
+def write_scored_card(run: Run, folder: Path, metrics: dict, intervals: dict) -> None:
+    """Rewrite a saved model's card with the run's data summary, its validation metrics and its
+    test metrics with 95% bootstrap intervals."""
+    data_file = run.path / "data.json"
+    data = read_json(data_file) if data_file.is_file() else None
+    test = {**metrics["test"], **{m: v for m, v in intervals.items() if v.get("point") is not None}}
+    write_card(folder, read_model_meta(folder), data=data, metrics={"test": test, "validation": metrics["validation"]})
+
+
 def _package_versions() -> dict[str, str | None]:
     """Installed versions of the libraries that decide the results (None: not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {}
-    for name in ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy", "accelerate"):
+    for name in (
+        *("torch", "transformers", "tokenizers", "safetensors", "datasets", "scikit-learn", "numpy", "scipy"),
+        *("accelerate", "evaluate", "peft", "gguf"),
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -1,6 +1,6 @@
 """nlpgd spam metrics as a Hugging Face ``evaluate`` module.
 
-Load it by path (it needs no hub): ``evaluate.load("nlpgd/metrics_module/spam_metrics.py")``,
+Use it through ``nlpgd.metrics.evaluate_predictions``, or ``SpamMetrics(keep_in_memory=True)``
 then ``compute(references=[0, 1, ...], prediction_scores=[p_spam, ...])``.
 """
 

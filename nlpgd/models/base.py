@@ -27,6 +27,7 @@ import numpy as np
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import ensure_dir, read_json, write_json
+from nlpgd.model_card import write_card
 from nlpgd.params import ModelParams, validate_prior
 from nlpgd.safe_load import load_errors
 
@@ -69,6 +70,9 @@ class FitContext:
     ``validation`` is the experiment's validation split (early stopping, choosing the epoch);
     ``work_dir`` is where a model may keep checkpoints so that ``resume`` can continue an
     interrupted fit; ``seed`` is the run's seed; ``name`` labels log lines (``gpt2/seed0``).
+    ``report_to`` is where a Trainer-trained model also sends its logs (``none``,
+    ``tensorboard``, ``wandb``), and ``log_dir`` where TensorBoard event files go (the model's
+    folder in a run).
     """
 
     seed: int = 0
@@ -78,6 +82,8 @@ class FitContext:
     progress: bool = True
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    report_to: str = "none"
+    log_dir: Path | None = None
 
 
 def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -227,6 +233,7 @@ class Classifier(ABC):
             "n_parameters": self.n_parameters(),
             **self._meta_extra(),
         }
+        write_card(path, meta)  # the model card; scored runs rewrite it with data and metrics
         write_json(path / MODEL_META, meta)
 
     @abstractmethod

@@ -51,15 +51,12 @@ def smollm2_folder() -> Path:
 
 def as_plain_model(model):
     """A GGUF model is dequantized to fp32 on load, yet still flagged as quantized, which
-    makes Trainer refuse to train it and save_pretrained write a quantization config:
-    drop the flags (what transformers' own ``remove_quantization_config`` does)."""
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    for attr in ("quantization_method", "_weight_conversions"):
-        if hasattr(model, attr):
-            delattr(model, attr)
-    model.is_quantized = False
+    makes Trainer refuse to train it and save_pretrained write a quantization config: its
+    quantizer's own ``remove_quantization_config`` drops the flags (nothing to do for a model
+    that was never quantized)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     return model
 
 
@@ -77,8 +74,9 @@ def load_causal_lm(checkpoint: str):
 
     offline = prepare_hub(checkpoint, "model")
     try:
-        tok = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=False)
+        kw = {"trust_remote_code": False, "local_files_only": offline}
+        tok = AutoTokenizer.from_pretrained(checkpoint, **kw)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, **kw)
     except (OSError, ValueError) as exc:
         if offline:
             raise offline_error(checkpoint, "model", "use checkpoint: scratch, smollm2 or a local folder") from None

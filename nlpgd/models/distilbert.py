@@ -90,7 +90,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
     offline = False if local else prepare_hub(source, "model checkpoint")
     id2label = {i: str(c) for i, c in enumerate(classes)}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
         model = AutoModelForSequenceClassification.from_pretrained(
             source,
             num_labels=len(classes),
@@ -99,6 +99,7 @@ def load_pretrained(name: str, classes: Sequence[str]):
             ignore_mismatched_sizes=True,  # a folder fine-tuned for other labels gets a new head
             dtype=torch.float32,
             trust_remote_code=False,
+            local_files_only=offline,
         )
     except (OSError, ValueError, KeyError) as exc:
         if local:
@@ -354,20 +355,28 @@ class DistilBertClassifier(HFClassifier):
 
 
 def _make_compute_metrics(n_classes: int):
-    """Accuracy and F1 with scikit-learn (no metric download): F1 of the last class (spam,
-    for ham/spam) with two classes, macro F1 otherwise."""
+    """Validation metrics for the Trainer. With two classes, every scalar of the spam metrics
+    through the ``evaluate`` module (:func:`nlpgd.metrics.evaluate_predictions`, the path the
+    run's own scores take), class 1 (spam, for ham/spam) being positive; with more classes,
+    which the binary spam metrics do not cover, accuracy and macro F1."""
 
     def compute_metrics(eval_pred: Any) -> dict[str, float]:
-        from sklearn.metrics import accuracy_score, f1_score
-
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         if isinstance(logits, tuple):
             logits = logits[0]
-        pred = np.asarray(logits).argmax(axis=-1)
-        if n_classes == 2:
-            f1 = f1_score(labels, pred, pos_label=1, average="binary", zero_division=0)
-        else:
-            f1 = f1_score(labels, pred, average="macro", zero_division=0)
-        return {"accuracy": float(accuracy_score(labels, pred)), "f1": float(f1)}
+        logits = np.asarray(logits, dtype=np.float64)
+        if n_classes != 2:
+            from sklearn.metrics import accuracy_score, f1_score
+
+            pred = logits.argmax(axis=-1)
+            return {
+                "accuracy": float(accuracy_score(labels, pred)),
+                "f1": float(f1_score(labels, pred, average="macro")),
+            }
+        from nlpgd.metrics import METRIC_NAMES, evaluate_predictions
+
+        prob = softmax_rows(np.nan_to_num(logits))[:, 1]
+        scores = evaluate_predictions(np.asarray(labels).astype(int), np.clip(prob, 0.0, 1.0))
+        return {k: float(scores[k]) for k in METRIC_NAMES if scores[k] is not None}
 
     return compute_metrics

@@ -16,7 +16,6 @@ datasets and its scoring:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -31,13 +30,13 @@ from typing import Any, ClassVar, Iterator, Sequence
 from nlpgd.config import difference_message
 from nlpgd.distributed import (
     barrier,
-    cuda_available,
     ddp_backend,
     init_launch,
     is_main_process,
     launched_world_size,
 )
 from nlpgd.errors import NlpgdError, first_line
+from nlpgd.hardware import autocast, autocast_dtype, current_device, device, precision_kwargs, use_cpu  # noqa: F401
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Classifier, FitContext
 from nlpgd.params import TrainerParams
@@ -48,42 +47,8 @@ log = logging.getLogger(__name__)
 train_log = logging.getLogger("nlpgd.train")
 
 FIT_RECORD = "nlpgd_fit_params.json"  # written in the work folder when a fit starts
-
-
-# -- hardware ---------------------------------------------------------------------------
-def precision_kwargs() -> dict[str, bool]:
-    """TrainingArguments flags: bf16 on a CUDA GPU that supports it, else fp16; fp32 on CPU."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return {"bf16": False, "fp16": False}
-    bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16}
-
-
-def autocast_dtype():
-    """The dtype to autocast inference to (None on CPU)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def device():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device_type: str = "cuda"):
-    """bf16 (or fp16) autocast on CUDA; nothing on CPU. Log-softmax is always done in float32."""
-    import torch
-
-    dtype = autocast_dtype() if device_type == "cuda" else None
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
+EPOCH_LINE_METRICS = ("loss", "accuracy", "f1")  # validation metrics the epoch log line shows
+TRAINER_LOG = "trainer_log_history.json"  # written in the model folder: each Trainer's log history
 
 
 # -- work folder and checkpoints --------------------------------------------------------
@@ -291,14 +256,8 @@ def _epoch_log_callback(name: str, total_epochs: float):
                 if args.eval_strategy == "no":
                     self._line(state, {})
             elif "eval_loss" in logs:
-                self._line(
-                    state,
-                    {
-                        k[5:]: v
-                        for k, v in logs.items()
-                        if k.startswith("eval_") and "runtime" not in k and "per_second" not in k
-                    },
-                )
+                # the line names loss, accuracy and F1; every validation metric is in the log history
+                self._line(state, {k: logs[f"eval_{k}"] for k in EPOCH_LINE_METRICS if f"eval_{k}" in logs})
 
         def _line(self, state, evals: dict) -> None:
             if not state.is_world_process_zero:
@@ -333,6 +292,36 @@ def hf_progress_bars(enabled: bool) -> Iterator[None]:
     finally:
         if before and not enabled:
             hf_logging.enable_progress_bar()
+
+
+# -- where the Trainer reports ----------------------------------------------------------
+def check_report_to(report_to: str) -> None:
+    """One sentence, before any work, when ``report_to`` names an integration that is not installed."""
+    import importlib.util
+
+    need = {"tensorboard": ("tensorboard", "pip install 'nlpgd[tensorboard]'"), "wandb": ("wandb", "pip install wandb")}
+    if report_to in need:
+        package, install = need[report_to]
+        if importlib.util.find_spec(package) is None:
+            raise NlpgdError(f"report_to: {report_to} needs the {package} package, which is not installed ({install})")
+
+
+def _point_tensorboard(trainer, ctx: FitContext, folder: str) -> None:
+    """With ``report_to: tensorboard`` and a ``ctx.log_dir``, the Trainer's TensorBoard events go
+    to ``log_dir/tensorboard[/<trainer folder>]`` instead of the work folder (removed after the fit)."""
+    if ctx.report_to != "tensorboard" or ctx.log_dir is None:
+        return
+    from transformers.integrations import TensorBoardCallback
+
+    trainer.remove_callback(TensorBoardCallback)
+    if not is_main_process():
+        return
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # TensorBoardCallback's own fallback
+        from tensorboardX import SummaryWriter
+    target = Path(ctx.log_dir) / "tensorboard" / ("" if folder == "." else folder)
+    trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(target))))
 
 
 # -- the base class ---------------------------------------------------------------------
@@ -371,7 +360,9 @@ class HFClassifier(Classifier):
     def _work(self, ctx: FitContext) -> Iterator[tuple[Path, Path | None]]:
         """The work folder and the checkpoint to resume from (None: a fresh fit)."""
         init_launch()  # under torchrun: the process group exists before the ranks coordinate
+        self.trainer_logs_ = {}  # Trainer folder (relative to the work folder) -> its log history
         with work_dir_context(ctx.work_dir, self.work_prefix) as work:
+            self._fit_work = work
             yield (
                 work,
                 start_or_resume(work, self._resume_record(ctx), ctx.resume, fit_dirs=self.fit_dirs, name=ctx.name),
@@ -389,20 +380,21 @@ class HFClassifier(Classifier):
         report nowhere, evaluate and checkpoint every epoch, keep the best validation epoch."""
         from transformers import TrainingArguments
 
+        check_report_to(ctx.report_to)
         p = self.params
         greater = metric not in ("loss",)
         kwargs: dict[str, Any] = dict(
             output_dir=str(out_dir),
             seed=ctx.seed,
             data_seed=ctx.seed,
-            report_to="none",
+            report_to=ctx.report_to,  # tensorboard: its callback is pointed at the model's folder in _train
             disable_tqdm=True,  # the bar is added by _trainer (named, without log dicts)
             save_only_model=False,  # optimizer and scheduler states too, so resume continues
             push_to_hub=False,
             ddp_backend=ddp_backend(),
-            use_cpu=launched_world_size() > 1 and not cuda_available(),  # DDP over gloo on CPU
+            use_cpu=use_cpu(),
             dataloader_num_workers=0,
-            dataloader_pin_memory=cuda_available(),
+            dataloader_pin_memory=current_device() == "cuda",
             learning_rate=self.learning_rate(),
             lr_scheduler_type=p.lr_scheduler,
             num_train_epochs=p.epochs,
@@ -432,6 +424,14 @@ class HFClassifier(Classifier):
     def save(self, path: Path) -> None:
         with hf_progress_bars(False):  # small models write in well under a second: no shard bar
             super().save(path)
+        if getattr(self, "trainer_logs_", None):  # a fit in this process (a loaded model has none)
+            write_json(Path(path) / TRAINER_LOG, self.trainer_logs_)
+
+    def _trainer_folder(self, trainer) -> str:
+        """The Trainer's output folder relative to the fit's work folder ('.': the work folder)."""
+        out = Path(trainer.args.output_dir)
+        work = getattr(self, "_fit_work", None)
+        return out.relative_to(work).as_posix() if work is not None and out.is_relative_to(work) else out.name
 
     def _train(self, trainer, ctx: FitContext, resume_from: Path | None):
         """Run ``trainer`` (built by the arm) with the shared callbacks; returns the output."""
@@ -443,10 +443,12 @@ class HFClassifier(Classifier):
         if ctx.progress:
             trainer.add_callback(_bar_callback(ctx.name))
         trainer.add_callback(_epoch_log_callback(ctx.name, self.params.epochs))
+        _point_tensorboard(trainer, ctx, self._trainer_folder(trainer))
         if trainer.args.load_best_model_at_end and self.params.early_stopping_patience is not None:
             trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
         self.resumed_from_ = str(resume_from) if resume_from else None
         with hf_progress_bars(False):  # no bar per checkpoint write or best-model load: the step bar is the phase's
             out = trainer.train(resume_from_checkpoint=self.resumed_from_)
-        self.log_history_ = list(trainer.state.log_history)  # per-epoch losses and validation metrics
+        # per-epoch losses and validation metrics, saved with the model (trainer_log_history.json)
+        self.trainer_logs_[self._trainer_folder(trainer)] = list(trainer.state.log_history)
         return out
