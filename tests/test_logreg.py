@@ -37,6 +37,7 @@ def test_saved_as_json_and_npy_and_shapes_are_checked(tiny_corpus, tmp_path):
     m = LogRegClassifier().fit(*tiny_corpus)
     m.save(tmp_path / "lr")
     assert sorted(p.name for p in (tmp_path / "lr").iterdir()) == [
+        "README.md",  # the model card
         "coef.npy",
         "intercept.npy",
         "nlpgd_model.json",
