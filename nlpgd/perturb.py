@@ -138,18 +138,25 @@ def obfuscate_counted(text: str, kind: str, strength: float, seed: int) -> tuple
 
 
 def word_dropout(text: str, rate: float, seed: int) -> str:
-    """Each word dropped independently with probability ``rate`` (at least one word is kept);
-    the kept words are joined by single spaces."""
+    """Each word dropped independently with probability ``rate`` (at least one word is kept).
+
+    The whitespace is the original's: each kept word after the first is preceded by the
+    separator that preceded it in ``text`` (so a separator survives exactly when its word
+    does, newlines included), and leading and trailing whitespace stay. A text with nothing
+    dropped comes back unchanged, byte for byte."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout rate must lie in [0, 1), got {rate}")
-    words = text.split()
-    if rate == 0 or len(words) <= 1:
+    parts, positions = _pieces(text)
+    if rate == 0 or len(positions) <= 1:
         return text
     rng = _rng(seed, text, "dropout")
-    kept = [w for w in words if rng.random() >= rate]
+    kept = [i for i in positions if rng.random() >= rate]
     if not kept:
-        kept = [rng.choice(words)]
-    return " ".join(kept)
+        kept = [rng.choice(positions)]
+    out = ["".join(parts[: positions[0]]), parts[kept[0]]]
+    for i in kept[1:]:
+        out += [parts[i - 1], parts[i]]
+    return "".join(out + parts[positions[-1] + 1 :])
 
 
 def truncate_words(text: str, n: int) -> str:

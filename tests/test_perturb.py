@@ -75,6 +75,32 @@ def test_word_dropout_rate_within_tolerance_and_deterministic():
     assert word_dropout(TEXT, 0.99, seed=0)  # never empty
 
 
+def _after_separator(text: str) -> dict[str, str]:
+    """Each word of ``text`` (all distinct) and the whitespace just before it."""
+    import re
+
+    return {m.group(2): m.group(1) for m in re.finditer(r"(\s*)(\S+)", text)}
+
+
+def test_word_dropout_keeps_the_separators_of_the_words_that_stay():
+    text = "  Dear friend,\n\nWIN a\tprize now!\r\n-- \nBob  "
+    # nothing dropped: the message is unchanged, byte for byte (newlines, tabs, edges)
+    assert word_dropout(text, 1e-12, seed=0) == text
+    assert perturb_texts([text], ("dropout", 1e-12), seed=0)[0] == [text]
+    original = _after_separator(text)
+    for seed in range(20):
+        out = word_dropout(text, 0.4, seed)
+        assert out.startswith("  ") and out.endswith("  ")
+        kept = _after_separator(out)
+        assert list(kept) == [w for w in original if w in kept]  # the kept words, in order
+        for w in list(kept)[1:]:  # each after the separator that preceded it in the original
+            assert kept[w] == original[w], (seed, out)
+    # newlines survive at the rate their words do
+    lines = "\n".join(f"line{i} word{i}" for i in range(200))
+    out = word_dropout(lines, 0.5, seed=1)
+    assert abs(out.count("\n") / len(out.split()) - lines.count("\n") / len(lines.split())) < 0.15
+
+
 def test_truncation_keeps_the_first_words():
     assert truncate_words(TEXT, 5) == " ".join(TEXT.split()[:5])
     assert truncate_words("a  b\tc d", 3) == "a  b\tc"
