@@ -281,8 +281,10 @@ class MarginGrid(Strict):
         return v
 
     def of(self, metric: str) -> float:
-        """The margin of ``metric`` (``f1_val`` -> ``f1``, ``cost_10`` / ``cost_10_val`` -> ``cost``)."""
-        base = "cost" if metric.startswith("cost") else metric.removesuffix("_val")
+        """The margin of ``metric`` (``f1_val`` -> ``f1``, ``cost_10`` / ``cost_10_val`` / ``regret_10`` ->
+        ``cost``; a variant's ``_with_end`` or ``_bbse`` -> its metric's)."""
+        variant = metric.removesuffix("_with_end").removesuffix("_bbse")
+        base = "cost" if metric.startswith(("cost", "regret")) else variant.removesuffix("_val")
         if base not in type(self).model_fields:
             raise KeyError(f"no equivalence margin for metric '{metric}': add one to MarginGrid")
         return float(getattr(self, base))

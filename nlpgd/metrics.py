@@ -1,7 +1,11 @@
-"""Every metric from (labels, spam probabilities), in one pure function.
+"""Every metric from (labels, spam log-odds), in one pure function.
 
-``labels`` are 0/1 (1 = spam, the positive class), ``prob_spam`` is P(spam | x). The
-decision rule at ``threshold`` 0.5 matches ``Classifier.predict`` (argmax, ties to ham).
+``labels`` are 0/1 (1 = spam, the positive class), ``log_odds`` is ``log P(spam | x) - log
+P(ham | x)``: ranks (ROC-AUC, PR-AUC), decisions and log loss come from it, so scores past the
+point where P(spam) rounds to exactly 1.0 (log-odds above about 37) keep their order and their
+loss. ``prob_spam`` alone is accepted for callers that have nothing else (log-odds are then
+derived with clipping, :func:`nlpgd.stats.logit`). The decision rule at ``threshold`` 0.5
+matches ``Classifier.predict`` (argmax, ties to ham).
 The same function backs the project's ``evaluate`` metric module
 (``nlpgd/metrics_module/spam_metrics.py``), imported from the package (hub metric scripts
 cannot be fetched offline) and kept in memory; :func:`evaluate_predictions` is the path every
@@ -28,7 +32,6 @@ METRIC_NAMES = (
     "brier",
     "ece",
 )
-EPS = 1e-15
 
 
 def expected_calibration_error(labels: np.ndarray, prob_spam: np.ndarray, n_bins: int = 15) -> float:
@@ -48,22 +51,37 @@ def expected_calibration_error(labels: np.ndarray, prob_spam: np.ndarray, n_bins
     return float(ece)
 
 
-def compute_metrics(labels, prob_spam, threshold: float = 0.5) -> dict:
+def _log_odds(prob_spam, log_odds) -> tuple[np.ndarray, np.ndarray]:
+    """(P(spam), log-odds) from whichever is given (log-odds win), checked."""
+    from nlpgd.stats import logit, prob
+
+    if log_odds is None:
+        p = np.asarray(prob_spam, dtype=np.float64)
+        if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+            raise ValueError("prob_spam must be finite probabilities in [0, 1]")
+        return p, logit(p)
+    z = np.asarray(log_odds, dtype=np.float64)
+    if np.any(np.isnan(z)):
+        raise ValueError("log_odds must be numbers (not NaN)")
+    return prob(z), z
+
+
+def compute_metrics(labels, prob_spam=None, threshold: float = 0.5, *, log_odds=None) -> dict:
     """Accuracy, spam precision/recall/F1, macro-F1, MCC, ROC-AUC, PR-AUC, log-loss, Brier,
-    ECE and the confusion matrix ``[[tn, fp], [fn, tp]]``. Undefined values are ``None``;
-    ``notes`` says what is undefined or a convention and why (e.g. one class only)."""
+    ECE and the confusion matrix ``[[tn, fp], [fn, tp]]``, from ``log_odds`` (or, lacking
+    them, ``prob_spam``). Undefined values are ``None``; ``notes`` says what is undefined or a
+    convention and why (e.g. one class only)."""
+    from nlpgd.stats import logit, nll
+
     y = np.asarray(labels).astype(int)
-    p = np.asarray(prob_spam, dtype=np.float64)
+    p, z = _log_odds(prob_spam, log_odds)
     if y.shape != p.shape or y.ndim != 1:
-        raise ValueError(f"labels {y.shape} and prob_spam {p.shape} must be 1-D and the same length")
+        raise ValueError(f"labels {y.shape} and scores {p.shape} must be 1-D and the same length")
     if len(y) == 0:
         raise ValueError("no examples to score")
-    if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
-        raise ValueError("prob_spam must be finite probabilities in [0, 1]")
-    pred = (p > threshold).astype(int)
+    pred = (z > logit(threshold)).astype(int)
     both = len(np.unique(y)) == 2
     cm = skm.confusion_matrix(y, pred, labels=[0, 1])
-    pc = np.clip(p, EPS, 1 - EPS)
     out = {
         "n": int(len(y)),
         "n_spam": int(y.sum()),
@@ -73,9 +91,9 @@ def compute_metrics(labels, prob_spam, threshold: float = 0.5) -> dict:
         "f1": float(skm.f1_score(y, pred, zero_division=0)),
         "macro_f1": float(skm.f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
         "mcc": matthews(cm),
-        "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
-        "pr_auc": float(skm.average_precision_score(y, p)) if both else None,
-        "log_loss": float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))),
+        "roc_auc": float(skm.roc_auc_score(y, z)) if both else None,
+        "pr_auc": float(skm.average_precision_score(y, z)) if both else None,
+        "log_loss": float(np.mean(nll(y, z))),
         "brier": float(np.mean((p - y) ** 2)),
         "ece": expected_calibration_error(y, p),
         "confusion_matrix": cm.tolist(),
@@ -114,9 +132,16 @@ def spam_metric():
     return SpamMetrics(keep_in_memory=True)
 
 
-def evaluate_predictions(labels, prob_spam, threshold: float = 0.5) -> dict:
-    """Score through the ``evaluate`` module: the one metric path of ``compare``, ``evaluate``,
-    the experiments' cells and the encoder's validation during training."""
+def evaluate_predictions(labels, log_odds, threshold: float = 0.5) -> dict:
+    """Score log-odds through the ``evaluate`` module: the one metric path of ``compare``,
+    ``evaluate``, the experiments' cells and the encoder's validation during training. Ranks,
+    decisions and log loss come from the log-odds (P(spam), derived, goes beside them)."""
+    from nlpgd.stats import prob
+
+    z = np.asarray(log_odds, dtype=np.float64)
     return spam_metric().compute(
-        references=[int(v) for v in labels], prediction_scores=[float(v) for v in prob_spam], threshold=threshold
+        references=[int(v) for v in labels],
+        prediction_scores=[float(v) for v in prob(z)],
+        threshold=threshold,
+        log_odds=z.tolist(),
     )

@@ -12,7 +12,9 @@ files. A run folder ``outputs/<experiment>/<run-id>/`` describes itself:
 - ``generated/<model>/seed<k>.<label>.jsonl`` and ``.quality.json``: samples drawn by
   ``compare`` when the config has a ``generation`` section, and their quality report
 - ``models/<model>/seed<k>/``: each fitted model, as written by its ``save``
-- ``predictions/<model>/seed<k>.<split>.csv``: id, label, prob_spam, pred
+- ``predictions/<model>/seed<k>.<split>.csv``: id, label, prob_spam, pred, log_odds (``log
+  P(spam | x) - log P(ham | x)``, what every metric is computed from) and, for a generative
+  model, log_lik_ham and log_lik_spam (``log P(x | y)``, nats; empty otherwise)
 - ``metrics.json``, ``costs.json``, ``report.md`` (and the richer report files)
 
 While it runs the folder is called ``<run-id>.partial`` and ``run.json`` says
@@ -36,6 +38,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_error, write_json
 
@@ -43,50 +47,82 @@ FORMAT_VERSION = 1
 PARTIAL = ".partial"
 
 
-def write_predictions(path: Path, ids, labels, prob_spam, preds) -> None:
+def write_predictions(path: Path, ids, labels, log_odds, log_lik=None) -> None:
+    """One predictions file from each message's log-odds (P(spam) and the decision at 0.5 are
+    written beside them, derived) and, for a generative model, ``log_lik``: ``(n, 2)`` log P(x
+    | ham), log P(x | spam)."""
+    from nlpgd.stats import prob
+
+    z = np.asarray(log_odds, dtype=np.float64)
+    p = prob(z)
+    ll = None if log_lik is None else np.asarray(log_lik, dtype=np.float64)
     with atomic_writer(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", "label", "prob_spam", "pred"])
-        for row in zip(ids, labels, prob_spam, preds):
-            w.writerow([row[0], int(row[1]), repr(float(row[2])), int(row[3])])
+        w.writerow(PREDICTION_COLUMNS)
+        for i, row in enumerate(zip(ids, labels, z, p)):
+            lik = ["", ""] if ll is None else [repr(float(v)) for v in ll[i]]
+            w.writerow([row[0], int(row[1]), repr(float(row[3])), int(row[2] > 0), repr(float(row[2])), *lik])
 
 
-PREDICTION_COLUMNS = ("id", "label", "prob_spam", "pred")
+PREDICTION_COLUMNS = ("id", "label", "prob_spam", "pred", "log_odds", "log_lik_ham", "log_lik_spam")
+OLD_PREDICTION_COLUMNS = PREDICTION_COLUMNS[:4]  # before log-odds were stored
+DERIVED_NOTE = (
+    "{what} stored P(spam) without log-odds (written by an older nlpgd): their log-odds are derived from "
+    "P(spam) clipped to [1e-300, 1 - 2**-53], so scores beyond about +-37 are tied as they were stored"
+)
 
 
 def read_predictions(path: Path) -> dict:
-    """A predictions file as arrays, or one sentence naming the file and the line that is
-    missing, cut short or not a number."""
-    import numpy as np
-
+    """A predictions file as arrays (``log_odds`` always; ``log_lik`` ``(n, 2)`` or None; and
+    ``log_odds_derived``: True for an older file without log-odds, whose log-odds come from
+    its clipped P(spam)), or one sentence naming the file and the line that is missing, cut
+    short or not a number."""
     path = Path(path)
     if not path.is_file():
         raise NlpgdError(f"missing predictions file: {path}")
     try:
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or tuple(header) != PREDICTION_COLUMNS:
+            header = tuple(next(reader, None) or ())
+            if header not in (PREDICTION_COLUMNS, OLD_PREDICTION_COLUMNS):
                 raise NlpgdError(f"{path} does not have the columns {', '.join(PREDICTION_COLUMNS)}")
-            rows = [_prediction_row(path, reader.line_num, row) for row in reader]
+            rows = [_prediction_row(path, reader.line_num, row, len(header)) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise NlpgdError(f"cannot read predictions file {path}: {first_line(exc)}") from None
+    return _prediction_arrays(rows, derived=len(header) == len(OLD_PREDICTION_COLUMNS))
+
+
+def _prediction_arrays(rows: list[tuple], derived: bool) -> dict:
+    from nlpgd.stats import logit
+
+    p = np.array([r[2] for r in rows], dtype=np.float64)
+    liks = [r[5] for r in rows]
     return {
         "id": [r[0] for r in rows],
         "label": np.array([r[1] for r in rows], dtype=int),
-        "prob_spam": np.array([r[2] for r in rows], dtype=np.float64),
+        "prob_spam": p,
         "pred": np.array([r[3] for r in rows], dtype=int),
+        "log_odds": logit(p) if derived else np.array([r[4] for r in rows], dtype=np.float64),
+        "log_lik": np.array(liks, dtype=np.float64) if rows and all(v is not None for v in liks) else None,
+        "log_odds_derived": derived,
     }
 
 
-def _prediction_row(path: Path, line: int, row: list[str]) -> tuple[str, int, float, int]:
-    if len(row) != len(PREDICTION_COLUMNS):
-        raise NlpgdError(f"{path}, line {line}: {len(row)} fields where 4 belong (the file is truncated or damaged)")
+def _prediction_row(path: Path, line: int, row: list[str], width: int) -> tuple:
+    if len(row) != width:
+        raise NlpgdError(
+            f"{path}, line {line}: {len(row)} fields where {width} belong (the file is truncated or damaged)"
+        )
     try:
-        return row[0], int(row[1]), float(row[2]), int(row[3])
+        out = [row[0], int(row[1]), float(row[2]), int(row[3])]
+        if width == len(OLD_PREDICTION_COLUMNS):
+            return (*out, None, None)
+        lik = None if row[5] == row[6] == "" else (float(row[5]), float(row[6]))
+        return (*out, float(row[4]), lik)
     except ValueError:
         raise NlpgdError(
-            f"{path}, line {line}: label, prob_spam and pred must be numbers, got {', '.join(row[1:])!r}"
+            f"{path}, line {line}: label, prob_spam, pred, log_odds and the log-likelihoods must be numbers, "
+            f"got {', '.join(row[1:])!r}"
         ) from None
 
 

@@ -8,6 +8,7 @@ Below the experiments: ``compare`` scores the models it has just fitted with
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,43 @@ def spam_column(model: Classifier) -> int:
     return int(matches[0])
 
 
-def score_model(model: Classifier, texts: list[str]) -> tuple[np.ndarray, float]:
-    """P(spam) for each text and the wall time in seconds."""
+@dataclass
+class Scores:
+    """What a model says about each text: the spam log-odds ``log P(spam | x) - log P(ham | x)``
+    (never saturated), for a generative model ``log P(x | y)`` per class (``(n, 2)``, ham then
+    spam; None otherwise), and the wall time of scoring."""
+
+    log_odds: np.ndarray
+    log_lik: np.ndarray | None
+    seconds: float
+
+    @property
+    def prob_spam(self) -> np.ndarray:
+        from nlpgd.stats import prob
+
+        return prob(self.log_odds)
+
+
+def score_texts(model: Classifier, texts: list[str]) -> Scores:
+    """The spam log-odds of each text (and the class log-likelihoods of a generative model,
+    from the same pass: ``log P(x, y) - log P(y)`` with the prior its outputs assume)."""
     t0 = time.perf_counter()
-    proba = np.asarray(model.predict_proba(texts), dtype=np.float64)
-    return proba[:, spam_column(model)], time.perf_counter() - t0
+    spam = spam_column(model)
+    log_lik = None
+    if model.can("generative"):
+        joint = np.asarray(model.predict_log_joint(texts), dtype=np.float64)
+        z = joint[:, spam] - joint[:, 1 - spam]
+        if model.output_prior() is not None:
+            log_lik = (joint - model.log_output_prior())[:, [1 - spam, spam]]
+    else:
+        z = model.predict_log_odds(texts) * (1 if spam == 1 else -1)
+    return Scores(np.asarray(z, dtype=np.float64), log_lik, time.perf_counter() - t0)
+
+
+def score_model(model: Classifier, texts: list[str]) -> tuple[np.ndarray, float]:
+    """P(spam) for each text (from its log-odds) and the wall time in seconds."""
+    scores = score_texts(model, texts)
+    return scores.prob_spam, scores.seconds
 
 
 def load_named_model(key: str, folder: Path, *, progress: bool = True) -> Classifier:

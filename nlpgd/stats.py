@@ -1,7 +1,10 @@
 """Statistics for comparing classifiers on one shared test set.
 
-Everything here works on saved predictions (labels 0/1 with 1 = spam, and P(spam)); no
-model is needed. The libraries doing the work:
+Everything here works on saved predictions: labels 0/1 with 1 = spam, and each message's
+log-odds ``z = log P(spam | x) - log P(ham | x)`` (never a stored P(spam), which saturates at
+exactly 1.0 once z passes about 37 and would tie confident spam with confident false
+positives). Thresholds are log-odds too (``P(spam) > t`` is ``z > logit(t)``). No model is needed.
+The libraries doing the work:
 
 - **bootstrap** (numpy): test messages are resampled with replacement. One resample is a
   row of a count matrix ``W`` (how often each message was drawn), built from one index
@@ -11,7 +14,7 @@ model is needed. The libraries doing the work:
   Intervals are percentile intervals (2.5th and 97.5th percentile for 95%).
 - **McNemar's exact test** (scipy): :func:`scipy.stats.binomtest` on the discordant pairs,
   two-sided, p = 0.5 (the exact conditional McNemar test).
-- **temperature scaling** (scipy): one temperature ``T`` on the logit of P(spam), fitted by
+- **temperature scaling** (scipy): one temperature ``T`` on the log-odds, fitted by
   minimising the negative log-likelihood on validation with
   :func:`scipy.optimize.minimize_scalar` over ``log T``.
 
@@ -27,7 +30,6 @@ import numpy as np
 
 N_RESAMPLES = 1000
 CI_LEVEL = 0.95
-EPS = 1e-15  # log-loss clipping, as in nlpgd.metrics
 ECE_BINS = 15  # as in nlpgd.metrics.expected_calibration_error
 COUNT_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "mcc")
 SCORE_METRICS = ("roc_auc", "pr_auc")
@@ -68,6 +70,21 @@ def _div(num, den, default=0.0):
     return out
 
 
+def prob(log_odds) -> np.ndarray:
+    """P(spam) from log-odds (the logistic function, float64)."""
+    from scipy.special import expit
+
+    return expit(np.asarray(log_odds, dtype=np.float64))
+
+
+def nll(labels, log_odds) -> np.ndarray:
+    """Each message's negative log-likelihood ``-log P(true label)`` from its log-odds, exact
+    however large ``|z|`` is (no clipping)."""
+    y = np.asarray(labels).astype(bool)
+    z = np.asarray(log_odds, dtype=np.float64)
+    return np.where(y, np.logaddexp(0, -z), np.logaddexp(0, z))
+
+
 def _ece_bins(p: np.ndarray, n_bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-label confidence, correctness-vs-prediction and bin of each message (as in
     :func:`nlpgd.metrics.expected_calibration_error`)."""
@@ -81,31 +98,32 @@ def _ece_bins(p: np.ndarray, n_bins: int = ECE_BINS) -> tuple[np.ndarray, np.nda
 def resample_metrics(
     W: np.ndarray,
     labels,
-    prob_spam,
+    log_odds,
     names: Iterable[str] = ALL_METRICS,
-    threshold: float = 0.5,
+    threshold: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Each metric in ``names`` for every row of the weight matrix ``W`` (shape ``(B, n)``).
 
     Definitions follow :func:`nlpgd.metrics.compute_metrics`: spam is positive, ``pred =
-    prob_spam > threshold``, precision/recall/F1 are 0 when undefined, MCC is 0 when its
-    denominator is 0, ROC-AUC and PR-AUC (average precision) are NaN in a resample without
-    both classes, ECE is top-label with 15 equal-width bins. Ties in scores count one half
-    (ROC-AUC) or are grouped (average precision), as scikit-learn does.
+    log_odds > threshold`` (a log-odds threshold; 0 is P(spam) > 0.5), precision/recall/F1 are
+    0 when undefined, MCC is 0 when its denominator is 0, ROC-AUC and PR-AUC (average
+    precision) rank the log-odds and are NaN in a resample without both classes, log loss is
+    exact from the log-odds, ECE is top-label with 15 equal-width bins. Ties in scores count
+    one half (ROC-AUC) or are grouped (average precision), as scikit-learn does.
     """
     W = np.atleast_2d(np.asarray(W, dtype=np.float64))
     y = np.asarray(labels).astype(bool)
-    p = np.asarray(prob_spam, dtype=np.float64)
+    z = np.asarray(log_odds, dtype=np.float64)
     names = tuple(names)
     unknown = set(names) - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics: {sorted(unknown)}")
     out: dict[str, np.ndarray] = {}
     if set(names) & set(COUNT_METRICS):
-        out.update(_count_metrics(W, y, p > threshold))
-    out.update(_probability_metrics(W, y, p, names))
+        out.update(_count_metrics(W, y, z > threshold))
+    out.update(_probability_metrics(W, y, z, names))
     if set(names) & set(SCORE_METRICS):
-        out.update(_rank_metrics(W, y, p))
+        out.update(_rank_metrics(W, y, z))
     return {m: out[m] for m in names}
 
 
@@ -123,13 +141,13 @@ def _count_metrics(W: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str, 
     }
 
 
-def _probability_metrics(W: np.ndarray, y: np.ndarray, p: np.ndarray, names: tuple) -> dict[str, np.ndarray]:
-    """Log loss, Brier score and ECE per resample (only those in ``names``)."""
+def _probability_metrics(W: np.ndarray, y: np.ndarray, z: np.ndarray, names: tuple) -> dict[str, np.ndarray]:
+    """Log loss (exact, from the log-odds), Brier score and ECE per resample (only those in ``names``)."""
     out: dict[str, np.ndarray] = {}
     total = W.sum(axis=1)
+    p = prob(z)
     if "log_loss" in names:
-        pc = np.clip(p, EPS, 1 - EPS)
-        out["log_loss"] = _div(W @ -(y * np.log(pc) + (~y) * np.log(1 - pc)), total, np.nan)
+        out["log_loss"] = _div(W @ nll(y, z), total, np.nan)
     if "brier" in names:
         out["brier"] = _div(W @ (p - y) ** 2, total, np.nan)
     if "ece" in names:
@@ -140,11 +158,11 @@ def _probability_metrics(W: np.ndarray, y: np.ndarray, p: np.ndarray, names: tup
     return out
 
 
-def _rank_metrics(W: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+def _rank_metrics(W: np.ndarray, y: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
     """ROC-AUC and average precision per resample: sort once by score, group tied scores,
     cumulative weighted class counts per group."""
-    order = np.argsort(p, kind="mergesort")
-    ps, ys = p[order], y[order]
+    order = np.argsort(z, kind="mergesort")
+    ps, ys = z[order], y[order]
     Ws = W[:, order]
     new = np.r_[True, ps[1:] != ps[:-1]]
     ends = np.r_[np.flatnonzero(new)[1:], len(ps)] - 1  # last sorted index of each group
@@ -177,7 +195,7 @@ def percentile_ci(dist, level: float = CI_LEVEL) -> tuple[float | None, float | 
 
 def bootstrap_ci(
     labels,
-    prob_by_seed,
+    log_odds_by_seed,
     names: Iterable[str] = ALL_METRICS,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
@@ -185,13 +203,13 @@ def bootstrap_ci(
 ) -> dict[str, dict]:
     """Point estimate and percentile CI per metric, pooled over seeds.
 
-    ``prob_by_seed`` is ``(S, n)`` (or ``(n,)`` for one seed): P(spam) of one model trained
+    ``log_odds_by_seed`` is ``(S, n)`` (or ``(n,)`` for one seed): log-odds of one model trained
     with ``S`` seeds, on the same ``n`` test messages. For each resample of the messages the
     metric is computed per seed and averaged over seeds; the point estimate is the mean over
     seeds on the full test set. Returns ``{metric: {"point", "ci_low", "ci_high"}}``.
     """
     y = np.asarray(labels)
-    P = np.atleast_2d(np.asarray(prob_by_seed, dtype=np.float64))
+    P = np.atleast_2d(np.asarray(log_odds_by_seed, dtype=np.float64))
     names = tuple(names)
     ones = np.ones((1, len(y)))
     point = {m: float(np.mean([resample_metrics(ones, y, p, [m])[m][0] for p in P])) for m in names}
@@ -241,11 +259,11 @@ def mcnemar(labels, pred_a, pred_b) -> dict:
 
 
 def mcnemar_pairs(
-    labels, models_a: dict, models_b: dict | None = None, alpha: float = 0.05, threshold: float = 0.5
+    labels, models_a: dict, models_b: dict | None = None, alpha: float = 0.05, threshold: float = 0.0
 ) -> list[dict]:
     """:func:`mcnemar` for pairs of models, seed by seed, at ``threshold``.
 
-    ``models_a`` (and ``models_b``) map a model name to ``{seed key: P(spam)}`` on the same
+    ``models_a`` (and ``models_b``) map a model name to ``{seed key: log-odds}`` on the same
     messages. Without ``models_b``: every pair of ``models_a`` (in order, each pair once);
     with it: every model of ``models_a`` against every model of ``models_b``, on the seed keys
     both have (a pair with none is left out). Each pair gives its per-seed tests, the largest
@@ -279,17 +297,17 @@ def mcnemar_pairs(
 # -- operating point ----------------------------------------------------------------------
 
 
-def threshold_at_ham_rate(labels, prob_spam, max_ham_rate: float) -> tuple[float | None, int]:
-    """The threshold with the most spam caught while at most ``max_ham_rate`` of ham is blocked.
+def threshold_at_ham_rate(labels, log_odds, max_ham_rate: float) -> tuple[float | None, int]:
+    """The log-odds threshold with the most spam caught while at most ``max_ham_rate`` of ham is blocked.
 
-    Rule: a message is blocked when ``prob_spam > threshold``. With ``n_ham`` ham messages,
+    Rule: a message is blocked when ``log_odds > threshold``. With ``n_ham`` ham messages,
     ``k = floor(max_ham_rate * n_ham)`` may be blocked; the threshold is the ``(k+1)``-th
     highest ham score, the lowest one that blocks at most ``k`` ham (ties at the threshold
     are not blocked). Returns ``(threshold, k)``; ``(None, 0)`` when there is no ham.
     With 452 ham, 0.1% allows ``k = 0``: no ham may be blocked at all.
     """
     y = np.asarray(labels).astype(bool)
-    p = np.asarray(prob_spam, dtype=np.float64)
+    p = np.asarray(log_odds, dtype=np.float64)
     ham = np.sort(p[~y])[::-1]
     if ham.size == 0:
         return None, 0
@@ -299,10 +317,10 @@ def threshold_at_ham_rate(labels, prob_spam, max_ham_rate: float) -> tuple[float
     return float(ham[k]), k
 
 
-def rates_at_threshold(labels, prob_spam, threshold: float) -> tuple[float | None, float | None]:
-    """(spam caught, ham blocked) when ``prob_spam > threshold`` blocks a message."""
+def rates_at_threshold(labels, log_odds, threshold: float) -> tuple[float | None, float | None]:
+    """(spam caught, ham blocked) when ``log_odds > threshold`` blocks a message."""
     y = np.asarray(labels).astype(bool)
-    flag = np.asarray(prob_spam, dtype=np.float64) > threshold
+    flag = np.asarray(log_odds, dtype=np.float64) > threshold
     caught = float(flag[y].mean()) if y.any() else None
     blocked = float(flag[~y].mean()) if (~y).any() else None
     return caught, blocked
@@ -315,18 +333,20 @@ _P_HIGH = 1 - 2**-53  # the largest double below 1
 
 
 def logit(prob_spam) -> np.ndarray:
-    """log(p / (1 - p)), with p clipped to [1e-300, 1 - 2**-53] so it stays finite."""
+    """log(p / (1 - p)), with p clipped to [1e-300, 1 - 2**-53] so it stays finite: how log-odds
+    are derived for an old predictions file that stored only P(spam) (a saturated 1.0 becomes
+    about 36.7; the true log-odds may have been far larger)."""
     p = np.clip(np.asarray(prob_spam, dtype=np.float64), _P_LOW, _P_HIGH)
     return np.log(p) - np.log1p(-p)
 
 
 def _nll(z: np.ndarray, y: np.ndarray) -> float:
-    # -[y log sigmoid(z) + (1-y) log sigmoid(-z)], stably
-    return float(np.mean(np.where(y, np.logaddexp(0, -z), np.logaddexp(0, z))))
+    return float(np.mean(nll(y, z)))
 
 
-def fit_temperature(labels, prob_spam, log_bounds: tuple[float, float] = (-7.0, 7.0)) -> float:
-    """The temperature ``T`` minimising the NLL of ``sigmoid(logit(p) / T)`` on these messages.
+def fit_temperature(labels, log_odds, log_bounds: tuple[float, float] = (-7.0, 7.0), offset: float = 0.0) -> float:
+    """The temperature ``T`` minimising the NLL of ``sigmoid(z / T + offset)`` on these messages
+    (``offset``: a prior added after scaling, when ``z`` is a log-likelihood ratio).
 
     Fitted with :func:`scipy.optimize.minimize_scalar` (bounded) over ``log T`` in
     ``log_bounds``; ``T > 1`` softens over-confident scores, ``T < 1`` sharpens.
@@ -334,27 +354,25 @@ def fit_temperature(labels, prob_spam, log_bounds: tuple[float, float] = (-7.0, 
     from scipy.optimize import minimize_scalar
 
     y = np.asarray(labels).astype(bool)
-    z = logit(prob_spam)
+    z = np.asarray(log_odds, dtype=np.float64)
     if z.size == 0:
         return 1.0
     res = minimize_scalar(
-        lambda lt: _nll(z / np.exp(lt), y), bounds=log_bounds, method="bounded", options={"xatol": 1e-6}
+        lambda lt: _nll(z / np.exp(lt) + offset, y), bounds=log_bounds, method="bounded", options={"xatol": 1e-6}
     )
     return float(np.exp(res.x))
 
 
-def apply_temperature(prob_spam, temperature: float) -> np.ndarray:
-    """P(spam) after temperature scaling: ``sigmoid(logit(p) / T)``."""
-    from scipy.special import expit
-
-    return expit(logit(prob_spam) / float(temperature))
+def apply_temperature(log_odds, temperature: float) -> np.ndarray:
+    """Log-odds after temperature scaling: ``z / T``."""
+    return np.asarray(log_odds, dtype=np.float64) / float(temperature)
 
 
-def reliability_bins(labels, prob_spam, n_bins: int = 10) -> dict:
+def reliability_bins(labels, log_odds, n_bins: int = 10) -> dict:
     """Equal-width bins of P(spam): mean predicted P(spam), fraction spam and count per bin
     (empty bins are left out)."""
     y = np.asarray(labels).astype(np.float64)
-    p = np.asarray(prob_spam, dtype=np.float64)
+    p = prob(log_odds)
     bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     sp = np.bincount(bins, weights=p, minlength=n_bins)
@@ -370,28 +388,26 @@ def reliability_bins(labels, prob_spam, n_bins: int = 10) -> dict:
 # -- label shift: prior adjustment and EM (Saerens, Latinne & Decaestecker, 2002) -------------
 
 
-def adjust_to_prior(prob_spam, train_prior: float, new_prior: float) -> np.ndarray:
-    """P(spam | x) re-weighted from the class prior the scores were made under to ``new_prior``
-    (Bayes' rule: the log-odds move by ``logit(new_prior) - logit(train_prior)``)."""
-    from scipy.special import expit
-
-    shift = logit(new_prior) - logit(train_prior)
-    return expit(logit(prob_spam) + shift)
+def adjust_to_prior(log_odds, train_prior: float, new_prior: float) -> np.ndarray:
+    """Log-odds moved from the class prior the scores were made under (``train_prior``, the
+    prior the model's outputs assume) to ``new_prior`` (Bayes' rule: they move by
+    ``logit(new_prior) - logit(train_prior)``)."""
+    return np.asarray(log_odds, dtype=np.float64) + (logit(new_prior) - logit(train_prior))
 
 
-def em_prior(prob_spam, train_prior: float, max_iter: int = 1000, tol: float = 1e-8) -> tuple[float, int]:
-    """The spam prevalence of a test set estimated by EM from posteriors made under
+def em_prior(log_odds, train_prior: float, max_iter: int = 1000, tol: float = 1e-8) -> tuple[float, int]:
+    """The spam prevalence of a test set estimated by EM from log-odds made under
     ``train_prior`` (Saerens et al. 2002): alternately adjust every posterior to the current
     estimate and set the estimate to the mean adjusted posterior, until it moves less than
     ``tol``. Returns ``(estimate, iterations)``."""
-    p = np.asarray(prob_spam, dtype=np.float64)
+    p = np.asarray(log_odds, dtype=np.float64)
     if p.size == 0:
         raise ValueError("EM needs at least one score")
     if not 0.0 < train_prior < 1.0:
         raise ValueError(f"the training prior must lie in (0, 1), got {train_prior}")
     estimate = float(train_prior)
     for it in range(1, max_iter + 1):
-        new = float(np.mean(adjust_to_prior(p, train_prior, estimate)))
+        new = float(np.mean(prob(adjust_to_prior(p, train_prior, estimate))))
         new = min(max(new, 1e-6), 1 - 1e-6)  # a prevalence of exactly 0 or 1 is a fixed point
         if abs(new - estimate) < tol:
             return new, it
@@ -402,11 +418,11 @@ def em_prior(prob_spam, train_prior: float, max_iter: int = 1000, tol: float = 1
 # -- thresholds chosen on validation ------------------------------------------------------
 
 
-def _cuts(labels, prob_spam) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+def _cuts(labels, log_odds) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Candidate thresholds (every distinct score, and one below them all, so blocking
-    everything is a candidate) with the true and false positives of ``p > threshold``."""
+    everything is a candidate) with the true and false positives of ``z > threshold``."""
     y = np.asarray(labels).astype(bool)
-    p = np.asarray(prob_spam, dtype=np.float64)
+    p = np.asarray(log_odds, dtype=np.float64)
     order = np.argsort(-p, kind="mergesort")
     ps, ys = p[order], y[order]
     last = np.r_[ps[1:] != ps[:-1], True]  # last message of each group of tied scores
@@ -418,10 +434,10 @@ def _cuts(labels, prob_spam) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, i
     return thresholds, np.r_[0, tp], np.r_[0, fp], int(y.sum()), int((~y).sum())
 
 
-def best_threshold(labels, prob_spam, metric: str = "mcc") -> float:
-    """The threshold (block when ``P(spam) > threshold``) with the highest ``metric`` (``mcc`` or
-    ``f1``) on these messages; ties go to the highest threshold. +inf when there is no spam."""
-    thresholds, tp, fp, n_pos, n_neg = _cuts(labels, prob_spam)
+def best_threshold(labels, log_odds, metric: str = "mcc") -> float:
+    """The log-odds threshold (block when ``z > threshold``) with the highest ``metric`` (``mcc``
+    or ``f1``) on these messages; ties go to the highest threshold. +inf when there is no spam."""
+    thresholds, tp, fp, n_pos, n_neg = _cuts(labels, log_odds)
     tp, fp = tp.astype(np.float64), fp.astype(np.float64)
     fn, tn = n_pos - tp, n_neg - fp
     if metric == "f1":
@@ -433,20 +449,26 @@ def best_threshold(labels, prob_spam, metric: str = "mcc") -> float:
     return float(thresholds[int(np.argmax(score))])
 
 
-def min_cost_threshold(labels, prob_spam, cost_ham_blocked: float, cost_spam_missed: float = 1.0) -> float:
-    """The threshold with the lowest total cost ``cost_ham_blocked * FP + cost_spam_missed * FN``
-    on these messages; ties go to the highest threshold."""
-    thresholds, tp, fp, n_pos, _ = _cuts(labels, prob_spam)
+def min_cost_threshold(labels, log_odds, cost_ham_blocked: float, cost_spam_missed: float = 1.0) -> float:
+    """The log-odds threshold with the lowest total cost ``cost_ham_blocked * FP + cost_spam_missed
+    * FN`` on these messages; ties go to the highest threshold."""
+    thresholds, tp, fp, n_pos, _ = _cuts(labels, log_odds)
     cost = cost_ham_blocked * fp + cost_spam_missed * (n_pos - tp)
     return float(thresholds[int(np.argmin(cost))])
 
 
-def resample_cost(W: np.ndarray, labels, prob_spam, threshold: float, cost_ham_blocked: float) -> np.ndarray:
+def bayes_threshold(cost_ham_blocked: float, cost_spam_missed: float = 1.0) -> float:
+    """The log-odds threshold that minimises expected cost for calibrated outputs: block when
+    ``P(spam) > R / (1 + R)``, i.e. ``z > log R`` with ``R = cost_ham_blocked / cost_spam_missed``."""
+    return float(np.log(cost_ham_blocked / cost_spam_missed))
+
+
+def resample_cost(W: np.ndarray, labels, log_odds, threshold: float, cost_ham_blocked: float) -> np.ndarray:
     """Expected cost per message, ``(cost_ham_blocked * FP + FN) / n``, in every resample
-    (rows of ``W``), blocking when ``P(spam) > threshold``."""
+    (rows of ``W``), blocking when ``log_odds > threshold``."""
     W = np.atleast_2d(np.asarray(W, dtype=np.float64))
     y = np.asarray(labels).astype(bool)
-    flag = np.asarray(prob_spam, dtype=np.float64) > threshold
+    flag = np.asarray(log_odds, dtype=np.float64) > threshold
     per_message = cost_ham_blocked * (~y & flag) + (y & ~flag)
     return _div(W @ per_message.astype(np.float64), W.sum(axis=1), np.nan)
 
@@ -469,12 +491,12 @@ def seed_mean(per_seed: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return np.nanmean(np.take_along_axis(per_seed, draws, axis=1), axis=1)
 
 
-def em_prior_resampled(W: np.ndarray, prob_spam, train_prior: float, max_iter: int = 1000, tol: float = 1e-8):
+def em_prior_resampled(W: np.ndarray, log_odds, train_prior: float, max_iter: int = 1000, tol: float = 1e-8):
     """:func:`em_prior` in every resample at once (rows of the weight matrix ``W``): ``(B,)``."""
     from scipy.special import expit
 
     W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-    z = logit(prob_spam)[None, :] - logit(train_prior)
+    z = np.asarray(log_odds, dtype=np.float64)[None, :] - logit(train_prior)
     total = W.sum(axis=1)
     estimate = np.full(W.shape[0], float(train_prior))
     for _ in range(max_iter):
@@ -483,3 +505,23 @@ def em_prior_resampled(W: np.ndarray, prob_spam, train_prior: float, max_iter: i
             return new
         estimate = new
     return estimate
+
+
+def bbse_prior(val_labels, val_log_odds, log_odds, W: np.ndarray | None = None) -> np.ndarray:
+    """The spam prevalence of a test set by black-box shift estimation (Lipton, Wang & Smola,
+    2018), in every resample (rows of ``W``; None: the test set as it is): the classifier's
+    decisions (``z > 0``) on validation give the confusion matrix ``C[i, j] = P(decided i,
+    label j)``; on test, the share decided spam ``mu`` is ``C @ q`` for the test's class shares
+    ``q``, solved for ``q``. Clipped to [0, 1]; NaN where the classifier's decisions do not
+    depend on the label (``C`` is singular)."""
+    yv = np.asarray(val_labels).astype(bool)
+    dv = np.asarray(val_log_odds, dtype=np.float64) > 0
+    d = (np.asarray(log_odds, dtype=np.float64) > 0).astype(np.float64)
+    W = np.ones((1, len(d))) if W is None else np.atleast_2d(np.asarray(W, dtype=np.float64))
+    mu = _div(W @ d, W.sum(axis=1), np.nan)
+    tpr = float(dv[yv].mean()) if yv.any() else np.nan  # P(decided spam | spam)
+    fpr = float(dv[~yv].mean()) if (~yv).any() else np.nan  # P(decided spam | ham)
+    if not np.isfinite(tpr - fpr) or abs(tpr - fpr) < 1e-12:
+        return np.full(W.shape[0], np.nan)
+    # mu = tpr * q + fpr * (1 - q)  =>  q = (mu - fpr) / (tpr - fpr)
+    return np.clip((mu - fpr) / (tpr - fpr), 0.0, 1.0)

@@ -78,11 +78,12 @@ def make_run(
         for seed in seeds:
             for split in ("validation", "test"):
                 z = (1.5 + k) * (2 * y[split] - 1) * 2 + rng.normal(0, 2.0, len(y[split]))
-                p = 1 / (1 + np.exp(-z))
                 path = run / "predictions" / name / f"seed{seed}.{split}.csv"
-                write_predictions(path, ids[split], y[split], p, (p > 0.5).astype(int))
+                write_predictions(path, ids[split], y[split], z)
                 if record_metrics:
-                    metrics.setdefault(name, {}).setdefault(f"seed{seed}", {})[split] = compute_metrics(y[split], p)
+                    metrics.setdefault(name, {}).setdefault(f"seed{seed}", {})[split] = compute_metrics(
+                        y[split], log_odds=z
+                    )
             costs.setdefault(name, {})[f"seed{seed}"] = _costs(k, name, seed)
     info = {"experiment": experiment, "run_id": run_id, "seeds": list(seeds), "models": list(models)}
     write_json(run / "run.json", {"format": 1, "status": status, **info})

@@ -129,9 +129,9 @@ def test_label_shift_replaces_the_prior_inside_a_generative_model(tmp_path):
         base = read_predictions(folder / f"predictions/full/naive_bayes/seed0.shift-{q}-train.csv")
         true = read_predictions(folder / f"predictions/full/naive_bayes/seed0.shift-{q}-true.csv")
         assert abs(base["label"].mean() - float(q)) < 0.1 and base["id"] == true["id"]
-        # set_prior inside naive Bayes is Bayes' rule on its outputs
-        expected = stats.adjust_to_prior(base["prob_spam"], record["train_prior"], record[q]["prevalence"])
-        assert np.allclose(true["prob_spam"], expected, atol=1e-6)
+        # set_prior inside naive Bayes is Bayes' rule on its log-odds, from the prior they assume
+        expected = stats.adjust_to_prior(base["log_odds"], record["assumed_prior"], record[q]["prevalence"])
+        assert np.allclose(true["log_odds"], expected, atol=1e-6)
 
 
 def test_augmentation_keeps_the_samples_and_their_quality_report(tmp_path):

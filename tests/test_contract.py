@@ -174,3 +174,53 @@ def test_token_scores_sum_to_the_log_likelihood(type_name, fitted):
     for label in model.classes_:
         total = sum(v for _, v in model.token_log_likelihoods(text, label))
         assert total == pytest.approx(model.log_likelihood([text], label)[0], abs=1e-3)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_log_odds_agree_with_the_probabilities(type_name, fitted, tiny_test_corpus):
+    model = fitted[type_name][0]
+    texts, _ = tiny_test_corpus
+    z = model.predict_log_odds(texts)
+    assert z.shape == (len(texts),) and z.dtype == np.float64 and np.all(np.isfinite(z))
+    p = model.predict_proba(texts)[:, 1]
+    with np.errstate(divide="ignore"):
+        from_p = np.log(p) - np.log1p(-p)
+    ok = np.abs(z) < 30  # beyond that P(spam) has too few digits to compare
+    np.testing.assert_allclose(z[ok], from_p[ok], atol=1e-5)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_the_prior_the_outputs_assume_is_recorded_and_saved(type_name, fitted, tmp_path):
+    model = fitted[type_name][0]
+    prior = model.output_prior()
+    assert set(prior) == {"ham", "spam"} and sum(prior.values()) == pytest.approx(1.0)
+    model.save(tmp_path / "saved")
+    assert read_model_meta(tmp_path / "saved")["output_prior"] == prior
+    assert load_model(tmp_path / "saved").output_prior() == prior
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_set_prior_means_one_thing(type_name, fitted, tiny_test_corpus, tmp_path):
+    """The replaced prior is fitted state (``replaced_prior_``), saved as such and never written
+    into params; a model without a prior to replace refuses in one sentence."""
+    model = fitted[type_name][0]
+    before = model.params.model_dump(mode="json")
+    if not model.can("prior_replaceable"):
+        with pytest.raises(NlpgdError, match="prior"):
+            model.set_prior({"spam": 0.5, "ham": 0.5})
+        return
+    texts, _ = tiny_test_corpus
+    model.set_prior({"spam": 0.8, "ham": 0.2})
+    try:
+        assert model.params.model_dump(mode="json") == before
+        assert model.replaced_prior_ == {"ham": 0.2, "spam": 0.8} == model.output_prior()
+        model.save(tmp_path / "saved")
+        expected = model.predict_log_odds(texts)
+    finally:
+        model.set_prior(None)
+    meta = read_model_meta(tmp_path / "saved")
+    assert meta["replaced_prior"] == {"ham": 0.2, "spam": 0.8} and meta["params"] == before
+    again = load_model(tmp_path / "saved")
+    assert again.replaced_prior_ == {"ham": 0.2, "spam": 0.8}
+    np.testing.assert_allclose(again.predict_log_odds(texts), expected, atol=1e-6)
+    assert not hasattr(model, "replaced_prior_") and model.output_prior() == again.set_prior(None).output_prior()

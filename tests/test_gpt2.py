@@ -102,7 +102,9 @@ def test_prior_moves_predictions(model, test_set):
     try:
         model.set_prior({"spam": 0.99, "ham": 0.01})
         after = model.predict_proba(texts)[:, 1]
-        assert model.params.prior == {"spam": 0.99, "ham": 0.01}
+        # the replaced prior is fitted state, never written into params
+        assert model.params.prior is None and model.replaced_prior_ == {"ham": 0.01, "spam": 0.99}
+        assert model.output_prior() == {"ham": 0.01, "spam": 0.99}
     finally:
         model.set_prior(None)
     assert np.all(after >= before - 1e-12) and after.mean() > before.mean()
@@ -246,8 +248,11 @@ def test_saved_prior_travels(model, test_set, tmp_path):
     finally:
         model.set_prior(None)
     loaded = load_model(tmp_path / "m")
-    assert loaded.params.prior == {"spam": 0.9, "ham": 0.1}
+    assert loaded.params.prior is None  # saved as fitted state, not as a setting
+    assert loaded.replaced_prior_ == {"ham": 0.1, "spam": 0.9}
     np.testing.assert_array_equal(loaded.predict_proba(test_set[0]), expected)
+    loaded.set_prior(None)  # back to the prior of the fit
+    np.testing.assert_allclose(loaded.predict_proba(test_set[0]), model.predict_proba(test_set[0]))
 
 
 def test_resume_refuses_changed_params(train, fit_dir, model):

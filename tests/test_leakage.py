@@ -32,8 +32,7 @@ def _fitted(run) -> dict:
 def _rewrite(run, split: str, transform) -> None:
     for path in sorted((run / "predictions").rglob(f"*.{split}.csv")):
         pr = read_predictions(path)
-        p = transform(pr["prob_spam"])
-        write_predictions(path, pr["id"], pr["label"], p, (p > 0.5).astype(int))
+        write_predictions(path, pr["id"], pr["label"], transform(pr["log_odds"]))
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def test_temperature_and_thresholds_ignore_the_test_split(run, tmp_path):
     before = _fitted(run)
     changed = tmp_path / "changed"
     shutil.copytree(run, changed)
-    _rewrite(changed, "test", lambda p: 1 - p)  # the test scores turned upside down
+    _rewrite(changed, "test", lambda z: -z)  # the test scores turned upside down
     assert _fitted(changed) == before
 
 
@@ -53,7 +52,7 @@ def test_temperature_and_thresholds_follow_the_validation_split(run, tmp_path):
     before = _fitted(run)
     changed = tmp_path / "changed"
     shutil.copytree(run, changed)
-    _rewrite(changed, "validation", lambda p: np.clip(p**3, 0, 1))  # sharper validation scores
+    _rewrite(changed, "validation", lambda z: 3 * z)  # sharper validation scores
     after = _fitted(changed)
     for m in before:
         assert after[m]["T"] != before[m]["T"]
@@ -64,7 +63,7 @@ def test_the_temperature_is_the_validation_fit(run):
     for m in fitted:
         for seed in (0, 1):
             val = read_predictions(run / "predictions" / m / f"seed{seed}.validation.csv")
-            expected = stats.fit_temperature(val["label"], val["prob_spam"])
+            expected = stats.fit_temperature(val["label"], val["log_odds"])
             assert fitted[m]["T"][f"seed{seed}"] == pytest.approx(expected)
-            thr, _ = stats.threshold_at_ham_rate(val["label"], val["prob_spam"], 0.01)
-            assert fitted[m]["thr"][1][f"seed{seed}"] == pytest.approx(thr)
+            thr, _ = stats.threshold_at_ham_rate(val["label"], val["log_odds"], 0.01)
+            assert fitted[m]["thr"][1][f"seed{seed}"] == pytest.approx(stats.prob(thr))  # shown as P(spam)

@@ -22,7 +22,9 @@ def test_is_discriminative_with_no_prior_and_no_sampler(tiny_corpus):
     m = LogRegClassifier().fit(*tiny_corpus)
     assert m.family == "discriminative"
     assert not any(m.can(c) for c in ("generative", "prior_replaceable", "can_generate", "token_scores"))
-    assert not hasattr(m, "set_prior") and not hasattr(m, "generate")
+    assert not hasattr(m, "generate")
+    with pytest.raises(NlpgdError, match="no class prior to replace"):
+        m.set_prior({"spam": 0.5, "ham": 0.5})
 
 
 def test_regularisation_strength_moves_confidence(tiny_corpus, tiny_test_corpus):

@@ -45,5 +45,5 @@ def test_rejects_bad_input():
 def test_evaluate_module_matches_pure_function():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
-    p = rng.random(200)
-    assert evaluate_predictions(y, p) == compute_metrics(y, p)
+    z = rng.normal(0, 30, 200)  # log-odds, many past where P(spam) rounds to 0 or 1
+    assert evaluate_predictions(y, z) == compute_metrics(y, log_odds=z)

@@ -65,14 +65,19 @@ def test_output_dir_that_is_a_file(tmp_path):
 
 
 def test_predictions_round_trip_exactly(tmp_path):
-    p = np.array([0.1, 1 / 3, 0.999999999999, 0.0])
+    z = np.array([-2.2, -1 / 3, 27.6, -745.5, 812.25])
     path = tmp_path / "p.csv"
-    write_predictions(path, ["a", "b", "c", "d"], [0, 1, 1, 0], p, (p > 0.5).astype(int))
+    write_predictions(path, ["a", "b", "c", "d", "e"], [0, 1, 1, 0, 1], z)
     back = read_predictions(path)
-    assert back["id"] == ["a", "b", "c", "d"]
-    assert np.array_equal(back["prob_spam"], p)
-    assert back["pred"].tolist() == [0, 0, 1, 0]
+    assert back["id"] == ["a", "b", "c", "d", "e"]
+    assert np.array_equal(back["log_odds"], z) and not back["log_odds_derived"]
+    assert back["log_lik"] is None
+    assert back["pred"].tolist() == [0, 0, 1, 0, 1]
     assert not list(tmp_path.glob(".*.tmp"))
+    # a generative model's class log-likelihoods travel with them
+    ll = np.array([[-10.5, -12.0], [-3.25, -1.0], [-7.0, -7.0], [-1e3, -2e3], [-5.0, -4.5]])
+    write_predictions(path, ["a", "b", "c", "d", "e"], [0, 1, 1, 0, 1], z, ll)
+    assert np.array_equal(read_predictions(path)["log_lik"], ll)
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

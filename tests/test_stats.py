@@ -10,12 +10,13 @@ from nlpgd.metrics import compute_metrics
 
 
 def _scores(n, seed=0, separation=2.0, round_to=None):
+    """Labels and log-odds (what every stats function takes)."""
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.3).astype(int)
-    p = 1 / (1 + np.exp(-(separation * (2 * y - 1) + rng.normal(0, 1.5, n))))
+    z = separation * (2 * y - 1) + rng.normal(0, 1.5, n)
     if round_to is not None:
-        p = np.round(p, round_to)  # many ties
-    return y, p
+        z = np.round(z, round_to - 1)  # many ties
+    return y, z
 
 
 # -- McNemar ------------------------------------------------------------------------------
@@ -43,14 +44,14 @@ def test_mcnemar_counts_discordant_pairs():
 
 def test_mcnemar_pairs_within_and_across_groups():
     y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0])
-    right = np.where(y == 1, 0.9, 0.1)
+    right = np.where(y == 1, 2.2, -2.2)  # log-odds
     wrong2 = right.copy()
-    wrong2[[0, 2]] = 1 - wrong2[[0, 2]]  # wrong on two messages
+    wrong2[[0, 2]] = -wrong2[[0, 2]]  # wrong on two messages
     models = {"a": {"seed0": right, "seed1": right}, "b": {"seed0": wrong2, "seed1": right}, "c": {"seed0": right}}
     pairs = stats.mcnemar_pairs(y, models)
     assert [(p["model_a"], p["model_b"]) for p in pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
     ab = pairs[0]
-    assert ab["per_seed"]["seed0"] == stats.mcnemar(y, right > 0.5, wrong2 > 0.5)
+    assert ab["per_seed"]["seed0"] == stats.mcnemar(y, right > 0, wrong2 > 0)
     assert (ab["per_seed"]["seed0"]["b"], ab["per_seed"]["seed1"]["b"]) == (2, 0)
     assert ab["max_p_value"] == 1.0 and ab["seeds_significant"] == 0
     assert (ab["seeds_a_more_accurate"], ab["seeds_b_more_accurate"]) == (1, 0)
@@ -68,7 +69,7 @@ def test_mcnemar_pairs_within_and_across_groups():
 def test_weighted_metrics_match_compute_metrics(round_to):
     y, p = _scores(300, seed=round_to or 0, round_to=round_to)
     got = stats.resample_metrics(np.ones((1, len(y))), y, p)
-    ref = compute_metrics(y, p)
+    ref = compute_metrics(y, log_odds=p)
     for m in stats.ALL_METRICS:
         assert got[m][0] == pytest.approx(ref[m], abs=1e-10), m
 
@@ -79,14 +80,14 @@ def test_weighted_metrics_equal_metrics_of_the_explicit_resample():
     got = stats.resample_metrics(W, y, p)
     for r in range(W.shape[0]):
         idx = np.repeat(np.arange(len(y)), W[r].astype(int))
-        ref = compute_metrics(y[idx], p[idx])
+        ref = compute_metrics(y[idx], log_odds=p[idx])
         for m in stats.ALL_METRICS:
             assert got[m][r] == pytest.approx(ref[m], abs=1e-10), (m, r)
 
 
 def test_undefined_auc_in_a_one_class_resample_is_nan():
     y = np.array([0, 0, 0, 1])
-    p = np.array([0.1, 0.2, 0.3, 0.9])
+    p = stats.logit([0.1, 0.2, 0.3, 0.9])
     W = np.array([[4.0, 0, 0, 0], [1, 1, 1, 1]])
     got = stats.resample_metrics(W, y, p, ["roc_auc", "pr_auc", "recall"])
     assert math.isnan(got["roc_auc"][0]) and got["roc_auc"][1] == 1.0
@@ -109,7 +110,7 @@ def test_bootstrap_interval_contains_point_and_narrows_with_n():
     widths = {}
     for n in (200, 5000):
         y, p = _scores(n, seed=n)
-        P = np.vstack([p, np.clip(p + 0.02, 0, 1)])  # two "seeds"
+        P = np.vstack([p, p + 0.1])  # two "seeds"
         res = stats.bootstrap_ci(y, P, names, n_resamples=400, seed=0)
         for m in names:
             assert res[m]["ci_low"] <= res[m]["point"] <= res[m]["ci_high"], (n, m, res[m])
@@ -151,30 +152,29 @@ def test_temperature_scaling_softens_overconfident_scores():
     n = 4000
     z_true = rng.normal(0, 2, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-z_true))).astype(int)
-    calibrated = 1 / (1 + np.exp(-z_true))
-    overconfident = 1 / (1 + np.exp(-3 * z_true))
+    calibrated, overconfident = z_true, 3 * z_true  # log-odds
     assert stats.fit_temperature(y, calibrated) == pytest.approx(1.0, abs=0.15)
     T = stats.fit_temperature(y, overconfident)
     assert T == pytest.approx(3.0, rel=0.15)
     after = stats.apply_temperature(overconfident, T)
-    before_ll = compute_metrics(y, overconfident)["log_loss"]
-    after_m = compute_metrics(y, after)
+    before_ll = compute_metrics(y, log_odds=overconfident)["log_loss"]
+    after_m = compute_metrics(y, log_odds=after)
     assert after_m["log_loss"] < before_ll
-    assert after_m["ece"] < compute_metrics(y, overconfident)["ece"]
+    assert after_m["ece"] < compute_metrics(y, log_odds=overconfident)["ece"]
 
 
-def test_temperature_handles_extreme_probabilities():
+def test_temperature_handles_extreme_log_odds():
     y = np.array([0, 0, 1, 1, 0, 1])
-    p = np.array([1e-127, 0.0, 1.0, 1 - 1e-17, 0.7, 0.3])
-    T = stats.fit_temperature(y, p)
+    z = np.array([-292.0, -800.0, 800.0, 39.0, 0.85, -0.85])  # far past where P(spam) is 0.0 or 1.0
+    T = stats.fit_temperature(y, z)
     assert math.isfinite(T) and T > 1
-    out = stats.apply_temperature(p, T)
-    assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))
+    out = stats.apply_temperature(z, T)
+    assert np.all(np.isfinite(out))
     np.testing.assert_allclose(stats.apply_temperature([0.2, 0.7], 1.0), [0.2, 0.7])
 
 
 def test_reliability_bins():
-    r = stats.reliability_bins([0, 1, 1, 0], [0.05, 0.95, 0.91, 0.5], n_bins=10)
+    r = stats.reliability_bins([0, 1, 1, 0], stats.logit([0.05, 0.95, 0.91, 0.5]), n_bins=10)
     assert r["count"] == [1, 1, 2]
     assert r["fraction_spam"] == [0.0, 0.0, 1.0]
     assert r["mean_predicted"][2] == pytest.approx(0.93)
@@ -184,14 +184,13 @@ def test_reliability_bins():
 
 
 def _calibrated_scores(n: int, prevalence: float, train_prior: float, seed: int = 0):
-    """Labels drawn at ``prevalence`` and the exact posterior P(spam | x) a model trained under
+    """Labels drawn at ``prevalence`` and the exact posterior log-odds a model trained under
     ``train_prior`` would give: x ~ N(+1, 1) for spam, N(-1, 1) for ham."""
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < prevalence).astype(int)
     x = rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)
     log_lr = 2.0 * x  # log N(x; 1, 1) - log N(x; -1, 1)
-    p = 1 / (1 + np.exp(-(log_lr + np.log(train_prior / (1 - train_prior)))))
-    return y, p
+    return y, log_lr + np.log(train_prior / (1 - train_prior))
 
 
 @pytest.mark.parametrize("true", (0.02, 0.13, 0.5, 0.8))
@@ -214,17 +213,17 @@ def test_em_in_every_resample_matches_em_once():
 
 
 def test_adjusting_to_the_training_prior_changes_nothing():
-    p = np.array([0.01, 0.3, 0.5, 0.99])
-    assert np.allclose(stats.adjust_to_prior(p, 0.3, 0.3), p)
-    assert stats.adjust_to_prior(np.array([0.5]), 0.5, 0.1)[0] == pytest.approx(0.1)
+    z = np.array([-4.6, -0.8, 0.0, 4.6, 80.0])
+    assert np.allclose(stats.adjust_to_prior(z, 0.3, 0.3), z)
+    assert stats.adjust_to_prior(np.array([0.0]), 0.5, 0.1)[0] == pytest.approx(np.log(0.1 / 0.9))
 
 
 def test_best_threshold_and_cost_threshold():
     y = np.array([0, 0, 0, 1, 1, 1])
-    p = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
+    p = stats.logit([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
     # MCC ties (0.707) between blocking {0.9, 0.7} and {0.9, 0.7, 0.6, 0.4}: the higher threshold wins
-    assert stats.best_threshold(y, p, "mcc") == 0.6
-    assert stats.best_threshold(y, p, "f1") == 0.2  # F1 0.857 when everything from 0.4 up is blocked
+    assert stats.best_threshold(y, p, "mcc") == pytest.approx(stats.logit(0.6))
+    assert stats.best_threshold(y, p, "f1") == pytest.approx(stats.logit(0.2))  # F1 0.857 from 0.4 up
     assert stats.best_threshold(np.zeros(3), [0.1, 0.2, 0.3], "f1") == np.inf
     # ham blocked costs 100 times a spam missed: block only what is certainly spam
     t = stats.min_cost_threshold(y, p, 100.0)

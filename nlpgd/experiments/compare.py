@@ -53,7 +53,7 @@ from nlpgd.models.hf_base import check_report_to
 from nlpgd.models.registry import build_model
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
-from nlpgd.scoring import score_model
+from nlpgd.scoring import score_texts
 from nlpgd.seeding import device_description, seed_everything
 from nlpgd.stats import bootstrap_ci
 
@@ -320,12 +320,14 @@ def fit_and_score(
         model.save(run.model_dir(name, ctx.seed))
     metrics, pred_seconds = {}, {}
     for split in EVAL_SPLITS:
-        p, pred_seconds[split] = score_model(model, splits.texts[split])
-        y = splits.y[split]
-        write_predictions(run.predictions_path(name, ctx.seed, split), splits.ids[split], y, p, (p > 0.5).astype(int))
-        metrics[split] = evaluate_predictions(y, p)
+        scores = score_texts(model, splits.texts[split])
+        pred_seconds[split], y = scores.seconds, splits.y[split]
+        write_predictions(
+            run.predictions_path(name, ctx.seed, split), splits.ids[split], y, scores.log_odds, scores.log_lik
+        )
+        metrics[split] = evaluate_predictions(y, scores.log_odds)
         if split == "test":
-            intervals = bootstrap_ci(y, p)
+            intervals = bootstrap_ci(y, scores.log_odds)
     write_scored_card(run, run.model_dir(name, ctx.seed), metrics, intervals)
     n_pred = sum(len(splits.texts[s]) for s in EVAL_SPLITS)
     cost = {

@@ -26,7 +26,7 @@ from nlpgd.io import (
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import now_iso, open_run, write_predictions, writing
-from nlpgd.scoring import load_run_models, score_model
+from nlpgd.scoring import load_run_models, score_texts
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")
@@ -111,10 +111,10 @@ def _score_all(models: dict, ids: list, texts: list[str], y: np.ndarray, out: Pa
     """Each model's predictions (written under ``out/predictions``) and metrics (``out/metrics.json``)."""
     results = {}
     for key, model in models.items():
-        p, secs = score_model(model, texts)
+        scores = score_texts(model, texts)
         mname, seed = key.split("/")
-        write_predictions(out / "predictions" / mname / f"{seed}.{split}.csv", ids, y, p, (p > 0.5).astype(int))
-        results[key] = {**evaluate_predictions(y, p), "seconds": secs}
+        write_predictions(out / "predictions" / mname / f"{seed}.{split}.csv", ids, y, scores.log_odds, scores.log_lik)
+        results[key] = {**evaluate_predictions(y, scores.log_odds), "seconds": scores.seconds}
     write_json(out / "metrics.json", results)
     return results
 

@@ -16,6 +16,8 @@ Args:
     references: list of int, 1 for spam and 0 for ham.
     prediction_scores: list of float, the predicted probability of spam.
     threshold: float, spam when prediction_score > threshold (default 0.5).
+    log_odds: optional list of float, log P(spam) - log P(ham) per message; when given, ranks,
+        decisions and log loss come from it (a P(spam) of exactly 1.0 loses the order).
 Returns:
     dict of metric name to value (None where undefined, e.g. ROC-AUC with one class).
 """
@@ -33,7 +35,7 @@ class SpamMetrics(evaluate.Metric):
             ),
         )
 
-    def _compute(self, references, prediction_scores, threshold: float = 0.5):
+    def _compute(self, references, prediction_scores, threshold: float = 0.5, log_odds=None):
         from nlpgd.metrics import compute_metrics
 
-        return compute_metrics(references, prediction_scores, threshold=threshold)
+        return compute_metrics(references, prediction_scores, threshold=threshold, log_odds=log_odds)

@@ -4,6 +4,15 @@ Shaped after scikit-learn's estimator contract: ``__init__`` only stores hyperpa
 params object from :mod:`nlpgd.params`); learned state ends in ``_`` and is set by ``fit``;
 ``fit`` returns ``self``; ``predict`` is ``classes_[argmax(predict_proba)]``.
 
+Scores: ``predict_log_odds`` gives ``log P(classes_[1] | x) - log P(classes_[0] | x)`` without
+ever passing through a probability (a P(spam) of exactly 1.0 is reached at log-odds 37 and
+ties everything above); every metric, temperature, prior correction and threshold is computed
+from it. The class prior those outputs assume is recorded at fit (``fitted_prior_``, saved in
+``nlpgd_model.json`` as ``output_prior``): the training share by default, uniform for a model
+that weights or samples the classes to balance, a configured prior where there is one; None
+when it cannot be known. ``set_prior`` (models that can take one) replaces it: the replaced
+prior is fitted state (``replaced_prior_``), saved as such and never written into ``params``.
+
 Labels are class *names* (``"ham"``, ``"spam"``). ``classes_`` is sorted, so for spam
 detection column 1 of ``predict_proba`` is the spam probability.
 
@@ -174,12 +183,50 @@ class Classifier(ABC):
         self.classes_ = check_labels(labels)
         self.fit_info_ = {"seed": ctx.seed, "train_data_sha256": data_hash(texts, labels), "n_train": len(texts)}
         self.progress = ctx.progress
+        self.__dict__.pop("replaced_prior_", None)
         try:
             self._fit(texts, labels, ctx)
+            self.fitted_prior_ = self._fitted_prior(labels)
         except BaseException:
             self.__dict__.pop("classes_", None)
             raise
         return self
+
+    def _fitted_prior(self, labels: list[str]) -> dict[str, float] | None:
+        """The class prior the fitted model's outputs assume (None: unknown). By default the
+        training share of each class; a type that weights, samples or sets its classes
+        otherwise says so here."""
+        return {str(c): labels.count(str(c)) / len(labels) for c in self.classes_}
+
+    # -- the class prior the outputs assume ---------------------------------------------
+    def output_prior(self) -> dict[str, float] | None:
+        """``{class: P(class)}`` the model's outputs are made under now: the prior ``set_prior``
+        replaced, else the one recorded at fit; None when it is unknown (a model saved before
+        nlpgd recorded it)."""
+        self._check_fitted()
+        return getattr(self, "replaced_prior_", None) or getattr(self, "fitted_prior_", None)
+
+    def set_prior(self, prior: dict[str, float] | None) -> "Classifier":
+        """Replace ``P(y)`` used by predict (label shift); None restores the fitted prior. The
+        replaced prior is fitted state (``replaced_prior_``): saved with the model, never
+        written into ``params``."""
+        self._check_fitted()
+        if not self.can("prior_replaceable"):
+            raise NlpgdError(f"a {self.type_name} model, as configured, has no class prior to replace")
+        if prior is None:
+            self.__dict__.pop("replaced_prior_", None)
+            return self
+        prior = {str(k): float(v) for k, v in dict(prior).items()}
+        check_prior(prior, self.classes_)
+        self.replaced_prior_ = {str(c): prior[str(c)] for c in self.classes_}
+        return self
+
+    def log_output_prior(self) -> np.ndarray:
+        """``log`` of :meth:`output_prior` in ``classes_`` order (an error when it is unknown)."""
+        prior = self.output_prior()
+        if prior is None:
+            raise NlpgdError(f"the class prior a {self.type_name} model's outputs assume is not recorded")
+        return check_prior(prior, self.classes_)
 
     @abstractmethod
     def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
@@ -198,6 +245,25 @@ class Classifier(ABC):
         proba = self.predict_proba(texts)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def predict_log_odds(self, texts: Sequence[str]) -> np.ndarray:
+        """``log P(classes_[1] | x) - log P(classes_[0] | x)`` per text, float64, never through
+        a saturated probability (two classes)."""
+        self._check_fitted()
+        if len(self.classes_) != 2:
+            raise NlpgdError(f"log-odds need two classes; the model knows {len(self.classes_)}")
+        return np.asarray(self._predict_log_odds([str(t) for t in texts]), dtype=np.float64)
+
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        """By default from the joint log-probabilities of a generative model, else from the
+        log of ``predict_proba`` (a type with logits or a decision function overrides this:
+        the log of a saturated probability is infinite)."""
+        if self.can("generative"):
+            joint = self.predict_log_joint(texts)
+            return joint[:, 1] - joint[:, 0]
+        with np.errstate(divide="ignore"):
+            logp = np.log(self._predict_proba(texts))
+        return logp[:, 1] - logp[:, 0]
+
     def n_parameters(self) -> int | None:
         """Number of learned parameters (None when not meaningful)."""
         return None
@@ -206,15 +272,8 @@ class Classifier(ABC):
         """Named per-text scores a stacked ensemble (``nlpgd.models.stack``) combines. By default
         the log-odds of ``classes_[1]`` over ``classes_[0]``: from the joint log-probabilities
         when the model is generative (no underflow however sure it is), else from
-        ``predict_proba`` (float64; for a softmax classifier the logit difference)."""
-        self._check_fitted()
-        texts = [str(t) for t in texts]
-        if self.can("generative"):
-            joint = self.predict_log_joint(texts)
-            return {"log_odds": joint[:, 1] - joint[:, 0]}
-        with np.errstate(divide="ignore"):
-            logp = np.log(self.predict_proba(texts))
-        return {"log_odds": logp[:, 1] - logp[:, 0]}
+        its decision function or logits (:meth:`predict_log_odds`)."""
+        return {"log_odds": self.predict_log_odds(texts)}
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -230,6 +289,8 @@ class Classifier(ABC):
             "classes": [str(c) for c in self.classes_],
             "params": self.params.model_dump(mode="json"),
             **getattr(self, "fit_info_", {}),
+            "output_prior": getattr(self, "fitted_prior_", None),
+            "replaced_prior": getattr(self, "replaced_prior_", None),
             "n_parameters": self.n_parameters(),
             **self._meta_extra(),
         }
@@ -256,6 +317,14 @@ class Classifier(ABC):
             self = cls(cls.params_class.model_validate(meta["params"]))
             self.classes_ = np.array([str(c) for c in meta["classes"]])
             self.fit_info_ = {k: meta.get(k) for k in ("seed", "train_data_sha256", "n_train")}
+            for key, attr in (("output_prior", "fitted_prior_"), ("replaced_prior", "replaced_prior_")):
+                if meta.get(key) is not None:
+                    prior = {str(k): float(v) for k, v in dict(meta[key]).items()}
+                    try:
+                        check_prior(prior, self.classes_)
+                    except NlpgdError as exc:
+                        raise NlpgdError(f"{path / MODEL_META}, '{key}': {exc}") from None
+                    setattr(self, attr, prior)
         self._load(path, meta)
         return self
 

@@ -285,6 +285,14 @@ class DistilBertClassifier(HFClassifier):
 
     # -- prediction -------------------------------------------------------------------
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        return softmax_rows(self._logits(texts))
+
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        logits = self._logits(texts)
+        return logits[:, 1] - logits[:, 0]
+
+    def _logits(self, texts: list[str]) -> np.ndarray:
+        """The classification head's logits, float64, rows in input order."""
         import torch
 
         proba = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)
@@ -315,7 +323,7 @@ class DistilBertClassifier(HFClassifier):
                     return_tensors="pt",
                 )
                 logits = model(**{key: v.to(dev) for key, v in batch.items()}).logits
-                proba[idx] = softmax_rows(logits.float().cpu().numpy())
+                proba[idx] = logits.double().cpu().numpy()
         return proba
 
     def n_parameters(self) -> int | None:

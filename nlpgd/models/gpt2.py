@@ -76,18 +76,19 @@ class GPT2Classifier(HFClassifier):
         return {**self.trainer_summary(), **lm_training_summary(self.params)}
 
     # -- prior ------------------------------------------------------------------------
-    def set_prior(self, prior: dict[str, float] | None) -> "GPT2Classifier":
-        """Replace the class prior used by predict (None: back to the training prior)."""
-        self._check_fitted()
-        if prior is not None:
-            prior = {str(k): float(v) for k, v in dict(prior).items()}
-            check_prior(prior, self.classes_)
-        self.params.prior = prior
-        return self
+    def _fitted_prior(self, labels: list[str]) -> dict[str, float]:
+        """The configured ``prior``, else the training share (``class_log_prior_``)."""
+        if self.params.prior is not None:
+            return {str(c): float(self.params.prior[str(c)]) for c in self.classes_}
+        return {str(c): float(v) for c, v in zip(self.classes_, np.exp(self.class_log_prior_))}
 
     def log_prior(self) -> np.ndarray:
-        """The log prior predict uses: ``params.prior`` if set, else ``class_log_prior_``."""
+        """The log prior predict uses: the one ``set_prior`` replaced, else ``params.prior``,
+        else ``class_log_prior_``."""
         self._check_fitted()
+        replaced = getattr(self, "replaced_prior_", None)
+        if replaced is not None:
+            return check_prior(replaced, self.classes_)
         if self.params.prior is None:
             return np.asarray(self.class_log_prior_, dtype=np.float64)
         return check_prior(self.params.prior, self.classes_)

@@ -46,6 +46,15 @@ class LogRegClassifier(CountFeatureClassifier):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.lr_.predict_proba(self.vectorizer_.transform(texts))
 
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        return self.lr_.decision_function(self.vectorizer_.transform(texts))
+
+    def _fitted_prior(self, labels: list[str]) -> dict[str, float]:
+        """``class_weight: balanced`` weights the classes equally: its outputs assume a uniform prior."""
+        if self.params.class_weight == "balanced":
+            return {str(c): 1.0 / len(self.classes_) for c in self.classes_}
+        return super()._fitted_prior(labels)
+
     def n_parameters(self) -> int | None:
         return int(self.lr_.coef_.size + self.lr_.intercept_.size)
 

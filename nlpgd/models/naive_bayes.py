@@ -28,7 +28,7 @@ from nlpgd.models.bag_of_words import (
     save_array,
     save_vocabulary,
 )
-from nlpgd.models.base import Capabilities, FitContext, check_prior
+from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
 from nlpgd.params import NaiveBayesParams
 from nlpgd.sampling import TEMPERATURE, SamplingSettings, check_count
 
@@ -60,29 +60,41 @@ class NaiveBayesClassifier(CountFeatureClassifier):
         y = np.asarray(labels)
         self.mean_length_ = np.array([lengths[y == c].mean() for c in self.classes_])
 
+    def _fitted_prior(self, labels: list[str]) -> dict[str, float]:
+        """Multinomial: ``class_log_prior_`` (the training share, or uniform with ``fit_prior:
+        false``); complement: uniform (its decision has no prior term)."""
+        if self.params.variant == "complement":
+            return {str(c): 1.0 / len(self.classes_) for c in self.classes_}
+        return {str(c): float(v) for c, v in zip(self.classes_, np.exp(self.nb_.class_log_prior_))}
+
     def set_prior(self, prior: dict[str, float] | None) -> "NaiveBayesClassifier":
-        """Replace ``P(y)`` used by predict (label shift); None restores the training prior.
-        Not saved: a reloaded model has its training prior again."""
-        self._check_fitted()
         if prior is not None and not self.can("prior_replaceable"):
             raise NlpgdError(
                 "complement naive Bayes does not use a class prior; only variant: multinomial can take one"
             )
-        if not hasattr(self, "train_log_prior_"):
-            self.train_log_prior_ = self.nb_.class_log_prior_.copy()
-        self.nb_.class_log_prior_ = self.train_log_prior_.copy() if prior is None else check_prior(prior, self.classes_)
-        return self
+        return super().set_prior(prior)
+
+    def _jll(self, texts: Sequence[str]) -> np.ndarray:
+        """``log P(x, y)`` up to a constant, with the replaced prior when there is one."""
+        jll = self.nb_.predict_joint_log_proba(self._X(texts))
+        if getattr(self, "replaced_prior_", None) is not None:
+            jll = jll - self.nb_.class_log_prior_ + check_prior(self.replaced_prior_, self.classes_)
+        return jll
 
     def _X(self, texts: Sequence[str]):
         self._check_fitted()
         return self.vectorizer_.transform([str(t) for t in texts])
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self.nb_.predict_proba(self._X(texts))
+        return softmax_rows(self._jll(texts))
+
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        jll = self._jll(texts)
+        return jll[:, 1] - jll[:, 0]
 
     def predict_log_joint(self, texts: Sequence[str]) -> np.ndarray:
         """Unnormalised ``log P(x, y)`` per class (columns in ``classes_`` order)."""
-        return self.nb_.predict_joint_log_proba(self._X(texts))
+        return self._jll(texts)
 
     # -- generator --------------------------------------------------------------------
     def log_likelihood(self, texts: Sequence[str], label: str) -> np.ndarray:

@@ -153,6 +153,11 @@ class StackClassifier(Classifier):
         p = self.lr_.predict_proba(self.scaler_.transform(self._features(texts)))[:, 1]
         return np.column_stack([1.0 - p, p])
 
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0)
+        return self.lr_.decision_function(self.scaler_.transform(self._features(texts)))
+
     def n_parameters(self) -> int | None:
         own = int(self.lr_.coef_.size + self.lr_.intercept_.size)
         return own + sum(m.n_parameters() or 0 for m in self.members_.values())

@@ -124,9 +124,9 @@ def _costs(rp: RunPredictions, model: str) -> dict:
 
 
 def _fit_on_validation(rp: RunPredictions) -> tuple[dict, dict, dict]:
-    """Per model and seed: temperature, temperature-scaled test P(spam) (``(S, n)`` per model)
-    and ``(threshold, ham allowed)`` per operating-point target."""
-    yv, val, test = rp.labels["validation"], rp.probs["validation"], rp.probs["test"]
+    """Per model and seed, all from the log-odds: temperature, temperature-scaled test log-odds
+    (``(S, n)`` per model) and ``(log-odds threshold, ham allowed)`` per operating-point target."""
+    yv, val, test = rp.labels["validation"], rp.log_odds["validation"], rp.log_odds["test"]
     temps = {m: [stats.fit_temperature(yv, p) for p in val[m]] for m in rp.models}
     calibrated = {m: np.vstack([stats.apply_temperature(p, t) for p, t in zip(test[m], temps[m])]) for m in rp.models}
     thresholds = {
@@ -136,8 +136,8 @@ def _fit_on_validation(rp: RunPredictions) -> tuple[dict, dict, dict]:
 
 
 def _resample_model(W, y, P, C, thresholds: dict, into: dict) -> None:
-    """Append one chunk of resamples to ``into`` for one model: test ``P`` and calibrated ``C``
-    (``(S, n)`` each); every metric averaged over seeds within each resample."""
+    """Append one chunk of resamples to ``into`` for one model: test log-odds ``P`` and
+    calibrated ``C`` (``(S, n)`` each); every metric averaged over seeds within each resample."""
     ybool = y.astype(bool)
     n_spam, n_ham = W @ ybool, W @ ~ybool
     raw = [stats.resample_metrics(W, y, p) for p in P]
@@ -170,7 +170,7 @@ def _bootstrap(rp: RunPredictions, calibrated: dict, thresholds: dict, n_resampl
     }
     for W in stats.bootstrap_weights(len(y), n_resamples, seed):
         for m in rp.models:
-            _resample_model(W, y, rp.probs["test"][m], calibrated[m], thresholds[m], chunks[m])
+            _resample_model(W, y, rp.log_odds["test"][m], calibrated[m], thresholds[m], chunks[m])
 
     def cat(node):
         if isinstance(node, dict):
@@ -195,20 +195,24 @@ def _calibration(y, seeds, temps: list, calibrated, metrics: dict, dists: dict, 
 def _operating_point(
     rp: RunPredictions, m: str, t: float, thresholds: list, dists: dict, data: dict, level: float
 ) -> dict:
-    """The validation-chosen threshold for target ``t`` of model ``m``, and what it does on test."""
-    from nlpgd.metrics import compute_metrics
-
+    """The validation-chosen threshold for target ``t`` of model ``m`` (on the log-odds; shown
+    as P(spam) too), and what it does on test."""
     y, yv, seeds = rp.labels["test"], rp.labels["validation"], rp.seeds
-    P, V = rp.probs["test"][m], rp.probs["validation"][m]
+    P, V = rp.log_odds["test"][m], rp.log_odds["validation"][m]
     thr = [v[0] for v in thresholds]
     rates = [stats.rates_at_threshold(y, p, _thr(x)) for p, x in zip(P, thr)]
     vrates = [stats.rates_at_threshold(yv, p, _thr(x)) for p, x in zip(V, thr)]
-    at_thr = [compute_metrics(y, p, threshold=_thr(x)) for p, x in zip(P, thr)]
+    ones = np.ones((1, len(y)))
+    at_thr = [
+        {k: float(v[0]) for k, v in stats.resample_metrics(ones, y, p, ("accuracy", "f1", "mcc"), _thr(x)).items()}
+        for p, x in zip(P, thr)
+    ]
     return {
         "target_ham_blocked": t,
         "validation_ham": data["n_validation_ham"],
         "validation_ham_allowed": thresholds[0][1],
-        "threshold": _summary(thr, seeds),
+        "threshold": _summary([x if x is None or not np.isfinite(x) else float(stats.prob(x)) for x in thr], seeds),
+        "threshold_log_odds": _summary(thr, seeds),
         "validation_spam_caught": _summary([r[0] for r in vrates], seeds),
         "validation_ham_blocked": _summary([r[1] for r in vrates], seeds),
         "spam_caught": _summary([r[0] for r in rates], seeds, dists["caught"], level),
@@ -224,7 +228,7 @@ def _model_result(rp: RunPredictions, m: str, fits: tuple, dists: dict, data: di
 
     temps, calibrated, thresholds = fits
     y, seeds = rp.labels["test"], rp.seeds
-    per_seed = [compute_metrics(y, p) for p in rp.probs["test"][m]]
+    per_seed = [compute_metrics(y, log_odds=z) for z in rp.log_odds["test"][m]]
     metrics = {k: _summary([r[k] for r in per_seed], seeds, dists["raw"][k], level) for k in stats.ALL_METRICS}
     cms = [r["confusion_matrix"] for r in per_seed]
     costs = _costs(rp, m)
@@ -347,8 +351,8 @@ def _stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float)
 
 
 def _seed_probs(rp: RunPredictions, prefix: str = "") -> dict:
-    """``{prefix + model: {"seed<k>": test P(spam)}}``, as :func:`nlpgd.stats.mcnemar_pairs` takes it."""
-    return {prefix + m: {f"seed{s}": P for s, P in zip(rp.seeds, rp.probs["test"][m])} for m in rp.models}
+    """``{prefix + model: {"seed<k>": test log-odds}}``, as :func:`nlpgd.stats.mcnemar_pairs` takes it."""
+    return {prefix + m: {f"seed{s}": Z for s, Z in zip(rp.seeds, rp.log_odds["test"][m])} for m in rp.models}
 
 
 def _notes(experiment: str, data: dict, seeds: list[int]) -> list[str]:
@@ -401,17 +405,18 @@ def _method(n_resamples: int, level: float, bootstrap_seed: int) -> dict:
             "multiple_comparisons": "not corrected",
         },
         "calibration": {
-            "method": "temperature scaling of logit(P(spam)), one T per model and seed, fitted on validation by "
-            "minimising NLL",
+            "method": "temperature scaling of the stored log-odds, one T per model and seed, fitted on validation "
+            "by minimising NLL",
             "library": f"{scipy_v} (scipy.optimize.minimize_scalar)",
             "ece": "top-label, 15 equal-width bins",
         },
         "operating_point": {
             "targets": list(OP_TARGETS),
             "rule": "per seed, on validation: most spam caught with ham blocked <= target (blocked when "
-            "P(spam) > threshold); the threshold is applied to test",
+            "log-odds > threshold); the threshold is applied to test",
         },
-        "metrics": f"nlpgd.metrics.compute_metrics (scikit-learn {sklearn.__version__}); spam is positive",
+        "metrics": f"nlpgd.metrics.compute_metrics (scikit-learn {sklearn.__version__}) on the stored log-odds "
+        "(ranks, decisions and log loss; never a saturated P(spam)); spam is positive",
     }
 
 
@@ -446,13 +451,13 @@ def analyse(
         "data": data,
         "context": context_line(experiment, data, rp.seeds),
         "method": _method(n_resamples, level, bootstrap_seed),
-        "notes": _notes(experiment, data, rp.seeds),
+        "notes": _notes(experiment, data, rp.seeds) + list(rp.notes),
         "models": models,
         "mcnemar": stats.mcnemar_pairs(rp.labels["test"], _seed_probs(rp), alpha=ALPHA),
         "generation": generation,
         "continuum": _continuum(rp, models, generation),
         "stack": _stack_verdicts(rp, models, dists, level),
-        "_calibrated": fits[1],
+        "_calibrated": {m: stats.prob(c) for m, c in fits[1].items()},
     }
 
 

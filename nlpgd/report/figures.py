@@ -283,14 +283,16 @@ def continuum_figure(continuum: dict, seeds, context: str):
 
 
 def render_figures(
-    y, probs: dict, calibrated: dict, seeds, context: str, continuum: dict | None = None
+    y, probs: dict, calibrated: dict, seeds, context: str, continuum: dict | None = None, log_odds: dict | None = None
 ) -> Iterator[tuple[str, bytes]]:
     """Every report figure as ``(name, PNG bytes)``, in the order of :data:`FIGURES`, each drawn
-    only when the previous one has been taken; the continuum only when ``continuum`` is given."""
+    only when the previous one has been taken; the continuum only when ``continuum`` is given.
+    The ROC and PR curves rank ``log_odds`` when given (P(spam) ties everything past log-odds 37)."""
     y = np.asarray(y).astype(int)
+    ranked = probs if log_odds is None else log_odds
     figs = {
-        "roc": lambda: roc_figure(y, probs, seeds, context),
-        "pr": lambda: pr_figure(y, probs, seeds, context),
+        "roc": lambda: roc_figure(y, ranked, seeds, context),
+        "pr": lambda: pr_figure(y, ranked, seeds, context),
         "reliability": lambda: reliability_figure(y, probs, calibrated, seeds, context),
         "confusion": lambda: confusion_figure(y, probs, seeds, context),
         "scores": lambda: score_histogram_figure(y, probs, seeds, context),

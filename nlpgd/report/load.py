@@ -10,7 +10,8 @@ import numpy as np
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import read_json
-from nlpgd.runs import Run, open_run, quality_path, read_predictions
+from nlpgd.runs import DERIVED_NOTE, Run, open_run, quality_path, read_predictions
+from nlpgd.stats import prob
 
 SPLITS = ("validation", "test")
 
@@ -27,7 +28,10 @@ class RunPredictions:
     seeds: list[int]
     test_ids: list[str]
     labels: dict[str, np.ndarray]  # split -> (n,)
-    probs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> model -> (S, n)
+    probs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> model -> (S, n) P(spam)
+    # split -> model -> (S, n) log-odds: what every metric, temperature and threshold is computed from
+    log_odds: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. log-odds derived from an older run's P(spam)
     model_params: dict[str, dict] = field(default_factory=dict)  # model -> its settings in config.json
     generation: dict[str, dict[int, dict]] = field(default_factory=dict)  # model -> seed -> sample quality report
 
@@ -57,9 +61,10 @@ def _check_complete(root: Path, models: list, seeds: list) -> None:
         raise NlpgdError(f"{root} is incomplete: missing {', '.join(missing[:4])}{more}")
 
 
-def _read_one(root: Path, path: Path, split: str, ids: dict, labels: dict) -> np.ndarray:
-    """P(spam) of one prediction file, in the order of the split's first file (which sets
-    ``ids[split]`` and ``labels[split]``)."""
+def _read_one(root: Path, path: Path, split: str, ids: dict, labels: dict, derived: set) -> np.ndarray:
+    """The log-odds of one prediction file, in the order of the split's first file (which sets
+    ``ids[split]`` and ``labels[split]``); a file without log-odds (an older run) gets them
+    derived from its P(spam) and its model is added to ``derived``."""
     pr = read_predictions(path)
     name = rel(path, root)
     if not pr["id"]:
@@ -67,6 +72,11 @@ def _read_one(root: Path, path: Path, split: str, ids: dict, labels: dict) -> np
     p = pr["prob_spam"]
     if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
         raise NlpgdError(f"{root}: {name} has prob_spam values outside [0, 1]")
+    if np.any(np.isnan(pr["log_odds"])):
+        raise NlpgdError(f"{root}: {name} has log_odds that are not numbers")
+    if pr["log_odds_derived"]:
+        derived.add(path.parent.name)
+    p = pr["log_odds"]
     if not np.isin(pr["label"], (0, 1)).all():
         raise NlpgdError(f"{root}: {name} has labels other than 0 and 1")
     if split not in ids:
@@ -94,11 +104,15 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
     _check_complete(root, models, seeds)
     ids: dict[str, list] = {}
     labels: dict[str, np.ndarray] = {}
-    probs: dict[str, dict[str, np.ndarray]] = {s: {} for s in SPLITS}
+    log_odds: dict[str, dict[str, np.ndarray]] = {s: {} for s in SPLITS}
+    derived: set = set()
     for split in SPLITS:
         for model in models:
-            rows = [_read_one(root, _prediction_path(root, model, s, split), split, ids, labels) for s in seeds]
-            probs[split][model] = np.vstack(rows)
+            rows = [
+                _read_one(root, _prediction_path(root, model, s, split), split, ids, labels, derived) for s in seeds
+            ]
+            log_odds[split][model] = np.vstack(rows)
+    notes = [DERIVED_NOTE.format(what=f"The predictions of {', '.join(sorted(derived))}")] if derived else []
     config = _run_config(root)
     return RunPredictions(
         model_params=_model_params(config),
@@ -111,7 +125,9 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
         seeds=[int(s) for s in seeds],
         test_ids=ids["test"],
         labels=labels,
-        probs=probs,
+        probs={s: {m: prob(z) for m, z in by_model.items()} for s, by_model in log_odds.items()},
+        log_odds=log_odds,
+        notes=notes,
     )
 
 

@@ -38,7 +38,13 @@ def _write_figures(rp: RunPredictions, res: dict, fig_dir: Path, out_dir: Path) 
     """Draw one run's figures into ``fig_dir``; records them in ``res`` and returns
     ``{name: (png, path relative to out_dir)}``."""
     pngs = render_figures(
-        rp.labels["test"], rp.probs["test"], res["_calibrated"], rp.seeds, res["context"], res.get("continuum")
+        rp.labels["test"],
+        rp.probs["test"],
+        res["_calibrated"],
+        rp.seeds,
+        res["context"],
+        res.get("continuum"),
+        log_odds=rp.log_odds["test"],
     )
     figures = {}
     for name, png in pngs:

@@ -155,7 +155,7 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
     results = []
     for name in names:
         r = EXPERIMENTS[name].analyse(d, store)
-        r["notes"] = list(dict.fromkeys([*r["notes"], *d.notes]))
+        r["notes"] = list(dict.fromkeys([*r["notes"], *d.notes, *store.derived_note()]))
         r["wall_seconds"] = timings.get(name)
         r["pairs"] = [p.as_dict() for p in d.pairs]
         r["reference"] = d.reference

@@ -89,9 +89,9 @@ def _stats(d: Design, store: M.Store, gen: str, classifiers: list[str], sizes: l
                 y = store.labels(cell, d.seeds[0], "test")
                 res = res or M.Resampler(len(y), len(d.seeds), d.grid.bootstrap)
                 measures = M.curve_measures(
-                    store.labels(cell, d.seeds[0], "validation"), store.probs(cell, d.seeds, "validation")
+                    store.labels(cell, d.seeds[0], "validation"), store.log_odds(cell, d.seeds, "validation")
                 )
-                out[(c, size, kind)] = M.measure(res, y, store.probs(cell, d.seeds, "test"), measures)
+                out[(c, size, kind)] = M.measure(res, y, store.log_odds(cell, d.seeds, "test"), measures)
     return out, res
 
 

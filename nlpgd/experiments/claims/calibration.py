@@ -42,7 +42,7 @@ def cost_label(ratio: float, how: str) -> str:
 def _cell_stats(d: Design, store: M.Store, cell: str, seeds: list[int], res: M.Resampler) -> dict:
     """Before and after temperature scaling, and the costs, of one cell's seeds."""
     y, yv = store.labels(cell, seeds[0], "test"), store.labels(cell, seeds[0], "validation")
-    P, V = store.probs(cell, seeds, "test"), store.probs(cell, seeds, "validation")
+    P, V = store.log_odds(cell, seeds, "test"), store.log_odds(cell, seeds, "validation")
     temps = [stats.fit_temperature(yv, v) for v in V]
     C = [stats.apply_temperature(p, t) for p, t in zip(P, temps)]
     raw = [M.Measure(k, k) for k in SCORES]

@@ -63,8 +63,8 @@ def size_stats(d: Design, store: M.Store, grid_sizes: list, models: list[str], s
                 continue
             y, yv = store.labels(cell, seeds[0], "test"), store.labels(cell, seeds[0], "validation")
             res = res or M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-            measures = M.curve_measures(yv, store.probs(cell, seeds, "validation"))
-            out[(size, m)] = M.measure(res, y, store.probs(cell, seeds, "test"), measures)
+            measures = M.curve_measures(yv, store.log_odds(cell, seeds, "validation"))
+            out[(size, m)] = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
     return {"stats": out, "draws": None if res is None else res.draws}
 
 

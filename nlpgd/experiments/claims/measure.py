@@ -29,7 +29,7 @@ import numpy as np
 from nlpgd import intervals, stats
 from nlpgd.io import read_json
 from nlpgd.report.verdict import judge
-from nlpgd.runs import read_predictions
+from nlpgd.runs import DERIVED_NOTE, read_predictions
 
 # name -> (label, which way is better)
 METRICS = {
@@ -75,18 +75,30 @@ class Store:
         self.path = Path(path)
         self._preds: dict[Path, dict | None] = {}
         self._json: dict[str, object] = {}
+        self.derived: set[str] = set()  # cells whose files stored no log-odds (older nlpgd)
 
     def preds(self, cell: str, seed: int, split: str) -> dict | None:
         path = self.path / "predictions" / cell / f"seed{seed}.{split}.csv"
         if path not in self._preds:
             self._preds[path] = read_predictions(path) if path.is_file() else None
+            if self._preds[path] is not None and self._preds[path]["log_odds_derived"]:
+                self.derived.add(cell)
         return self._preds[path]
 
     def has(self, cell: str, seeds: list[int], split: str) -> bool:
         return all(self.preds(cell, s, split) is not None for s in seeds)
 
-    def probs(self, cell: str, seeds: list[int], split: str) -> list[np.ndarray]:
-        return [self.preds(cell, s, split)["prob_spam"] for s in seeds]
+    def log_odds(self, cell: str, seeds: list[int], split: str) -> list[np.ndarray]:
+        """Each seed's spam log-odds (what every measure is computed from)."""
+        return [self.preds(cell, s, split)["log_odds"] for s in seeds]
+
+    def derived_note(self) -> list[str]:
+        """One note when some files stored only P(spam) (their log-odds are derived, clipped)."""
+        if not self.derived:
+            return []
+        cells = sorted(self.derived)
+        more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
+        return [DERIVED_NOTE.format(what=f"The predictions of {', '.join(cells[:3])}{more}")]
 
     def labels(self, cell: str, seed: int, split: str) -> np.ndarray:
         return self.preds(cell, seed, split)["label"]
@@ -146,8 +158,9 @@ def average(items: list[Stat]) -> Stat:
 
 @dataclass(frozen=True)
 class Measure:
-    """What to compute from P(spam): a metric of :func:`nlpgd.stats.resample_metrics` at
-    ``thresholds`` (one per seed; None: 0.5), or the expected cost at ``cost_ratio``."""
+    """What to compute from the log-odds: a metric of :func:`nlpgd.stats.resample_metrics` at
+    log-odds ``thresholds`` (one per seed; None: 0, i.e. P(spam) 0.5), or the expected cost at
+    ``cost_ratio``."""
 
     name: str
     base: str
@@ -155,20 +168,20 @@ class Measure:
     cost_ratio: float | None = None
 
 
-def curve_measures(y_val: np.ndarray, P_val: list[np.ndarray], names=CURVE) -> list[Measure]:
+def curve_measures(y_val: np.ndarray, Z_val: list[np.ndarray], names=CURVE) -> list[Measure]:
     """The curve metrics, the ``_val`` ones at the threshold that maximises them on validation."""
     out = []
     for name in names:
         if name.endswith("_val"):
             base = name.removesuffix("_val")
-            out.append(Measure(name, base, tuple(stats.best_threshold(y_val, p, base) for p in P_val)))
+            out.append(Measure(name, base, tuple(stats.best_threshold(y_val, z, base) for z in Z_val)))
         else:
             out.append(Measure(name, name))
     return out
 
 
 def measure(res: Resampler, y, P: list[np.ndarray], measures: list[Measure]) -> dict[str, Stat]:
-    """Every measure for every seed's P(spam) on one test set (``y``: its labels, or a list of
+    """Every measure for every seed's log-odds ``P`` on one test set (``y``: its labels, or a list of
     each seed's labels when every seed has its own test messages of the same number)."""
     ys = list(y) if isinstance(y, list) else [y] * len(P)
     ones = np.ones((1, len(ys[0])))

@@ -37,13 +37,13 @@ def model_curves(d: Design, store: M.Store, m: str) -> dict:
         return {}
     y = store.labels(cell, seeds[0], "test")
     res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.probs(cell, seeds, "validation"))
-    clean = M.measure(res, y, store.probs(cell, seeds, "test"), measures)
+    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
+    clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
     out = {"clean": clean, "draws": res.draws, "shifted": {}}
     for t in _transforms(d):
         name = text_eval(t).name
         if store.has(cell, seeds, name):
-            shifted = M.measure(res, y, store.probs(cell, seeds, name), measures)
+            shifted = M.measure(res, y, store.log_odds(cell, seeds, name), measures)
             out["shifted"][t] = (shifted, drop(clean, shifted))
     return out
 

@@ -43,7 +43,7 @@ def plan(d: Design) -> Plan:
 def _scored(store: M.Store, res, cell: str, seeds, split: str, measures) -> dict | None:
     if not store.has(cell, seeds, split):
         return None
-    return M.measure(res, store.labels(cell, seeds[0], split), store.probs(cell, seeds, split), measures)
+    return M.measure(res, store.labels(cell, seeds[0], split), store.log_odds(cell, seeds, split), measures)
 
 
 def drop(clean: dict, shifted: dict) -> dict:
@@ -59,8 +59,8 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
         return {}
     y = store.labels(cell, seeds[0], "test")
     res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.probs(cell, seeds, "validation"))
-    clean = M.measure(res, y, store.probs(cell, seeds, "test"), measures)
+    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
+    clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
     out = {"clean": clean, "draws": res.draws, "obfuscation": {}, "forward": {}, "reverse": {}}
     for kind, s in _obfuscations(d):
         shifted = _scored(store, res, cell, seeds, text_eval(("obfuscate", kind, s)).name, measures)
@@ -70,19 +70,19 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
         yt = store.labels(cell, seeds[0], f"on-{t}") if store.has(cell, seeds, f"on-{t}") else None
         if yt is not None:
             cross = M.measure(
-                M.Resampler(len(yt), len(seeds), d.grid.bootstrap), yt, store.probs(cell, seeds, f"on-{t}"), measures
+                M.Resampler(len(yt), len(seeds), d.grid.bootstrap), yt, store.log_odds(cell, seeds, f"on-{t}"), measures
             )
             out["forward"][t] = (clean, cross, drop(clean, cross))
         rcell = f"{target_set(t).name}/{m}"
         if m in d.paired and store.has(rcell, seeds, "test") and store.has(rcell, seeds, f"on-{MAIN}"):
             ry = store.labels(rcell, seeds[0], "test")
             rmeasures = M.curve_measures(
-                store.labels(rcell, seeds[0], "validation"), store.probs(rcell, seeds, "validation")
+                store.labels(rcell, seeds[0], "validation"), store.log_odds(rcell, seeds, "validation")
             )
             own = M.measure(
-                M.Resampler(len(ry), len(seeds), d.grid.bootstrap), ry, store.probs(rcell, seeds, "test"), rmeasures
+                M.Resampler(len(ry), len(seeds), d.grid.bootstrap), ry, store.log_odds(rcell, seeds, "test"), rmeasures
             )
-            away = M.measure(res, y, store.probs(rcell, seeds, f"on-{MAIN}"), rmeasures)
+            away = M.measure(res, y, store.log_odds(rcell, seeds, f"on-{MAIN}"), rmeasures)
             out["reverse"][t] = (own, away, drop(own, away))
     return out
 

@@ -42,7 +42,7 @@ from nlpgd.models.registry import build_model
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
-from nlpgd.scoring import load_named_model, score_model
+from nlpgd.scoring import load_named_model, score_texts
 
 log = logging.getLogger(__name__)
 EVALS_FILE = "evals.json"
@@ -315,9 +315,9 @@ def cleanup(s: Session, plan: Plan) -> None:
 def _texts_eval(s: Session, cell: Cell, model, ev) -> None:
     sp = s.design.data[ev.source]
     texts, effect = perturb_texts(sp.texts["test"], ev.transform, cell.seed)
-    p, _ = score_model(model, texts)
+    scores = score_texts(model, texts)
     path = s.run.predictions_path(cell.name, cell.seed, ev.name)
-    write_predictions(path, sp.ids["test"], sp.y["test"], p, (p > 0.5).astype(int))
+    write_predictions(path, sp.ids["test"], sp.y["test"], scores.log_odds, scores.log_lik)
     if ev.transform:
         record = s.run.path / PERTURBATIONS_FILE
         table = read_json(record) if record.exists() else {}
@@ -325,38 +325,64 @@ def _texts_eval(s: Session, cell: Cell, model, ev) -> None:
         write_json(record, table)
 
 
-def _prior_scores(model, texts: list[str], p_train: np.ndarray, train_prior: float, prior: float) -> np.ndarray:
-    """P(spam) under ``prior``: a generative model's prior is replaced inside the model (and
-    restored); a discriminative model's outputs are re-weighted by Bayes' rule."""
+def _prior_scores(model, texts: list[str], z: np.ndarray, assumed: float, prior: float) -> np.ndarray:
+    """Log-odds under ``prior``: a generative model's prior is replaced inside the model (and
+    restored); a discriminative model's log-odds move from the prior its outputs assume
+    (``assumed``) to ``prior`` by Bayes' rule."""
     if model.can("prior_replaceable"):
         model.set_prior({"spam": float(prior), "ham": 1.0 - float(prior)})
         try:
-            return score_model(model, texts)[0]
+            return score_texts(model, texts).log_odds
         finally:
             model.set_prior(None)
-    return stats.adjust_to_prior(p_train, train_prior, prior)
+    return stats.adjust_to_prior(z, assumed, prior)
+
+
+def assumed_spam_prior(model, key: str) -> float:
+    """P(spam) the model's outputs assume (recorded in its saved state), or one sentence when it
+    is unknown (a model saved before nlpgd recorded it)."""
+    prior = model.output_prior()
+    if prior is None or "spam" not in prior:
+        raise NlpgdError(
+            f"{key}: the class prior this model's outputs assume is not recorded in its saved state "
+            "(saved by an older nlpgd), so its outputs cannot be corrected for label shift; refit it"
+        )
+    return float(prior["spam"])
 
 
 def _shift_eval(s: Session, cell: Cell, model, ev) -> None:
     """Label shift: for each prevalence, the test split resampled to it (with the cell's seed),
-    scored with the train prior, the true prevalence and the EM estimate."""
+    scored with the prior the outputs assume, the true prevalence and the EM estimate; the
+    BBSE estimate (from the validation decisions) is recorded beside EM's."""
     sp = s.design.data[MAIN]
     saved = read_predictions(s.run.predictions_path(cell.name, cell.seed, "test"))
+    val = read_predictions(s.run.predictions_path(cell.name, cell.seed, "validation"))
     texts, y = sp.texts["test"], sp.y["test"]
-    # the prior the outputs were made under: the spam share of the cell's training data
+    assumed = assumed_spam_prior(model, cell.key)
     train_prior = float(read_json(s.run.path / "costs.json")[cell.name][f"seed{cell.seed}"]["train_spam_share"])
-    record = {"train_prior": train_prior, "how": "prior replaced" if model.can("prior_replaceable") else "adjusted"}
+    record = {
+        "train_prior": train_prior,
+        "assumed_prior": assumed,
+        "how": "prior replaced" if model.can("prior_replaceable") else "adjusted",
+    }
     for q in ev.transform:
         idx = resample_to_prevalence(y, q, cell.seed)
-        p_train = saved["prob_spam"][idx]
+        z = saved["log_odds"][idx]
         true = float(y[idx].mean())
-        estimate, iterations = stats.em_prior(p_train, train_prior)
+        estimate, iterations = stats.em_prior(z, assumed)
         sub = [texts[i] for i in idx]
         for mode, prior in (("train", None), ("true", true), ("em", estimate)):
-            p = p_train if prior is None else _prior_scores(model, sub, p_train, train_prior, prior)
+            out = z if prior is None else _prior_scores(model, sub, z, assumed, prior)
             path = s.run.predictions_path(cell.name, cell.seed, f"shift-{q:g}-{mode}")
-            write_predictions(path, [sp.ids["test"][i] for i in idx], y[idx], p, (p > 0.5).astype(int))
-        record[f"{q:g}"] = {"prevalence": true, "n": len(idx), "em_estimate": estimate, "em_iterations": iterations}
+            write_predictions(path, [sp.ids["test"][i] for i in idx], y[idx], out)
+        bbse = float(stats.bbse_prior(val["label"], val["log_odds"], z)[0])
+        record[f"{q:g}"] = {
+            "prevalence": true,
+            "n": len(idx),
+            "em_estimate": estimate,
+            "em_iterations": iterations,
+            "bbse_estimate": None if np.isnan(bbse) else bbse,
+        }
     write_json(s.run.predictions_path(cell.name, cell.seed, "shift").with_suffix(".json"), record)
 
 
