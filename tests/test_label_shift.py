@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
+from test_claims import run_experiment
 
 from nlpgd import stats
 from nlpgd.errors import NlpgdError
@@ -21,7 +22,6 @@ from nlpgd.params import LogRegParams
 from nlpgd.runs import read_predictions, write_predictions
 
 from conftest import TINY_CSV
-from test_claims import run_experiment
 
 
 def _gaussian(n: int, prevalence: float, seed: int):
