@@ -43,14 +43,17 @@ class Scores:
         return prob(self.log_odds)
 
 
-def score_texts(model: Classifier, texts: list[str]) -> Scores:
+def score_texts(model: Classifier, texts: list[str], *, prefix: bool = False) -> Scores:
     """The spam log-odds of each text (and the class log-likelihoods of a generative model,
-    from the same pass: ``log P(x, y) - log P(y)`` with the prior its outputs assume)."""
+    from the same pass: ``log P(x, y) - log P(y)`` with the prior its outputs assume).
+    ``prefix``: each text is the observed beginning of a message (a model with an
+    end-of-message term leaves it out; any other scores the text as it is)."""
     t0 = time.perf_counter()
     spam = spam_column(model)
     log_lik = None
     if model.can("generative"):
-        joint = np.asarray(model.predict_log_joint(texts), dtype=np.float64)
+        options = {"prefix": True} if prefix and model.can("prefix_scores") else {}
+        joint = np.asarray(model.predict_log_joint(texts, **options), dtype=np.float64)
         z = joint[:, spam] - joint[:, 1 - spam]
         if model.output_prior() is not None:
             log_lik = (joint - model.log_output_prior())[:, [1 - spam, spam]]

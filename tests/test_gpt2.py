@@ -342,3 +342,31 @@ def test_class_balance_repeats_the_rarer_class(model):
     assert class_repeats(labels, model.classes_, 0.5) == {"ham": 1, "spam": 3}  # round(sqrt(7))
     assert class_repeats(labels, model.classes_, 0.0) == {"ham": 1, "spam": 1}
     assert class_repeats(labels, model.classes_, 1.0) == {"ham": 1, "spam": 7}
+
+
+def test_prefix_scoring_leaves_out_only_the_end_token(model):
+    """A message cut short is scored as the beginning of a message: log P(x | y) without the
+    "ends here" term, which is exactly the end token's log-probability."""
+    texts = ["win a free prize", "see you at lunch"]
+    whole = model.class_log_likelihoods(texts, list(model.classes_))
+    prefix = model.class_log_likelihoods(texts, list(model.classes_), prefix=True)
+    assert np.all(prefix > whole)  # one term fewer, and every term is negative
+    for i, text in enumerate(texts):
+        for j, label in enumerate(model.classes_):
+            tokens = model.token_log_likelihoods(text, label)
+            assert whole[i, j] - prefix[i, j] == pytest.approx(tokens[-1][1], abs=1e-4)  # the end token
+    joint = model.predict_log_joint(texts, prefix=True)
+    np.testing.assert_allclose(joint, prefix + model.log_prior())
+
+
+def test_the_runner_scores_only_shortened_messages_as_prefixes(model):
+    from nlpgd.experiments.claims.runner import _prefix_scores
+    from nlpgd.scoring import score_texts
+
+    original = ["win a free prize now", "see you at lunch"]
+    shortened = ["win a free", "see you at lunch"]  # the second message was not changed
+    scores = score_texts(model, shortened)
+    z, ll = _prefix_scores(model, original, shortened, scores)
+    assert z[1] == scores.log_odds[1] and np.array_equal(ll[1], scores.log_lik[1])
+    assert z[0] == pytest.approx(score_texts(model, shortened[:1], prefix=True).log_odds[0])
+    assert z[0] != pytest.approx(scores.log_odds[0])

@@ -52,6 +52,9 @@ class Capabilities:
     prior_replaceable: bool = False  # set_prior replaces P(y) at predict time (label shift)
     can_generate: bool = False  # generate(label, n) samples text
     token_scores: bool = False  # token_log_likelihoods(text, label): log P per token
+    # predict_log_joint(texts, prefix=True): a text scored as the beginning of a message (no
+    # end-of-message term), for messages cut short; a type without it has no such term
+    prefix_scores: bool = False
     autoregressive: bool = False  # samples token by token: prompts, top_k, top_p, max_new_tokens
     data_parallel: bool = False  # fit trains across the processes of a torchrun / accelerate launch (DDP)
     launchable: bool = True  # can be part of a torchrun / accelerate launch at all (False: it fits other

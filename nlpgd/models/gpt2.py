@@ -56,7 +56,12 @@ class GPT2Classifier(HFClassifier):
     params_class = GPT2Params
     params: GPT2Params
     capabilities = Capabilities(
-        generative=True, prior_replaceable=True, can_generate=True, token_scores=True, autoregressive=True
+        generative=True,
+        prior_replaceable=True,
+        can_generate=True,
+        token_scores=True,
+        autoregressive=True,
+        prefix_scores=True,
     )
     work_prefix = "nlpgd-gpt2-"
     fit_dirs = ("lm", "lm_*", "tokenizer")
@@ -142,8 +147,8 @@ class GPT2Classifier(HFClassifier):
         texts = [t.lower() for t in texts] if self.params.lowercase else list(texts)
         return self.tokenizer_(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
-    def _wrap(self, ids: list[int], label: str) -> list[int]:
-        return wrap(ids, self.start_ids_[label], self.eos_id_, self.max_length_)
+    def _wrap(self, ids: list[int], label: str, *, end: bool = True) -> list[int]:
+        return wrap(ids, self.start_ids_[label], self.eos_id_, self.max_length_, with_end=end)
 
     def lm_dataset(self, texts: Sequence[str], labels: Sequence[str], repeats: dict[str, int] | None = None):
         """The training sequences of ``texts`` (each behind its label's start token) as a
@@ -180,9 +185,16 @@ class GPT2Classifier(HFClassifier):
         return list({id(lm): lm for lm in self.lms_.values()}.values())
 
     def class_log_likelihoods(
-        self, texts: Sequence[str], labels: Sequence[str], *, sort: bool = True, fixed_padding: bool = False
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        sort: bool = True,
+        fixed_padding: bool = False,
+        prefix: bool = False,
     ) -> np.ndarray:
-        """``log P(x | y)`` as an (n, len(labels)) float64 array (:mod:`nlpgd.models.lm_scoring`).
+        """``log P(x | y)`` as an (n, len(labels)) float64 array (:mod:`nlpgd.models.lm_scoring`);
+        with ``prefix``, the likelihood of ``x`` as the beginning of a message (no end token).
 
         Sequences are sorted by length and batched with their neighbours (``sort``); the labels
         sharing one LM (all of them with prefix conditioning) are scored in one forward pass.
@@ -198,7 +210,9 @@ class GPT2Classifier(HFClassifier):
         for j, y in enumerate(labels):
             groups.setdefault(id(self.lms_[y]), []).append(j)
         jobs = [
-            ScoreJob(self.lms_[labels[cols[0]]], [[self._wrap(ids, labels[j]) for ids in body] for j in cols])
+            ScoreJob(
+                self.lms_[labels[cols[0]]], [[self._wrap(ids, labels[j], end=not prefix) for ids in body] for j in cols]
+            )
             for cols in groups.values()
         ]
         scores = score_jobs(
@@ -232,10 +246,11 @@ class GPT2Classifier(HFClassifier):
         tokens = [self.tokenizer_.decode([t]) for t in targets]
         return list(zip(tokens, values))
 
-    def predict_log_joint(self, texts: Sequence[str]) -> np.ndarray:
-        """Unnormalised ``log P(x, y) = log P(x | y) + log P(y)`` (columns in ``classes_`` order)."""
+    def predict_log_joint(self, texts: Sequence[str], *, prefix: bool = False) -> np.ndarray:
+        """Unnormalised ``log P(x, y) = log P(x | y) + log P(y)`` (columns in ``classes_`` order);
+        ``prefix``: ``x`` as the observed beginning of a message, without the end token's term."""
         self._check_fitted()
-        return self.class_log_likelihoods(list(texts), list(self.classes_)) + self.log_prior()
+        return self.class_log_likelihoods(list(texts), list(self.classes_), prefix=prefix) + self.log_prior()
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax_rows(self.predict_log_joint(texts))

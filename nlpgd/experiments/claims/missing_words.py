@@ -5,6 +5,14 @@ each rate of ``experiment.missing_words.dropout`` (each word dropped independent
 one kept, drawn per message with the model's seed) and after truncation to the first N words.
 The claim favours the generative member: it held when the discriminative member loses more,
 at the highest dropout rate and at the shortest truncation.
+
+A shortened message is not a complete one: a class-conditional LM that scores it with the
+end-of-message token adds a "the message ends here" term that real short spam and real short ham
+differ on. Every message the perturbation changed is therefore scored twice: as the observed
+beginning of a message (no end token: the generative model's likelihood of a prefix) and, as
+before, as a complete message. Both variants are reported; **the verdict uses the prefix
+variant**. A model without an end-of-message term (naive Bayes' bag of words, the encoders)
+scores the same either way.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, text_eval
 from nlpgd.experiments.claims.robustness import drop, effect_table
-from nlpgd.experiments.claims.runner import Design
+from nlpgd.experiments.claims.runner import Design, prefix_name
 from nlpgd.report.verdict import verdict
 
 NAME = "missing-words"
@@ -39,13 +47,21 @@ def model_curves(d: Design, store: M.Store, m: str) -> dict:
     res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
     measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
     clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
-    out = {"clean": clean, "draws": res.draws, "shifted": {}}
+    out = {"clean": clean, "draws": res.draws, "shifted": {}, "with_end": {}}
     for t in _transforms(d):
         name = text_eval(t).name
-        if store.has(cell, seeds, name):
-            shifted = M.measure(res, y, store.log_odds(cell, seeds, name), measures)
-            out["shifted"][t] = (shifted, drop(clean, shifted))
+        for key, file in (("shifted", prefix_name(name)), ("with_end", name)):
+            if store.has(cell, seeds, file):
+                shifted = M.measure(res, y, store.log_odds(cell, seeds, file), measures)
+                out[key][t] = (shifted, drop(clean, shifted))
     return out
+
+
+# the verdict's variant first: shortened messages scored as prefixes (no end token)
+VARIANTS = {
+    "shifted": ("", "shortened messages scored as prefixes, no end token"),
+    "with_end": ("_with_end", "shortened messages scored as complete ones, with the end token"),
+}
 
 
 def _conditions(d: Design) -> list[tuple[str, tuple]]:
@@ -65,34 +81,41 @@ def _findings(d: Design, curves: dict) -> list[dict]:
         if not g or not c:
             continue
         for cond, t in _conditions(d):
-            if t not in g["shifted"] or t not in c["shifted"]:
-                continue
-            for metric in M.CURVE:
-                quantity = f"{M.label(metric)} drop"
-                out.append(
-                    M.finding(
-                        pair.label,
-                        pair.generative,
-                        pair.discriminative,
-                        (g["shifted"][t][1][metric], c["shifted"][t][1][metric]),
-                        g["draws"],
-                        metric=metric,
-                        margin=M.margin(d.grid, metric),
-                        statistic=f"{quantity} with {cond}",
-                        direction="lower",
-                        quantity=quantity,
-                        condition=cond,
+            for variant, (suffix, how) in VARIANTS.items():
+                if t not in g[variant] or t not in c[variant]:
+                    continue
+                for metric in M.CURVE:
+                    quantity = f"{M.label(metric)} drop"
+                    out.append(
+                        M.finding(
+                            pair.label,
+                            pair.generative,
+                            pair.discriminative,
+                            (g[variant][t][1][metric], c[variant][t][1][metric]),
+                            g["draws"],
+                            metric=metric + suffix,
+                            margin=M.margin(d.grid, metric),
+                            metric_label=f"{M.label(metric)} ({how})",
+                            statistic=f"{quantity} with {cond} ({how})",
+                            direction="lower",
+                            quantity=quantity,
+                            condition=cond,
+                        )
                     )
-                )
     return out
 
 
 def _tables(d: Design, curves: dict, metric: str) -> list[dict]:
+    return [t for variant in VARIANTS for t in _variant_tables(d, curves, metric, variant)]
+
+
+def _variant_tables(d: Design, curves: dict, metric: str, variant: str) -> list[dict]:
     ts = _transforms(d)
     heads = [f"dropout {t[1]:g}" if t[0] == "dropout" else f"first {t[1]} words" for t in ts]
     values, lost = [], []
+    how = VARIANTS[variant][1] + ("; the verdict's variant" if variant == "shifted" else "")
     for m, v in curves.items():
-        cells = [v["shifted"].get(t) for t in ts]
+        cells = [v[variant].get(t) for t in ts]
         values.append(
             [
                 m,
@@ -103,8 +126,8 @@ def _tables(d: Design, curves: dict, metric: str) -> list[dict]:
         lost.append([m, *(M.text(x[1][metric].summary(v["draws"])) if x else "n/a" for x in cells)])
     label = M.label(metric)
     return [
-        {"title": f"{label} with words missing", "headers": ["model", "all words", *heads], "rows": values},
-        {"title": f"Drop in {label} (larger = loses more)", "headers": ["model", *heads], "rows": lost},
+        {"title": f"{label} with words missing ({how})", "headers": ["model", "all words", *heads], "rows": values},
+        {"title": f"Drop in {label} (larger = loses more; {how})", "headers": ["model", *heads], "rows": lost},
     ]
 
 
@@ -170,5 +193,8 @@ def analyse(d: Design, store: M.Store) -> dict:
         "figures": [_figure(d, curves, metric)],
         "notes": [],
         "method": "The same bootstrap resamples of the test messages for clean and damaged texts and for both "
-        "members of a pair; a positive advantage means the generative member lost less. " + M.INTERVALS,
+        "members of a pair; a positive advantage means the generative member lost less. Every message the "
+        "perturbation changed is scored twice, as the beginning of a message (no end-of-message token) and as a "
+        "complete one; the verdict uses the first, the generative model's likelihood of what was observed. Models "
+        "without an end-of-message term score the same either way. " + M.INTERVALS,
     }

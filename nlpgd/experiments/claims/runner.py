@@ -318,11 +318,40 @@ def _texts_eval(s: Session, cell: Cell, model, ev) -> None:
     scores = score_texts(model, texts)
     path = s.run.predictions_path(cell.name, cell.seed, ev.name)
     write_predictions(path, sp.ids["test"], sp.y["test"], scores.log_odds, scores.log_lik)
+    if ev.transform and ev.transform[0] in SHORTENING:
+        z, ll = _prefix_scores(model, sp.texts["test"], texts, scores)
+        write_predictions(
+            s.run.predictions_path(cell.name, cell.seed, prefix_name(ev.name)), sp.ids["test"], sp.y["test"], z, ll
+        )
     if ev.transform:
         record = s.run.path / PERTURBATIONS_FILE
         table = read_json(record) if record.exists() else {}
         table[f"{ev.name}/seed{cell.seed}"] = effect
         write_json(record, table)
+
+
+SHORTENING = ("truncate", "dropout")  # perturbations that leave a message shorter than it was
+
+
+def prefix_name(eval_name: str) -> str:
+    """The eval whose shortened messages are scored as prefixes (no end-of-message term)."""
+    return f"{eval_name}-prefix"
+
+
+def _prefix_scores(model, original: list[str], texts: list[str], scores) -> tuple:
+    """The scores of ``texts`` with every message the perturbation changed scored as the
+    beginning of a message (no end token: it did not end there as written); unchanged messages,
+    and every message of a model without an end-of-message term, keep ``scores``."""
+    z = scores.log_odds.copy()
+    ll = None if scores.log_lik is None else scores.log_lik.copy()
+    changed = [i for i, (a, b) in enumerate(zip(original, texts)) if a != b]
+    if not changed or not model.can("prefix_scores"):
+        return z, ll
+    again = score_texts(model, [texts[i] for i in changed], prefix=True)
+    z[changed] = again.log_odds
+    if ll is not None and again.log_lik is not None:
+        ll[changed] = again.log_lik
+    return z, ll
 
 
 def _prior_scores(model, texts: list[str], z: np.ndarray, assumed: float, prior: float) -> np.ndarray:
