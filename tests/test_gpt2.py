@@ -370,3 +370,27 @@ def test_the_runner_scores_only_shortened_messages_as_prefixes(model):
     assert z[1] == scores.log_odds[1] and np.array_equal(ll[1], scores.log_lik[1])
     assert z[0] == pytest.approx(score_texts(model, shortened[:1], prefix=True).log_odds[0])
     assert z[0] != pytest.approx(scores.log_odds[0])
+
+
+def test_the_prior_the_outputs_assume():
+    """A pure LM's outputs assume the prior predict adds; a hybrid's posterior term absorbs the
+    class shares of its training stream (class_balance repeats, max_train_per_class)."""
+    from nlpgd.models.gpt2 import assumed_prior
+
+    classes = np.array(["ham", "spam"])
+    train = np.log([0.8, 0.2])
+    balanced = np.array([400.0, 400.0])  # 400 ham, 100 spam repeated 4x
+    lm = assumed_prior(tiny(class_balance=1.0), classes, train, balanced)
+    assert lm == pytest.approx({"ham": 0.8, "spam": 0.2})  # the LMs model P(x | y): repeats do not matter
+    assert assumed_prior(tiny(prior={"spam": 0.5, "ham": 0.5}), classes, train, balanced) == pytest.approx(
+        {"ham": 0.5, "spam": 0.5}
+    )
+    hybrid = tiny(discriminative_weight=1.0, class_balance=1.0)
+    assert assumed_prior(hybrid, classes, train, balanced) == pytest.approx({"ham": 0.5, "spam": 0.5})
+    natural = np.array([400.0, 100.0])
+    assert assumed_prior(hybrid, classes, train, natural) == pytest.approx({"ham": 0.8, "spam": 0.2})
+
+
+def test_a_fitted_model_records_its_prior(model, train):
+    counts = np.array([train[1].count(c) for c in model.classes_], dtype=float)
+    assert model.output_prior() == pytest.approx(dict(zip(model.classes_, counts / counts.sum())))

@@ -48,6 +48,28 @@ from nlpgd.sampling import SamplingSettings, check_count
 __all__ = ["EOS", "GPT2Classifier", "STATE_FILE", "label_token"]
 log = logging.getLogger(__name__)
 STATE_FILE = "gpt2_state.json"  # classes, prior, label tokens, LM folders
+CAPABILITIES = Capabilities(
+    generative=True,
+    prior_replaceable=True,
+    can_generate=True,
+    token_scores=True,
+    autoregressive=True,
+    prefix_scores=True,
+)
+
+
+def assumed_prior(params: GPT2Params, classes, class_log_prior: np.ndarray, stream: np.ndarray) -> dict[str, float]:
+    """The class prior a fitted GPT-2 arm's outputs assume. Its log-odds are the LMs' log-likelihood
+    ratio plus the logit of the prior predict uses (``params.prior``, else the training share
+    ``class_log_prior``). A pure LM's ratio carries no prior, so that is all; a hybrid's
+    posterior term (``discriminative_weight > 0``) trains the ratio plus the training share on
+    the training stream, whose class shares (``stream``: after ``max_train_per_class`` and the
+    ``class_balance`` repeats) it then absorbs: its outputs assume the stream's shares, moved by
+    the configured prior when there is one (an approximation where both terms pull)."""
+    used = class_log_prior if params.prior is None else np.log([params.prior[str(c)] for c in classes])
+    logits = used + (np.log(stream) - class_log_prior if params.discriminative_weight > 0 else 0.0)
+    shares = np.exp(logits - logits.max())
+    return {str(c): float(v) for c, v in zip(classes, shares / shares.sum())}
 
 
 class GPT2Classifier(HFClassifier):
@@ -55,14 +77,7 @@ class GPT2Classifier(HFClassifier):
 
     params_class = GPT2Params
     params: GPT2Params
-    capabilities = Capabilities(
-        generative=True,
-        prior_replaceable=True,
-        can_generate=True,
-        token_scores=True,
-        autoregressive=True,
-        prefix_scores=True,
-    )
+    capabilities = CAPABILITIES
     work_prefix = "nlpgd-gpt2-"
     fit_dirs = ("lm", "lm_*", "tokenizer")
 
@@ -82,10 +97,7 @@ class GPT2Classifier(HFClassifier):
 
     # -- prior ------------------------------------------------------------------------
     def _fitted_prior(self, labels: list[str]) -> dict[str, float]:
-        """The configured ``prior``, else the training share (``class_log_prior_``)."""
-        if self.params.prior is not None:
-            return {str(c): float(self.params.prior[str(c)]) for c in self.classes_}
-        return {str(c): float(v) for c, v in zip(self.classes_, np.exp(self.class_log_prior_))}
+        return assumed_prior(self.params, self.classes_, self.class_log_prior_, self.stream_shares_)
 
     def log_prior(self) -> np.ndarray:
         """The log prior predict uses: the one ``set_prior`` replaced, else ``params.prior``,
@@ -113,6 +125,7 @@ class GPT2Classifier(HFClassifier):
             # prefix conditioning trains on the class-balanced corpus, and so does its BPE
             reps = class_repeats(labels, self.classes_, p.class_balance) if p.conditioning == "prefix" else {}
             corpus = [t for t, y in zip(texts, labels) for _ in range(reps.get(y, 1))]
+            self.stream_shares_ = np.array([labels.count(c) * reps.get(c, 1) for c in self.classes_], dtype=float)
             with hf_progress_bars(ctx.progress):
                 self.tokenizer_, base = tokenizer_and_base(p, self.classes_, corpus, work, ctx.resume)
             self.class_log_prior_ = np.log(counts / counts.sum())
