@@ -383,8 +383,8 @@ def _make_compute_metrics(n_classes: int):
             }
         from nlpgd.metrics import METRIC_NAMES, evaluate_predictions
 
-        prob = softmax_rows(np.nan_to_num(logits))[:, 1]
-        scores = evaluate_predictions(np.asarray(labels).astype(int), np.clip(prob, 0.0, 1.0))
+        logits = np.nan_to_num(logits)
+        scores = evaluate_predictions(np.asarray(labels).astype(int), logits[:, 1] - logits[:, 0])
         return {k: float(scores[k]) for k in METRIC_NAMES if scores[k] is not None}
 
     return compute_metrics

@@ -23,13 +23,14 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Eval, Plan, describe, size_set, text_eval
 from nlpgd.experiments.claims.robustness import drop
-from nlpgd.experiments.claims.runner import EVAL_RUNNERS, Design, Session, training_data
+from nlpgd.experiments.claims.runner import EVAL_RUNNERS, Design, Session, prefix_name, training_data
 from nlpgd.experiments.generate import Sampling
 from nlpgd.models.registry import build_model
 from nlpgd.params import NaiveBayesParams
 from nlpgd.report.verdict import NOT_HELD, verdict
 from nlpgd.runs import write_predictions
 from nlpgd.sampling import SamplingSettings
+from nlpgd.scoring import score_texts
 
 NAME = "hybrids"
 TITLE = "Hybrids (the continuum and the stack against both ends)"
@@ -86,10 +87,10 @@ def _fidelity_eval(s: Session, cell, model, ev) -> None:
         asked += [int(label == "spam")] * len(got)
     if not samples:
         raise NlpgdError(f"{cell.key} produced no samples, so the label fidelity of its samples cannot be measured")
-    p = np.asarray(judge.predict_proba(samples), dtype=np.float64)[:, list(judge.classes_).index("spam")]
+    scores = score_texts(judge, samples)
     ids = [f"sample{i}" for i in range(len(samples))]
     write_predictions(
-        s.run.predictions_path(cell.name, cell.seed, FIDELITY), ids, np.array(asked), p, (p > 0.5).astype(int)
+        s.run.predictions_path(cell.name, cell.seed, FIDELITY), ids, np.array(asked), scores.log_odds, scores.log_lik
     )
 
 
@@ -113,13 +114,15 @@ def _measures(d: Design, store: M.Store, m: str, seeds: list[int]) -> dict | Non
         return None
     y = store.labels(cell, seeds[0], "test")
     res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.probs(cell, seeds, "validation"))
-    clean = M.measure(res, y, store.probs(cell, seeds, "test"), measures)
+    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
+    clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
     out = {"in-domain ROC-AUC": clean["roc_auc"], "in-domain F1": clean["f1"], "draws": res.draws}
     rate = dropout_rate(d)
     name = text_eval(("dropout", rate)).name if rate else None
+    if name and store.has(cell, seeds, prefix_name(name)):  # the missing-words verdict's variant
+        name = prefix_name(name)
     if name and store.has(cell, seeds, name):
-        shifted = M.measure(res, y, store.probs(cell, seeds, name), measures)
+        shifted = M.measure(res, y, store.log_odds(cell, seeds, name), measures)
         out[f"ROC-AUC drop at {rate:g} word dropout"] = drop(clean, shifted)["roc_auc"]
     if store.has(cell, seeds, FIDELITY):
         out[FIDELITY_LABEL] = fidelity(d, store, cell, seeds)
@@ -127,7 +130,7 @@ def _measures(d: Design, store: M.Store, m: str, seeds: list[int]) -> dict | Non
         if store.has(cell, seeds, f"on-{t}"):
             yt = store.labels(cell, seeds[0], f"on-{t}")
             rt = M.Resampler(len(yt), len(seeds), d.grid.bootstrap)
-            cross = M.measure(rt, yt, store.probs(cell, seeds, f"on-{t}"), measures)
+            cross = M.measure(rt, yt, store.log_odds(cell, seeds, f"on-{t}"), measures)
             out[f"ROC-AUC drop on {t}"] = drop(clean, cross)["roc_auc"]
     return out
 
@@ -142,7 +145,7 @@ def fidelity(d: Design, store: M.Store, cell: str, seeds: list[int]) -> M.Stat:
     preds = [store.preds(cell, s, FIDELITY) for s in seeds]
     n = min(len(p["label"]) for p in preds)
     res = M.Resampler(n, len(seeds), d.grid.bootstrap)
-    ys, ps = [p["label"][:n] for p in preds], [p["prob_spam"][:n] for p in preds]
+    ys, ps = [p["label"][:n] for p in preds], [p["log_odds"][:n] for p in preds]
     return M.measure(res, ys, ps, [M.Measure("accuracy", "accuracy")])["accuracy"]
 
 
