@@ -11,7 +11,7 @@ from nlpgd.config import ExperimentConfig
 from nlpgd.experiments.claims import EXPERIMENTS
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import MAIN, Pair, text_eval
-from nlpgd.experiments.claims.runner import Design
+from nlpgd.experiments.claims.runner import Design, prefix_name
 from nlpgd.experiments.compare import Splits
 from nlpgd.report.verdict import (
     EQUIVALENT,
@@ -42,7 +42,7 @@ def _labels(n: int, share: float, salt: int) -> np.ndarray:
 def _logits(y: np.ndarray, quality: str, seed: int, salt: int) -> np.ndarray:
     """A good model separates the classes (ROC-AUC near 1, low log loss), a bad one poorly."""
     rng = np.random.default_rng([seed, salt])
-    strength, noise = {"good": (3.0, 1.0), "bad": (0.7, 1.5)}[quality]
+    strength, noise = {"good": (3.0, 1.0), "bad": (0.7, 1.5), "weak": (0.3, 1.0)}[quality]
     return strength * (2 * y - 1) + rng.normal(0.0, noise, len(y))
 
 
@@ -140,7 +140,9 @@ def fill_robustness(store, d, winner):
 
 def fill_missing_words(store, d, winner):
     cells = _clean_full(store, d)
-    _fill_shift(store, d, cells, [text_eval(("dropout", 0.5)).name, text_eval(("truncate", 5)).name], winner)
+    names = [text_eval(("dropout", 0.5)).name, text_eval(("truncate", 5)).name]
+    # the verdict's variant (shortened messages scored as prefixes) and the one with the end token
+    _fill_shift(store, d, cells, [*names, *(prefix_name(n) for n in names)], winner)
 
 
 def fill_learning_curve(store, d, winner):
@@ -150,19 +152,36 @@ def fill_learning_curve(store, d, winner):
         _pair(store, cells, "test", Y, winner, 41 + size)
 
 
+def _calibrated(y: np.ndarray, seed: int, salt: int) -> np.ndarray:
+    """The exact posterior log-odds of x ~ N(+-1, 1) at the labels' share of spam."""
+    x = np.random.default_rng([seed, salt]).normal(np.where(y == 1, 1.0, -1.0), 1.0)
+    return 2.0 * x + np.log(y.mean() / (1 - y.mean()))
+
+
 def fill_calibration(store, d, winner):
+    """The verdict rests on calibration regret: the winner's log-odds are calibrated, the loser's
+    claim e^3 times the odds (the same ranking, so only trusting them costs more)."""
     for size in (16, 64):
         cells = (f"n{size}/{GEN}", f"n{size}/{DISC}")
-        _pair(store, cells, "validation", Y_VAL, winner, 50 + size)
-        _pair(store, cells, "test", Y, winner, 51 + size)
+        for split, y, salt in (("validation", Y_VAL, 50 + size), ("test", Y, 51 + size)):
+            for seed in SEEDS:
+                z = _calibrated(y, seed, salt)
+                for role, cell in zip(("favoured", "other"), cells):
+                    off = 0.0 if winner is None or role == winner else 3.0
+                    store.put(cell, seed, split, y, z + off)
 
 
 def fill_label_shift(store, d, winner):
+    """The verdict rests on the gain of the EM prior after calibration: the winner's outputs carry
+    strong evidence (EM finds the new prior, which helps), the loser's little (EM cannot find it
+    and the prior it finds helps less); equal: the same."""
     cells = (f"full/{GEN}", f"full/{DISC}")
+    kw = dict(winner_quality="good", loser_quality="weak")
+    _pair(store, cells, "validation", Y_VAL, winner, 60, **kw)
     for q in (0.1, 0.5):
         yq = _labels(200, q, 60)
         for mode in ("train", "true", "em"):
-            _pair(store, cells, f"shift-{q:g}-{mode}", yq, winner, 61 + int(10 * q))
+            _pair(store, cells, f"shift-{q:g}-{mode}", yq, winner, 61 + int(10 * q), **kw)
         for c in cells:
             for s in SEEDS:
                 record = store._json.setdefault(f"predictions/{c}/seed{s}.shift.json", {"train_prior": 0.25})
@@ -268,7 +287,7 @@ def _simulate(n_seeds: int, reps: int = 300, n: int = 300, seed_sd: float = 0.15
         res = M.Resampler(n, n_seeds, bootstrap, seed=r)
         values = []
         for _ in range(2):
-            P = [expit((2 + rng.normal(0, seed_sd)) * (2 * y - 1) + hard + rng.normal(0, 0.3, n)) for _ in SEEDS]
+            P = [(2 + rng.normal(0, seed_sd)) * (2 * y - 1) + hard + rng.normal(0, 0.3, n) for _ in SEEDS]  # log-odds
             values.append(M.measure(res, y, P[:n_seeds], [M.Measure("log_loss", "log_loss")])["log_loss"])
             everyone = M.measure(res, y, P, [M.Measure("log_loss", "log_loss")])["log_loss"]
             seed_var.append(np.var(everyone.point, ddof=1))
