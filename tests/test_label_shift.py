@@ -99,7 +99,7 @@ def test_corrections_start_from_the_prior_the_outputs_assume(tmp_path):
 def test_label_shift_run_records_and_uses_the_assumed_prior(tmp_path):
     cfg = {
         "name": "shift-test",
-        "seeds": [0],
+        "seeds": [0, 1],
         "data": {"source": "csv", "path": str(TINY_CSV), "validation_size": 0.2, "test_size": 0.2},
         "models": {"naive_bayes": {}, "logreg": {"class_weight": "balanced"}},
     }

@@ -15,6 +15,7 @@ from conftest import TINY_CFG, TINY_CSV
 def test_both_variants_are_reported_and_the_verdict_uses_the_prefix_one(tmp_path):
     cfg = yaml.safe_load(TINY_CFG.read_text())
     cfg["data"]["path"] = str(TINY_CSV)
+    cfg["seeds"] = [0, 1]  # a claims verdict needs two
     cfg["models"] = {k: v for k, v in cfg["models"].items() if k in ("gpt2", "distilbert")}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
