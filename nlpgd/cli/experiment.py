@@ -1,4 +1,4 @@
-"""`nlpgd experiment`: put one claim about the two families to the test, or all eight (`claims`)."""
+"""`nlpgd experiment`: put one claim about the two families to the test, or all of them (`claims`)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,19 @@ from typing import Annotated, Optional
 
 import typer
 
+from nlpgd.claims_registry import EXPERIMENT_NAMES, EXPERIMENTS
 from nlpgd.cli.common import Verbose, cli_errors, progress_bars, progress_output
 
-HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
-
-NAME is one of:
-
-- learning-curve: data efficiency, learning curves of the matched pairs
-
-- robustness: obfuscated test messages, and other corpora (cross-domain)
-
-- missing-words: random word dropout and truncation at test time
-
-- label-shift: test sets resampled to other spam shares; true, EM and training priors
-
-- calibration: ECE, Brier, log loss before and after temperature scaling; decision cost
-
-- augmentation: LAMBADA, a generator's filtered samples as extra training data
-
-- compute: training seconds, scoring throughput and FLOPs of each pair's members
-
-- hybrids: the continuum points and the stack against both ends
-
-- claims: all eight at their default grid, with one claims page (md + html)
-
-CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid \
-(every value has a default). Each run writes a run folder (`.partial` until finished, resumable \
-with --resume) with results.json, report.md, report.html, verdict.md and figures.
-"""
+NAMES = ", ".join(EXPERIMENT_NAMES)
+HELP = (
+    "Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.\n\n"
+    "NAME is one of:\n\n"
+    + "".join(f"- {e.name}: {e.summary}\n\n" for e in EXPERIMENTS)
+    + "- claims: all of them at their default grid, with one claims page (md + html)\n\n"
+    "CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid "
+    "(every value has a default). Each run writes a run folder (`.partial` until finished, resumable "
+    "with --resume) with results.json, report.md, report.html, verdict.md and figures.\n"
+)
 
 
 @cli_errors
@@ -44,8 +29,7 @@ def experiment(
     name: Annotated[
         str,
         typer.Argument(
-            help="learning-curve, robustness, missing-words, label-shift, calibration, augmentation, compute, "
-            "hybrids, or claims.",
+            help=f"{NAMES}, or claims.",
             show_default=False,
         ),
     ],

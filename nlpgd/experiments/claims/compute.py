@@ -21,6 +21,7 @@ from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.learning_curve import size_stats, sizes, x_of
 from nlpgd.experiments.claims.plan import FULL, Plan, describe, size_set
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.report.verdict import verdict
 
@@ -169,24 +170,24 @@ def _figure(d: Design, store: M.Store) -> dict:
     }
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     findings = _findings(d, store)
     primary = [f for f in findings if f["metric"] == "train_seconds"]
     others = [f for f in findings if f["metric"] != "train_seconds"]
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": "train_seconds",
-        "verdict": verdict(primary, others),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric="train_seconds",
+        verdict=verdict(primary, others),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['pair'].split(':')[-1].strip()}: {f['favoured']} {M.text(f['favoured_value'], 1)} s vs "
             f"{f['other']} {M.text(f['other_value'], 1)} s"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             {
                 "title": "Cost per member (mean over seeds [95% interval over seeds])",
                 "headers": [
@@ -201,11 +202,11 @@ def analyse(d: Design, store: M.Store) -> dict:
             },
             M.findings_table(findings),
         ],
-        "figures": [_figure(d, store)],
-        "notes": [],
-        "method": "Training seconds and scoring throughput are what each fit recorded in costs.json (wall time of "
+        figures=[_figure(d, store)],
+        notes=[],
+        method="Training seconds and scoring throughput are what each fit recorded in costs.json (wall time of "
         "the fit and of scoring the validation and test splits, on this machine); intervals come from the "
         "seeds alone. A positive advantage means the discriminative member is cheaper (fewer seconds, more "
         "messages per second). FLOPs are 6 x parameters x (training messages x epochs x max_length tokens), "
         "an upper bound, for networks trained in epochs.",
-    }
+    )

@@ -20,6 +20,7 @@ import numpy as np
 from nlpgd import stats
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, shift_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.report.verdict import verdict
 
@@ -189,33 +190,33 @@ def _figure(d: Design, shifts: dict) -> dict:
     return {"name": "label_shift", "title": "Label shift: resampled test sets, three priors", "panels": panels}
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.label_shift.metric
     shifts = {m: v for m in d.paired + d.reference if (v := model_shift(d, store, m))}
     findings = _findings(d, shifts)
     primary = [f for f in findings if f["metric"] == metric]
     others = [f for f in findings if f["metric"] != metric]
     param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": metric,
-        "verdict": verdict(primary, others, param_notes),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=metric,
+        verdict=verdict(primary, others, param_notes),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['favoured']} vs {f['other']}: {M.text(f['favoured_value'])} vs {M.text(f['other_value'])}"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             *_tables(d, shifts),
             M.findings_table(findings),
             {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
         ],
-        "figures": [_figure(d, shifts)],
-        "notes": [],
-        "method": "Resampled test sets keep every message at most once. EM: Saerens et al. (2002), from the "
+        figures=[_figure(d, shifts)],
+        notes=[],
+        method="Resampled test sets keep every message at most once. EM: Saerens et al. (2002), from the "
         "outputs under the training prior; its interval reruns EM in every bootstrap resample. A positive "
         "advantage means the generative member is better. " + M.INTERVALS,
-    }
+    )
