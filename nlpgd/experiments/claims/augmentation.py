@@ -19,7 +19,6 @@ from nlpgd.experiments.claims.plan import GENERATE, Plan, size_set, synthetic_se
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.models.registry import build_model
-from nlpgd.report.verdict import verdict
 
 NAME = "augmentation"
 TITLE = "Synthetic data for training (LAMBADA)"
@@ -249,14 +248,13 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     st, res = _stats(d, store, gen, classifiers, sizes)
     draws = None if res is None else res.draws
     findings = _findings(d, st, classifiers, sizes, draws)
-    primary = [f for f in findings if f["metric"] == metric]
-    others = [f for f in findings if f["metric"] != metric]
+    primary, judgement = M.judged(metric, findings)
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
         metric=metric,
-        verdict=verdict(primary, others),
+        verdict=judgement,
         findings=findings,
         key_numbers="; ".join(f"{f['pair']}: gain {M.text(f['advantage'])}" for f in primary) or "nothing to compare",
         tables=[

@@ -218,11 +218,15 @@ def _figure(d: Design, store: M.Store) -> dict:
     return {"name": "hybrids", "title": "Hybrids and their ends: in-domain ROC-AUC (95% interval)", "panels": [panel]}
 
 
-def analyse(d: Design, store: M.Store) -> ExperimentResult:
-    findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
+def _notes(d: Design) -> list[str]:
     notes = [] if hybrids(d) else ["the config has no hybrid (a continuum point with both terms, or a stack)"]
     if not d.grid.hybrids.samples:
         notes.append("Label fidelity of samples is not measured (experiment.hybrids.samples is 0).")
+    return notes
+
+
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
+    findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
@@ -236,7 +240,7 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         or "no hybrid with both ends fitted",
         tables=[_table(d, findings), M.findings_table(findings)],
         figures=[_figure(d, store)],
-        notes=notes,
+        notes=_notes(d),
         method="Each hybrid is compared with the better of its two ends (by the point estimate) on in-domain "
         "ROC-AUC and F1, the ROC-AUC drop on each cross-domain target and the ROC-AUC drop at the word-dropout "
         "rate; a positive advantage means the hybrid is better (higher score, smaller drop). Every model of "

@@ -15,7 +15,6 @@ from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
-from nlpgd.report.verdict import verdict
 
 NAME = "learning-curve"
 TITLE = "Data efficiency (learning curves)"
@@ -97,16 +96,8 @@ def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws, n_full: i
             gen = M.average([st[(s, pair.generative)][metric] for s in sizes])
             statistic = f"{M.label(metric)} {_span(sizes, n_full)}"
             found.append(
-                M.finding(
-                    pair.label,
-                    pair.discriminative,
-                    pair.generative,
-                    (disc, gen),
-                    draws,
-                    metric=metric,
-                    statistic=statistic,
-                    condition=condition,
-                    margin=M.margin(d.grid, metric),
+                M.pair_finding(
+                    d.grid, pair, "discriminative", (disc, gen), metric=metric, statistic=statistic, condition=condition
                 )
             )
     return found
@@ -239,17 +230,16 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     ref_st = {m: v for (_, m), v in ref["stats"].items()}
     n_full = len(d.data["main"].texts["train"])
     findings = [f for pair in d.pairs for f in _pair_findings(d, st, pair, grid_sizes, draws, n_full)]
-    primary = [f for f in findings if f["metric"] == lc.metric]
-    others = [f for f in findings if f["metric"] != lc.metric]
     param_rows, param_notes = M.parameter_rows(
         store, d.pairs, FULL if FULL in grid_sizes else f"n{grid_sizes[-1]}", d.seeds
     )
+    primary, judgement = M.judged(lc.metric, findings, param_notes)
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
         metric=lc.metric,
-        verdict=verdict(primary, others, param_notes),
+        verdict=judgement,
         findings=findings,
         key_numbers=_key_numbers(primary),
         tables=[
