@@ -16,23 +16,11 @@ from typing import Any
 import yaml
 
 from nlpgd.io import atomic_write_text
+from nlpgd.metrics import METRIC_NAMES
 from nlpgd.stats import N_RESAMPLES
 
 CARD = "README.md"
-# metrics a card shows, in this order (the keys of nlpgd.metrics.compute_metrics)
-CARD_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "macro_f1",
-    "mcc",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "ece",
-)
+CARD_METRICS = METRIC_NAMES  # a card shows every metric of nlpgd.metrics.compute_metrics, in its order
 LOWER_IS_BETTER = ("log_loss", "brier", "ece")
 
 

@@ -28,6 +28,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from nlpgd.mcnemar import mcnemar, mcnemar_exact, mcnemar_pairs  # noqa: F401 (stats.mcnemar_pairs, as before)
+
 N_RESAMPLES = 1000
 CI_LEVEL = 0.95
 ECE_BINS = 15  # as in nlpgd.metrics.expected_calibration_error
@@ -225,73 +227,7 @@ def bootstrap_ci(
     return out
 
 
-# -- McNemar ------------------------------------------------------------------------------
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts ``b`` and ``c``.
-
-    Under the null each discordant message is equally likely to favour either model, so
-    ``b ~ Binomial(b + c, 1/2)``; computed with :func:`scipy.stats.binomtest`.
-    ``b = 1, c = 9`` gives 0.021484375. No discordant pairs gives 1.
-    """
-    from scipy.stats import binomtest
-
-    b, c = int(b), int(c)
-    if b < 0 or c < 0:
-        raise ValueError("discordant counts must be non-negative")
-    if b + c == 0:
-        return 1.0
-    return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
-
-
-def mcnemar(labels, pred_a, pred_b) -> dict:
-    """McNemar's exact test for two classifiers' hard predictions on the same messages.
-
-    ``b``: messages model A gets right and model B wrong; ``c``: the reverse.
-    """
-    y = np.asarray(labels).astype(int)
-    a_ok = np.asarray(pred_a).astype(int) == y
-    b_ok = np.asarray(pred_b).astype(int) == y
-    b = int(np.sum(a_ok & ~b_ok))
-    c = int(np.sum(~a_ok & b_ok))
-    return {"b": b, "c": c, "n": int(len(y)), "p_value": mcnemar_exact(b, c)}
-
-
-def mcnemar_pairs(
-    labels, models_a: dict, models_b: dict | None = None, alpha: float = 0.05, threshold: float = 0.0
-) -> list[dict]:
-    """:func:`mcnemar` for pairs of models, seed by seed, at ``threshold``.
-
-    ``models_a`` (and ``models_b``) map a model name to ``{seed key: log-odds}`` on the same
-    messages. Without ``models_b``: every pair of ``models_a`` (in order, each pair once);
-    with it: every model of ``models_a`` against every model of ``models_b``, on the seed keys
-    both have (a pair with none is left out). Each pair gives its per-seed tests, the largest
-    p-value, how many seeds have p < ``alpha`` and in how many each model is more accurate.
-    """
-    names = list(models_a)
-    if models_b is None:
-        pairs = [(a, b, models_a) for i, a in enumerate(names) for b in names[i + 1 :]]
-    else:
-        pairs = [(a, b, models_b) for a in names for b in models_b]
-    out = []
-    for a, b, other in pairs:
-        pa, pb = models_a[a], other[b]
-        per = {k: mcnemar(labels, pa[k] > threshold, pb[k] > threshold) for k in pa if k in pb}
-        if not per:
-            continue
-        ps = [r["p_value"] for r in per.values()]
-        pair = {
-            "model_a": a,
-            "model_b": b,
-            "per_seed": per,
-            "max_p_value": max(ps),
-            "seeds_significant": sum(p < alpha for p in ps),
-            "seeds_a_more_accurate": sum(r["b"] > r["c"] for r in per.values()),
-            "seeds_b_more_accurate": sum(r["c"] > r["b"] for r in per.values()),
-        }
-        out.append(pair)
-    return out
+# -- McNemar: nlpgd/mcnemar.py (re-exported here) ---------------------------------------
 
 
 # -- operating point ----------------------------------------------------------------------
@@ -385,34 +321,7 @@ def reliability_bins(labels, log_odds, n_bins: int = 10) -> dict:
     }
 
 
-# -- label shift: prior adjustment and EM (Saerens, Latinne & Decaestecker, 2002) -------------
-
-
-def adjust_to_prior(log_odds, train_prior: float, new_prior: float) -> np.ndarray:
-    """Log-odds moved from the class prior the scores were made under (``train_prior``, the
-    prior the model's outputs assume) to ``new_prior`` (Bayes' rule: they move by
-    ``logit(new_prior) - logit(train_prior)``)."""
-    return np.asarray(log_odds, dtype=np.float64) + (logit(new_prior) - logit(train_prior))
-
-
-def em_prior(log_odds, train_prior: float, max_iter: int = 1000, tol: float = 1e-8) -> tuple[float, int]:
-    """The spam prevalence of a test set estimated by EM from log-odds made under
-    ``train_prior`` (Saerens et al. 2002): alternately adjust every posterior to the current
-    estimate and set the estimate to the mean adjusted posterior, until it moves less than
-    ``tol``. Returns ``(estimate, iterations)``."""
-    p = np.asarray(log_odds, dtype=np.float64)
-    if p.size == 0:
-        raise ValueError("EM needs at least one score")
-    if not 0.0 < train_prior < 1.0:
-        raise ValueError(f"the training prior must lie in (0, 1), got {train_prior}")
-    estimate = float(train_prior)
-    for it in range(1, max_iter + 1):
-        new = float(np.mean(prob(adjust_to_prior(p, train_prior, estimate))))
-        new = min(max(new, 1e-6), 1 - 1e-6)  # a prevalence of exactly 0 or 1 is a fixed point
-        if abs(new - estimate) < tol:
-            return new, it
-        estimate = new
-    return estimate, max_iter
+# -- label shift: nlpgd/prior_shift.py (re-exported here) ------------------------------
 
 
 # -- thresholds chosen on validation ------------------------------------------------------
@@ -491,37 +400,5 @@ def seed_mean(per_seed: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return np.nanmean(np.take_along_axis(per_seed, draws, axis=1), axis=1)
 
 
-def em_prior_resampled(W: np.ndarray, log_odds, train_prior: float, max_iter: int = 1000, tol: float = 1e-8):
-    """:func:`em_prior` in every resample at once (rows of the weight matrix ``W``): ``(B,)``."""
-    from scipy.special import expit
-
-    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-    z = np.asarray(log_odds, dtype=np.float64)[None, :] - logit(train_prior)
-    total = W.sum(axis=1)
-    estimate = np.full(W.shape[0], float(train_prior))
-    for _ in range(max_iter):
-        new = np.clip(_div((W * expit(z + logit(estimate)[:, None])).sum(axis=1), total, np.nan), 1e-6, 1 - 1e-6)
-        if np.nanmax(np.abs(new - estimate)) < tol:
-            return new
-        estimate = new
-    return estimate
-
-
-def bbse_prior(val_labels, val_log_odds, log_odds, W: np.ndarray | None = None) -> np.ndarray:
-    """The spam prevalence of a test set by black-box shift estimation (Lipton, Wang & Smola,
-    2018), in every resample (rows of ``W``; None: the test set as it is): the classifier's
-    decisions (``z > 0``) on validation give the confusion matrix ``C[i, j] = P(decided i,
-    label j)``; on test, the share decided spam ``mu`` is ``C @ q`` for the test's class shares
-    ``q``, solved for ``q``. Clipped to [0, 1]; NaN where the classifier's decisions do not
-    depend on the label (``C`` is singular)."""
-    yv = np.asarray(val_labels).astype(bool)
-    dv = np.asarray(val_log_odds, dtype=np.float64) > 0
-    d = (np.asarray(log_odds, dtype=np.float64) > 0).astype(np.float64)
-    W = np.ones((1, len(d))) if W is None else np.atleast_2d(np.asarray(W, dtype=np.float64))
-    mu = _div(W @ d, W.sum(axis=1), np.nan)
-    tpr = float(dv[yv].mean()) if yv.any() else np.nan  # P(decided spam | spam)
-    fpr = float(dv[~yv].mean()) if (~yv).any() else np.nan  # P(decided spam | ham)
-    if not np.isfinite(tpr - fpr) or abs(tpr - fpr) < 1e-12:
-        return np.full(W.shape[0], np.nan)
-    # mu = tpr * q + fpr * (1 - q)  =>  q = (mu - fpr) / (tpr - fpr)
-    return np.clip((mu - fpr) / (tpr - fpr), 0.0, 1.0)
+# label shift lives in nlpgd/prior_shift.py, which uses the helpers above; re-exported as before
+from nlpgd.prior_shift import adjust_to_prior, bbse_prior, em_prior, em_prior_resampled  # noqa: E402, F401

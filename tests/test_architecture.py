@@ -1,9 +1,10 @@
-"""The house rules, checked: dependencies point down, and functions stay short.
+"""The house rules, checked: dependencies point down, functions (60 lines) and modules (450) stay short.
 
 Layers, lowest first; a module may import its own layer and those below, never above:
 
-0. errors, io, safe_load, seeding, hub, hardware, distributed, params   (leaf utilities and schemas)
-1. config, metrics, stats, intervals, runs, generation, realism, perturb, sampling (pure functions, run folder)
+0. errors, io, safe_load, seeding, hub, hardware, distributed, params, claims_registry (leaf utilities, schemas)
+1. config (+ config_data, config_grids), mcnemar, prior_shift, metrics, stats, intervals, runs, generation,
+  realism, perturb, sampling (pure functions, run folder)
 2. data, models                                               (sources and arms)
 3. scoring, report, testing                                   (saved runs read back)
 4. experiments
@@ -27,11 +28,16 @@ LAYERS = {
     "hardware": 0,
     "distributed": 0,
     "params": 0,
+    "claims_registry": 0,
     "config": 1,
+    "config_data": 1,
+    "config_grids": 1,
     "metrics": 1,
     "metrics_module": 1,
     "model_card": 1,
     "stats": 1,
+    "mcnemar": 1,
+    "prior_shift": 1,
     "intervals": 1,
     "runs": 1,
     "generation": 1,
@@ -102,6 +108,29 @@ def _function_bodies():
 def test_functions_are_short():
     long = [f"{name} ({n} lines)" for name, n in _function_bodies() if n > MAX_LINES and name not in LONG_FUNCTIONS]
     assert not long, f"functions longer than {MAX_LINES} lines (def to end):\n" + "\n".join(long)
+
+
+MAX_MODULE_LINES = 450
+# Modules allowed past the limit, each with the reason: only files another developer is editing now.
+LONG_MODULES: dict[str, str] = {
+    "nlpgd/data/spamassassin.py": "559 lines: developer 'corpora' (issue 17 §1, SpamAssassin groups) is editing it",
+}
+
+
+def _module_lengths():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield str(path.relative_to(REPO)), len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_modules_are_short():
+    long = [f"{name} ({n} lines)" for name, n in _module_lengths() if n > MAX_MODULE_LINES and name not in LONG_MODULES]
+    assert not long, f"modules longer than {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
+
+
+def test_long_module_allowances_are_still_needed():
+    lengths = dict(_module_lengths())
+    stale = [name for name in LONG_MODULES if lengths.get(name, 0) <= MAX_MODULE_LINES]
+    assert not stale, f"these are short now (or gone): drop their allowance: {stale}"
 
 
 def test_long_function_allowances_are_still_needed():

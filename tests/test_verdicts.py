@@ -11,6 +11,7 @@ from nlpgd.config import ExperimentConfig
 from nlpgd.experiments.claims import EXPERIMENTS
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import MAIN, Pair, text_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design, prefix_name
 from nlpgd.experiments.compare import Splits
 from nlpgd.report.verdict import (
@@ -228,8 +229,10 @@ def _analyse(name: str, key: str, metric: str, winner):
     d = _design({key: metric})
     store = FakeStore()
     FILL[name](store, d, winner)
-    result = EXPERIMENTS[name].analyse(d, store)
-    primary = [f for f in result["findings"] if f["metric"] == result["metric"]]
+    typed = EXPERIMENTS[name].analyse(d, store)
+    assert isinstance(typed, ExperimentResult) and typed.experiment == name
+    result = typed.to_dict()  # the form results.json and the report read
+    primary = [f for f in typed.findings if f["metric"] == typed.metric]
     return result, primary
 
 
@@ -442,7 +445,7 @@ def test_the_margins_are_the_configs():
     d.grid.margins.roc_auc = 0.9
     store = FakeStore()
     fill_learning_curve(store, d, "favoured")
-    primary = [f for f in EXPERIMENTS["learning-curve"].analyse(d, store)["findings"] if f["metric"] == "roc_auc"]
+    primary = [f for f in EXPERIMENTS["learning-curve"].analyse(d, store).findings if f["metric"] == "roc_auc"]
     assert {f["verdict"] for f in primary} == {EQUIVALENT} and {f["margin"] for f in primary} == {0.9}
     assert d.grid.margins.of("f1_val") == 0.01 and d.grid.margins.of("cost_100_val") == 0.01
     with pytest.raises(ValidationError, match="margin 0 is out of range"):

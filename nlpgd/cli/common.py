@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Annotated, Iterator
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -30,6 +31,10 @@ _flags = {"quiet": False, "verbose": False}
 LIBRARY_LOGGERS = ("datasets", "transformers", "evaluate", "huggingface_hub", "accelerate", "torch")
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+OutputDir = Annotated[Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")]
+Resume = Annotated[
+    Optional[Path], typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config.")
+]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the libraries' log messages (transformers, datasets, ...).")
 ]
@@ -144,6 +149,29 @@ def progress_output(on: bool) -> Iterator[None]:
 
     with logging_redirect_tqdm():
         yield
+
+
+def config_options(example_config: str, example_override: str):
+    """The CONFIG argument and the ``--set`` option of a command that reads an experiment YAML
+    (``(Config, Overrides)``, for annotations), with that command's examples in their help."""
+    config = Annotated[Path, typer.Argument(help=f"Experiment YAML, e.g. {example_config}.", show_default=False)]
+    overrides = Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help=f"Dotted override, e.g. --set {example_override} (repeatable)."),
+    ]
+    return config, overrides
+
+
+def load_run_config(config: Path, set_: list[str] | None, output_dir: Path | None, quiet: bool):
+    """CONFIG with its ``--set`` overrides, ``--output-dir`` and ``--quiet`` (progress off) applied."""
+    from nlpgd.config import load_config
+
+    overrides = list(set_ or [])
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if quiet:
+        overrides.append("progress=false")
+    return load_config(config, overrides)
 
 
 def parse_dataset_spec(spec: str, overrides: list[str] | None = None):

@@ -6,28 +6,34 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nlpgd.cli.common import Verbose, cli_errors, command_finished, is_first_process, progress_bars, progress_output
+from nlpgd.cli.common import (
+    OutputDir,
+    Quiet,
+    Resume,
+    Verbose,
+    cli_errors,
+    command_finished,
+    config_options,
+    is_first_process,
+    load_run_config,
+    progress_bars,
+    progress_output,
+)
+
+Config, Overrides = config_options("configs/default.yaml", "models.naive_bayes.alpha=0.5")
 
 
 @cli_errors
 def compare(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. configs/default.yaml.", show_default=False)],
-    set_: Annotated[
-        Optional[list[str]],
-        typer.Option("--set", help="Dotted override, e.g. --set models.naive_bayes.alpha=0.5 (repeatable)."),
-    ] = None,
-    resume: Annotated[
-        Optional[Path],
-        typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config."),
-    ] = None,
-    output_dir: Annotated[
-        Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    config: Config,
+    set_: Overrides = None,
+    resume: Resume = None,
+    output_dir: OutputDir = None,
+    quiet: Quiet = False,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print one JSON object (the run folder and its metrics) instead of the summary."),
@@ -39,16 +45,10 @@ def compare(
     Under ``torchrun --nproc_per_node N -m nlpgd compare CONFIG`` (or ``accelerate launch -m
     nlpgd compare CONFIG``) the neural models train across the N processes; the first one
     writes the run folder."""
-    from nlpgd.config import load_config
     from nlpgd.distributed import finish_launch
     from nlpgd.experiments.compare import compare as run_compare
 
-    overrides = list(set_ or [])
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if quiet:
-        overrides.append("progress=false")
-    cfg = load_config(config, overrides)
+    cfg = load_run_config(config, set_, output_dir, quiet)
     progress = progress_bars(cfg.progress)
     with progress_output(progress):
         run_dir = run_compare(cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]), progress=progress)

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from nlpgd.cli.common import (
+    Quiet,
     Verbose,
     cli_errors,
     echo_table,
@@ -37,7 +38,7 @@ def evaluate(
         Optional[list[str]],
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (where the results went and each model's metrics).")
     ] = False,

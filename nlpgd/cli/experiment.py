@@ -1,42 +1,39 @@
-"""`nlpgd experiment`: put one claim about the two families to the test, or all eight (`claims`)."""
+"""`nlpgd experiment`: put one claim about the two families to the test, or all of them (`claims`)."""
 
 from __future__ import annotations
 
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nlpgd.cli.common import Verbose, cli_errors, progress_bars, progress_output
+from nlpgd.claims_registry import EXPERIMENT_NAMES, EXPERIMENTS
+from nlpgd.cli.common import (
+    OutputDir,
+    Quiet,
+    Resume,
+    Verbose,
+    cli_errors,
+    config_options,
+    load_run_config,
+    progress_bars,
+    progress_output,
+)
 
-HELP = """Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.
+NAMES = ", ".join(EXPERIMENT_NAMES)
+HELP = (
+    "Put a claim about generative vs discriminative classifiers to the test on CONFIG's data.\n\n"
+    "NAME is one of:\n\n"
+    + "".join(f"- {e.name}: {e.summary}\n\n" for e in EXPERIMENTS)
+    + "- claims: all of them at their default grid, with one claims page (md + html)\n\n"
+    "CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid "
+    "(every value has a default). Each run writes a run folder (`.partial` until finished, resumable "
+    "with --resume) with results.json, report.md, report.html, verdict.md and figures.\n"
+)
 
-NAME is one of:
-
-- learning-curve: data efficiency, learning curves of the matched pairs
-
-- robustness: obfuscated test messages, and other corpora (cross-domain)
-
-- missing-words: random word dropout and truncation at test time
-
-- label-shift: test sets resampled to other spam shares; true, EM and training priors
-
-- calibration: ECE, Brier, log loss before and after temperature scaling; decision cost
-
-- augmentation: LAMBADA, a generator's filtered samples as extra training data
-
-- compute: training seconds, scoring throughput and FLOPs of each pair's members
-
-- hybrids: the continuum points and the stack against both ends
-
-- claims: all eight at their default grid, with one claims page (md + html)
-
-CONFIG is an ordinary experiment config; its optional `experiment:` section sets the grid \
-(every value has a default). Each run writes a run folder (`.partial` until finished, resumable \
-with --resume) with results.json, report.md, report.html, verdict.md and figures.
-"""
+Config, Overrides = config_options("configs/claims.yaml", "experiment.learning_curve.sizes=[16,64]")
 
 
 @cli_errors
@@ -44,36 +41,22 @@ def experiment(
     name: Annotated[
         str,
         typer.Argument(
-            help="learning-curve, robustness, missing-words, label-shift, calibration, augmentation, compute, "
-            "hybrids, or claims.",
+            help=f"{NAMES}, or claims.",
             show_default=False,
         ),
     ],
-    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. configs/claims.yaml.", show_default=False)],
-    set_: Annotated[
-        Optional[list[str]],
-        typer.Option("--set", help="Dotted override, e.g. --set experiment.learning_curve.sizes=[16,64] (repeatable)."),
-    ] = None,
-    output_dir: Annotated[
-        Optional[Path], typer.Option(help="Where run folders go (default: the config's output_dir).")
-    ] = None,
-    resume: Annotated[
-        Optional[Path], typer.Option(help="Continue an interrupted run folder (<run-id>.partial) with the same config.")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    config: Config,
+    set_: Overrides = None,
+    output_dir: OutputDir = None,
+    resume: Resume = None,
+    quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    from nlpgd.config import load_config
     from nlpgd.experiments.claims import CLAIMS, check_name, run
     from nlpgd.hardware import use_hardware
 
     check_name(name)  # an unknown name fails before the config is read
-    overrides = list(set_ or [])
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if quiet:
-        overrides.append("progress=false")
-    cfg = load_config(config, overrides)
+    cfg = load_run_config(config, set_, output_dir, quiet)
     progress = progress_bars(cfg.progress)  # off a terminal: no bars, a plain log
     cfg = cfg.model_copy(update={"progress": progress})
     with progress_output(progress), use_hardware(cfg.device, cfg.precision):  # the config's device and precision

@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,15 +38,20 @@ from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hardware import autocast, autocast_dtype, current_device, device, precision_kwargs, use_cpu  # noqa: F401
 from nlpgd.io import read_json, write_json
 from nlpgd.models.base import Classifier, FitContext
+from nlpgd.models.hf_logging import (  # noqa: F401 (hf_progress_bars, check_report_to: imported from here too)
+    bar_callback,
+    check_report_to,
+    epoch_log_callback,
+    hf_progress_bars,
+    point_tensorboard,
+)
 from nlpgd.params import TrainerParams
 from nlpgd.safe_load import check_safetensors
 from nlpgd.seeding import seed_everything
 
 log = logging.getLogger(__name__)
-train_log = logging.getLogger("nlpgd.train")
 
 FIT_RECORD = "nlpgd_fit_params.json"  # written in the work folder when a fit starts
-EPOCH_LINE_METRICS = ("loss", "accuracy", "f1")  # validation metrics the epoch log line shows
 TRAINER_LOG = "trainer_log_history.json"  # written in the model folder: each Trainer's log history
 
 
@@ -215,115 +219,6 @@ def start_or_resume(
     return None
 
 
-# -- progress ---------------------------------------------------------------------------
-def _bar_callback(name: str):
-    """The Trainer's progress bar, named after the fit, without the raw log dicts it prints."""
-    from tqdm.auto import tqdm
-    from transformers.trainer_callback import ProgressCallback
-
-    class Bar(ProgressCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:
-                self.training_bar = tqdm(
-                    total=state.max_steps, desc=name or "training", unit="step", dynamic_ncols=True, leave=False
-                )
-            self.current_step = 0
-
-        def on_prediction_step(self, args, state, control, **kwargs):
-            pass  # one bar per phase: the validation pass at each epoch's end is part of training
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            pass  # the epoch line (EpochLog) says it once, readably
-
-    return Bar
-
-
-def _epoch_log_callback(name: str, total_epochs: float):
-    """One log line per epoch: training loss, validation metrics, seconds."""
-    from transformers import TrainerCallback
-
-    class EpochLog(TrainerCallback):
-        def __init__(self):
-            self.t0, self.loss = time.perf_counter(), None
-
-        def on_epoch_begin(self, args, state, control, **kwargs):
-            self.t0 = time.perf_counter()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if "loss" in logs:
-                self.loss = logs["loss"]
-                if args.eval_strategy == "no":
-                    self._line(state, {})
-            elif "eval_loss" in logs:
-                # the line names loss, accuracy and F1; every validation metric is in the log history
-                self._line(state, {k: logs[f"eval_{k}"] for k in EPOCH_LINE_METRICS if f"eval_{k}" in logs})
-
-        def _line(self, state, evals: dict) -> None:
-            if not state.is_world_process_zero:
-                return
-            parts = [] if self.loss is None else [f"train loss {self.loss:.4f}"]
-            parts += [f"validation {k.replace('_', ' ')} {v:.4f}" for k, v in evals.items() if isinstance(v, float)]
-            epoch = round(state.epoch or 0)
-            train_log.info(
-                "%s epoch %d/%g: %s (%.1f s)",
-                name or "fit",
-                epoch,
-                total_epochs,
-                ", ".join(parts),
-                time.perf_counter() - self.t0,
-            )
-            self.loss = None
-
-    return EpochLog()
-
-
-@contextmanager
-def hf_progress_bars(enabled: bool) -> Iterator[None]:
-    """Turn transformers' own progress bars (checkpoint writing, weight loading) off for a
-    block when ``enabled`` is False, then restore the previous setting."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.is_progress_bar_enabled()
-    if before and not enabled:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if before and not enabled:
-            hf_logging.enable_progress_bar()
-
-
-# -- where the Trainer reports ----------------------------------------------------------
-def check_report_to(report_to: str) -> None:
-    """One sentence, before any work, when ``report_to`` names an integration that is not installed."""
-    import importlib.util
-
-    need = {"tensorboard": ("tensorboard", "pip install 'nlpgd[tensorboard]'"), "wandb": ("wandb", "pip install wandb")}
-    if report_to in need:
-        package, install = need[report_to]
-        if importlib.util.find_spec(package) is None:
-            raise NlpgdError(f"report_to: {report_to} needs the {package} package, which is not installed ({install})")
-
-
-def _point_tensorboard(trainer, ctx: FitContext, folder: str) -> None:
-    """With ``report_to: tensorboard`` and a ``ctx.log_dir``, the Trainer's TensorBoard events go
-    to ``log_dir/tensorboard[/<trainer folder>]`` instead of the work folder (removed after the fit)."""
-    if ctx.report_to != "tensorboard" or ctx.log_dir is None:
-        return
-    from transformers.integrations import TensorBoardCallback
-
-    trainer.remove_callback(TensorBoardCallback)
-    if not is_main_process():
-        return
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # TensorBoardCallback's own fallback
-        from tensorboardX import SummaryWriter
-    target = Path(ctx.log_dir) / "tensorboard" / ("" if folder == "." else folder)
-    trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(target))))
-
-
 # -- the base class ---------------------------------------------------------------------
 class HFClassifier(Classifier):
     """A classifier trained with the transformers ``Trainer``; see the module docstring."""
@@ -441,9 +336,9 @@ class HFClassifier(Classifier):
         for cb in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(cb)
         if ctx.progress:
-            trainer.add_callback(_bar_callback(ctx.name))
-        trainer.add_callback(_epoch_log_callback(ctx.name, self.params.epochs))
-        _point_tensorboard(trainer, ctx, self._trainer_folder(trainer))
+            trainer.add_callback(bar_callback(ctx.name))
+        trainer.add_callback(epoch_log_callback(ctx.name, self.params.epochs))
+        point_tensorboard(trainer, ctx, self._trainer_folder(trainer))
         if trainer.args.load_best_model_at_end and self.params.early_stopping_patience is not None:
             trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
         self.resumed_from_ = str(resume_from) if resume_from else None

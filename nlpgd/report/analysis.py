@@ -14,42 +14,14 @@ import numpy as np
 
 from nlpgd import stats
 from nlpgd.data import data_notes
-from nlpgd.generation import JUDGE, OVERLAP_N, SELF
+from nlpgd.report.continuum import continuum, generation_summary, stack_verdicts
 from nlpgd.report.load import RunPredictions, split_files
+from nlpgd.report.over_seeds import summarise, threshold_of
 
 REPORT_FORMAT = 1
 CALIBRATION_METRICS = ("ece", "brier", "log_loss")
 OP_TARGETS = (0.001, 0.01)
 ALPHA = 0.05
-
-
-# -- one number over seeds ----------------------------------------------------------------
-
-
-def _finite(v) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _summary(per_seed: list, seeds: list[int], dist: np.ndarray | None = None, level: float = 0.95) -> dict:
-    """Mean, sd over seeds (with several), the percentile interval of ``dist`` and each seed's value."""
-    vals = [_finite(v) for v in per_seed]
-    ok = [v for v in vals if v is not None]
-    lo, hi = stats.percentile_ci(dist, level) if dist is not None else (None, None)
-    return {
-        "mean": float(np.mean(ok)) if ok else None,
-        "std": float(np.std(ok, ddof=1)) if len(ok) > 1 else None,
-        "ci_low": lo,
-        "ci_high": hi,
-        "per_seed": {f"seed{s}": v for s, v in zip(seeds, vals)},
-    }
-
-
-def _thr(v: float | None) -> float:
-    """A threshold as used: none (no ham to set it) blocks nothing."""
-    return v if v is not None else np.inf
 
 
 # -- what the run is ----------------------------------------------------------------------
@@ -116,7 +88,7 @@ def _costs(rp: RunPredictions, model: str) -> dict:
     params = distinct("n_parameters")
     out["n_parameters"] = params[0] if len(params) == 1 else (params or None)
     for key in ("train_seconds", "predict_seconds_per_1000", "peak_memory_mb"):
-        out[key] = _summary([e.get(key) for e in entries], rp.seeds)
+        out[key] = summarise([e.get(key) for e in entries], rp.seeds)
     return out
 
 
@@ -149,7 +121,7 @@ def _resample_model(W, y, P, C, thresholds: dict, into: dict) -> None:
     for t in OP_TARGETS:
         caught, blocked = [], []
         for p, (thr, _) in zip(P, thresholds[t]):
-            flag = p > _thr(thr)
+            flag = p > threshold_of(thr)
             caught.append(stats._div(W @ (ybool & flag), n_spam, np.nan))
             blocked.append(stats._div(W @ (~ybool & flag), n_ham, np.nan))
         into["op"][t]["caught"].append(np.mean(caught, axis=0))
@@ -188,8 +160,8 @@ def _calibration(y, seeds, temps: list, calibrated, metrics: dict, dists: dict, 
     ones = np.ones((1, len(y)))
     point = [stats.resample_metrics(ones, y, c, CALIBRATION_METRICS) for c in calibrated]
     before = {k: metrics[k] for k in CALIBRATION_METRICS}
-    after = {k: _summary([r[k][0] for r in point], seeds, dists[k], level) for k in CALIBRATION_METRICS}
-    return {"temperature": _summary(temps, seeds), "before": before, "after": after}
+    after = {k: summarise([r[k][0] for r in point], seeds, dists[k], level) for k in CALIBRATION_METRICS}
+    return {"temperature": summarise(temps, seeds), "before": before, "after": after}
 
 
 def _operating_point(
@@ -200,25 +172,30 @@ def _operating_point(
     y, yv, seeds = rp.labels["test"], rp.labels["validation"], rp.seeds
     P, V = rp.log_odds["test"][m], rp.log_odds["validation"][m]
     thr = [v[0] for v in thresholds]
-    rates = [stats.rates_at_threshold(y, p, _thr(x)) for p, x in zip(P, thr)]
-    vrates = [stats.rates_at_threshold(yv, p, _thr(x)) for p, x in zip(V, thr)]
+    rates = [stats.rates_at_threshold(y, p, threshold_of(x)) for p, x in zip(P, thr)]
+    vrates = [stats.rates_at_threshold(yv, p, threshold_of(x)) for p, x in zip(V, thr)]
     ones = np.ones((1, len(y)))
     at_thr = [
-        {k: float(v[0]) for k, v in stats.resample_metrics(ones, y, p, ("accuracy", "f1", "mcc"), _thr(x)).items()}
+        {
+            k: float(v[0])
+            for k, v in stats.resample_metrics(ones, y, p, ("accuracy", "f1", "mcc"), threshold_of(x)).items()
+        }
         for p, x in zip(P, thr)
     ]
     return {
         "target_ham_blocked": t,
         "validation_ham": data["n_validation_ham"],
         "validation_ham_allowed": thresholds[0][1],
-        "threshold": _summary([x if x is None or not np.isfinite(x) else float(stats.prob(x)) for x in thr], seeds),
-        "threshold_log_odds": _summary(thr, seeds),
-        "validation_spam_caught": _summary([r[0] for r in vrates], seeds),
-        "validation_ham_blocked": _summary([r[1] for r in vrates], seeds),
-        "spam_caught": _summary([r[0] for r in rates], seeds, dists["caught"], level),
-        "ham_blocked": _summary([r[1] for r in rates], seeds, dists["blocked"], level),
-        **{k: _summary([r[k] for r in at_thr], seeds) for k in ("accuracy", "f1", "mcc")},
-        "test_ham_blocked_count": _summary([None if r[1] is None else r[1] * data["n_test_ham"] for r in rates], seeds),
+        "threshold": summarise([x if x is None or not np.isfinite(x) else float(stats.prob(x)) for x in thr], seeds),
+        "threshold_log_odds": summarise(thr, seeds),
+        "validation_spam_caught": summarise([r[0] for r in vrates], seeds),
+        "validation_ham_blocked": summarise([r[1] for r in vrates], seeds),
+        "spam_caught": summarise([r[0] for r in rates], seeds, dists["caught"], level),
+        "ham_blocked": summarise([r[1] for r in rates], seeds, dists["blocked"], level),
+        **{k: summarise([r[k] for r in at_thr], seeds) for k in ("accuracy", "f1", "mcc")},
+        "test_ham_blocked_count": summarise(
+            [None if r[1] is None else r[1] * data["n_test_ham"] for r in rates], seeds
+        ),
     }
 
 
@@ -229,7 +206,7 @@ def _model_result(rp: RunPredictions, m: str, fits: tuple, dists: dict, data: di
     temps, calibrated, thresholds = fits
     y, seeds = rp.labels["test"], rp.seeds
     per_seed = [compute_metrics(y, log_odds=z) for z in rp.log_odds["test"][m]]
-    metrics = {k: _summary([r[k] for r in per_seed], seeds, dists["raw"][k], level) for k in stats.ALL_METRICS}
+    metrics = {k: summarise([r[k] for r in per_seed], seeds, dists["raw"][k], level) for k in stats.ALL_METRICS}
     cms = [r["confusion_matrix"] for r in per_seed]
     costs = _costs(rp, m)
     return {
@@ -247,104 +224,6 @@ def _model_result(rp: RunPredictions, m: str, fits: tuple, dists: dict, data: di
         ],
         "costs": costs,
     }
-
-
-# -- generation, the generative-discriminative continuum, the stack ----------------------
-
-WEIGHTS = ("generative_weight", "discriminative_weight")
-CONTINUUM_METRICS = ("f1", "log_loss", "ece")
-GENERATION_METRICS = ("distinct_1", "distinct_2", "copy_share", f"overlap_{OVERLAP_N}gram_share")
-
-
-def _generation(rp: RunPredictions) -> dict:
-    """Per model that sampled (``generation:`` in the config): label fidelity under the judge
-    (naive Bayes on the real train split) and under the generator itself, diversity and
-    copies, each as a summary over seeds."""
-    out = {}
-    for m in rp.models:
-        reports = [rp.generation.get(m, {}).get(s) for s in rp.seeds]
-        if not any(reports):
-            continue
-        fidelity = [(r or {}).get("label_fidelity") or {} for r in reports]
-        first = next(r for r in reports if r)
-        out[m] = {
-            "label": first.get("label"),
-            "n_samples": _summary([(r or {}).get("n_samples") for r in reports], rp.seeds),
-            "judge_fidelity": _summary([f.get(JUDGE) for f in fidelity], rp.seeds),
-            "self_fidelity": _summary([f.get(SELF) for f in fidelity], rp.seeds),
-            **{k: _summary([(r or {}).get(k) for r in reports], rp.seeds) for k in GENERATION_METRICS},
-        }
-    return out
-
-
-def _weights(params: dict) -> tuple[float, float] | None:
-    vals = [params.get(k) for k in WEIGHTS]
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-        return float(vals[0]), float(vals[1])
-    return None
-
-
-def _continuum(rp: RunPredictions, models: dict, generation: dict) -> dict | None:
-    """The models trained with a blend of the generative and discriminative objectives, in
-    order of the discriminative share ``dw / (gw + dw)`` of the loss (0: the pure language
-    model, 1: the posterior alone); None unless at least two of them differ in the weights."""
-    points = []
-    for m in rp.models:
-        weights = _weights(rp.model_params.get(m, {}))
-        if weights is None or sum(weights) <= 0:
-            continue
-        gen = generation.get(m, {})
-        points.append(
-            {
-                "model": m,
-                "generative_weight": weights[0],
-                "discriminative_weight": weights[1],
-                "share": weights[1] / sum(weights),
-                **{k: models[m]["metrics"][k] for k in CONTINUUM_METRICS},
-                "label_fidelity": gen.get("judge_fidelity"),
-                "distinct_2": gen.get("distinct_2"),
-            }
-        )
-    if len({(p["generative_weight"], p["discriminative_weight"]) for p in points}) < 2:
-        return None
-    points.sort(key=lambda p: (p["share"], p["discriminative_weight"]))
-    settings = [{k: v for k, v in rp.model_params[p["model"]].items() if k not in WEIGHTS} for p in points]
-    other = sorted({k for s in settings for k in s if any(t.get(k) != s.get(k) for t in settings)})
-    return {"points": points, "other_differences": other, "label": next(iter(generation.values()), {}).get("label")}
-
-
-def _verdict(delta: float | None, lo: float | None, hi: float | None) -> str:
-    if delta is None or lo is None or hi is None:
-        return "undetermined"
-    if delta >= 0:
-        return "beats" if lo > 0 else "matches"
-    return "below" if hi < 0 else "below_within_noise"
-
-
-def _stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float) -> list[dict]:
-    """For each stack (a model whose settings list ``members``): its test F1 against the best
-    single arm of the run (the highest mean test F1 among the models that are not stacks),
-    with the paired bootstrap interval of the difference, and a plain verdict."""
-    stacks = [m for m in rp.models if "members" in rp.model_params.get(m, {})]
-    singles = [m for m in rp.models if m not in stacks and models[m]["metrics"]["f1"]["mean"] is not None]
-    out = []
-    for s in stacks if singles else []:
-        best = max(singles, key=lambda m: models[m]["metrics"]["f1"]["mean"])
-        mean = models[s]["metrics"]["f1"]["mean"]
-        delta = None if mean is None else mean - models[best]["metrics"]["f1"]["mean"]
-        lo, hi = stats.percentile_ci(dists[s]["raw"]["f1"] - dists[best]["raw"]["f1"], level)
-        out.append(
-            {
-                "stack": s,
-                "members": list(rp.model_params[s]["members"]),
-                "best_single": best,
-                "stack_f1": models[s]["metrics"]["f1"],
-                "best_single_f1": models[best]["metrics"]["f1"],
-                "f1_difference": {"mean": delta, "ci_low": lo, "ci_high": hi, "level": level},
-                "verdict": _verdict(delta, lo, hi),
-            }
-        )
-    return out
 
 
 # -- the run as a whole -------------------------------------------------------------------
@@ -443,7 +322,7 @@ def analyse(
         "finished": rp.info.get("finished"),
     }
     models = {m: _model_result(rp, m, fits, dists[m], data, level) for m in rp.models}
-    generation = _generation(rp)
+    generation = generation_summary(rp)
     return {
         "format": REPORT_FORMAT,
         "generated": generated,
@@ -455,8 +334,8 @@ def analyse(
         "models": models,
         "mcnemar": stats.mcnemar_pairs(rp.labels["test"], _seed_probs(rp), alpha=ALPHA),
         "generation": generation,
-        "continuum": _continuum(rp, models, generation),
-        "stack": _stack_verdicts(rp, models, dists, level),
+        "continuum": continuum(rp, models, generation),
+        "stack": stack_verdicts(rp, models, dists, level),
         "_calibrated": {m: stats.prob(c) for m, c in fits[1].items()},
     }
 

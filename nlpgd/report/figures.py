@@ -117,20 +117,14 @@ def roc_figure(y, probs: dict, seeds, context: str):
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8, label="chance")
     for target, ls in ((0.001, "--"), (0.01, "-.")):
         zoom.axvline(target, color="grey", ls=ls, lw=0.8, label=f"{target:.1%} ham blocked")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        xlabel="ham blocked (false positive rate)",
-        ylabel="spam caught (true positive rate)",
-        title="full range",
-    )
-    zoom.set(
-        xlim=(0, 0.05),
-        ylim=(0, 1.01),
-        xlabel="ham blocked (false positive rate)",
-        ylabel="spam caught (true positive rate)",
-        title="zoom: at most 5% ham blocked",
-    )
+    for a, right, title in ((ax, 1, "full range"), (zoom, 0.05, "zoom: at most 5% ham blocked")):
+        a.set(
+            xlim=(0, right),
+            ylim=(0, 1.01),
+            xlabel="ham blocked (false positive rate)",
+            ylabel="spam caught (true positive rate)",
+            title=title,
+        )
     ax.legend(loc="lower right", fontsize=8)
     zoom.legend(loc="lower right", fontsize=8)
     if not both:

@@ -1,37 +1,29 @@
 """The claims experiments: each takes a claim people make about generative and discriminative
 classifiers and measures it on real data, with several seeds and intervals, for matched pairs.
 
-One module per experiment (``learning_curve``, ``robustness``, ``missing_words``,
-``label_shift``, ``calibration``, ``augmentation``, ``compute``, ``hybrids``), each with ``NAME``, ``TITLE``, ``CLAIM``,
-``plan(design) -> Plan`` (the cells it needs) and ``analyse(design, store) -> results`` (pure:
-saved predictions in, numbers, verdict, tables and figure data out). Shared: :mod:`.plan`
+One module per experiment, registered in :mod:`nlpgd.claims_registry`, each with ``NAME``,
+``TITLE``, ``CLAIM``, ``plan(design) -> Plan`` (the cells it needs) and
+``analyse(design, store) -> ExperimentResult`` (:mod:`.result`; pure: saved predictions in,
+numbers, verdict, tables and figure data out). Shared: :mod:`.plan`
 (cells, pairs), :mod:`.runner` (carrying a plan out with compare's pieces), :mod:`.measure`
 (intervals, findings). :func:`run` is the one entry point: one experiment, or ``claims`` (all
-eight at their grid's defaults, in one run folder whose fits are shared between experiments,
+of them at their grid's defaults, in one run folder whose fits are shared between experiments,
 with the claims page).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from nlpgd import claims_registry
 from nlpgd.config import EXPERIMENT_NAMES, ExperimentConfig, ExperimentGrid
 from nlpgd.data import load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.experiments.claims import (
-    augmentation,
-    calibration,
-    compute,
-    hybrids,
-    label_shift,
-    learning_curve,
-    missing_words,
-    robustness,
-)
 from nlpgd.experiments.claims.differs import differs_table
 from nlpgd.experiments.claims.measure import Store
 from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
@@ -40,10 +32,8 @@ from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reo
 from nlpgd.io import read_json, write_json
 
 log = logging.getLogger(__name__)
-EXPERIMENTS = {
-    m.NAME: m
-    for m in (learning_curve, robustness, missing_words, label_shift, calibration, augmentation, compute, hybrids)
-}
+# name -> module, in the order of nlpgd/claims_registry.py (the one place an experiment is registered)
+EXPERIMENTS = {e.name: importlib.import_module(e.module) for e in claims_registry.EXPERIMENTS}
 CLAIMS = "claims"
 NAMES = (*EXPERIMENT_NAMES, CLAIMS)
 TIMINGS_FILE = "timings.json"
@@ -106,7 +96,7 @@ def _log_design(d: Design) -> None:
 
 
 def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run experiment ``kind`` (or ``claims``: all eight) on ``cfg``; returns the finished run folder."""
+    """Run experiment ``kind`` (or ``claims``: all of them) on ``cfg``; returns the finished run folder."""
     from tqdm.auto import tqdm
 
     names = check_name(kind)
@@ -155,15 +145,16 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
     results = []
     for name in names:
         r = EXPERIMENTS[name].analyse(d, store)
-        r["notes"] = list(dict.fromkeys([*r["notes"], *d.notes, *store.derived_note()]))
-        r["wall_seconds"] = timings.get(name)
-        r["pairs"] = [p.as_dict() for p in d.pairs]
-        r["reference"] = d.reference
-        r["tables"].append(differs)
+        r.notes = list(dict.fromkeys([*r.notes, *d.notes, *store.derived_note()]))
+        r.wall_seconds = timings.get(name)
+        r.pairs = [p.as_dict() for p in d.pairs]
+        r.reference = d.reference
+        r.tables.append(differs)
         results.append(r)
-    holm = apply_holm(results)
+    holm = apply_holm([r.to_dict() for r in results])  # marks each primary finding (the same dicts)
     for r in results:
-        r["holm"] = holm
+        r.holm = holm
+    results = [r.to_dict() for r in results]  # the report layer reads results.json's form
     if kind == CLAIMS:
         write_claims_page(path, results, context, list(dict.fromkeys(d.notes)), tables=[differs])
     else:

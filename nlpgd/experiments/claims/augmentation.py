@@ -16,9 +16,9 @@ from __future__ import annotations
 from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import GENERATE, Plan, size_set, synthetic_set
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.models.registry import build_model
-from nlpgd.report.verdict import verdict
 
 NAME = "augmentation"
 TITLE = "Synthetic data for training (LAMBADA)"
@@ -240,7 +240,7 @@ def _figure(st: dict, classifiers: list[str], sizes: list, metric: str, draws) -
     }
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.augmentation.metric
     gen = generator_of(d)
     classifiers = classifiers_of(d, gen)
@@ -248,27 +248,25 @@ def analyse(d: Design, store: M.Store) -> dict:
     st, res = _stats(d, store, gen, classifiers, sizes)
     draws = None if res is None else res.draws
     findings = _findings(d, st, classifiers, sizes, draws)
-    primary = [f for f in findings if f["metric"] == metric]
-    others = [f for f in findings if f["metric"] != metric]
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": metric,
-        "verdict": verdict(primary, others),
-        "findings": findings,
-        "key_numbers": "; ".join(f"{f['pair']}: gain {M.text(f['advantage'])}" for f in primary)
-        or "nothing to compare",
-        "tables": [
+    primary, judgement = M.judged(metric, findings)
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=metric,
+        verdict=judgement,
+        findings=findings,
+        key_numbers="; ".join(f"{f['pair']}: gain {M.text(f['advantage'])}" for f in primary) or "nothing to compare",
+        tables=[
             _gain_table(st, classifiers, sizes, metric, draws),
             _pair_table(d, st, sizes, metric, draws),
             _quality_table(d, store, gen, sizes),
             M.findings_table(findings),
         ],
-        "figures": [_figure(st, classifiers, sizes, metric, draws)],
-        "notes": [*notes, f"generator: {gen}; classifiers: {', '.join(classifiers)}"],
-        "method": "Synthetic messages: the generator fitted on the real subset samples, its posterior keeps the most "
+        figures=[_figure(st, classifiers, sizes, metric, draws)],
+        notes=[*notes, f"generator: {gen}; classifiers: {', '.join(classifiers)}"],
+        method="Synthetic messages: the generator fitted on the real subset samples, its posterior keeps the most "
         "confident (the filter of LAMBADA, with the generator as its own filter). Gains use the same bootstrap "
         "resamples for every training set; a positive advantage means adding the synthetic messages helped. "
         + M.INTERVALS,
-    }
+    )

@@ -21,6 +21,7 @@ from nlpgd import stats
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.learning_curve import add_size_cells, sizes, x_of
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.report.verdict import verdict
 
@@ -206,7 +207,7 @@ def _figure(d: Design, st: dict, grid_sizes: list, n_full: int) -> dict:
     }
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     grid_sizes, notes = calibration_sizes(d)
     st, _ = _all_stats(d, store, grid_sizes)
     findings = _findings(d, st, grid_sizes)
@@ -214,25 +215,25 @@ def analyse(d: Design, store: M.Store) -> dict:
     primary = [f for f in findings if f["metric"] == key]
     others = [f for f in findings if f["metric"] != key]
     n_full = len(d.data["main"].texts["train"])
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": key,
-        "verdict": verdict(primary, others),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=key,
+        verdict=verdict(primary, others),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['favoured']} vs {f['other']}: {M.text(f['favoured_value'])} vs {M.text(f['other_value'])}"
             for f in primary
         )
         or "no matched pair",
-        "tables": _tables(d, st),
-        "figures": [_figure(d, st, grid_sizes, n_full)],
-        "notes": notes,
-        "method": "Temperature scaling: one T per model and seed fitted on validation (NLL, scipy), on the stored "
+        tables=_tables(d, st),
+        figures=[_figure(d, st, grid_sizes, n_full)],
+        notes=notes,
+        method="Temperature scaling: one T per model and seed fitted on validation (NLL, scipy), on the stored "
         "log-odds. Expected cost per message = (R x ham blocked + spam missed) / messages. The verdict compares the "
         "pair members' calibration regret: the cost with the Bayes threshold R/(1+R) on the probabilities as given "
         "minus the cost with the threshold chosen on validation (what trusting the probabilities costs beyond the "
         "ranking's best), averaged over training sizes; the raw costs are reported beside it. A positive advantage "
         "means the generative member's probabilities cost less to trust. " + M.INTERVALS,
-    }
+    )

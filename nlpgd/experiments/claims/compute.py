@@ -21,8 +21,8 @@ from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.learning_curve import size_stats, sizes, x_of
 from nlpgd.experiments.claims.plan import FULL, Plan, describe, size_set
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
-from nlpgd.report.verdict import verdict
 
 NAME = "compute"
 TITLE = "Compute (training and scoring cost)"
@@ -91,7 +91,6 @@ def seconds_to_reach(d: Design, store: M.Store, m: str, draws) -> dict | None:
 
 def _findings(d: Design, store: M.Store) -> list[dict]:
     found = []
-    draws = stats.seed_draws(len(d.seeds), d.grid.bootstrap, 0)
     for pair in d.pairs:
         for key, (label, direction) in QUANTITIES.items():
             values = [_per_seed(store, f"{FULL}/{m}", d.seeds, key) for m in (pair.discriminative, pair.generative)]
@@ -99,15 +98,13 @@ def _findings(d: Design, store: M.Store) -> list[dict]:
                 continue
             disc, gen = (seed_stat(v, d.grid.bootstrap) for v in values)
             found.append(
-                M.finding(
-                    pair.label,
-                    pair.discriminative,
-                    pair.generative,
+                M.pair_finding(
+                    d.grid,
+                    pair,
+                    "discriminative",
                     (disc, gen),
-                    draws,
                     metric=key,
                     statistic=label,
-                    margin=M.margin(d.grid, key),
                     direction=direction,
                     metric_label=label,
                     condition=label,
@@ -169,24 +166,23 @@ def _figure(d: Design, store: M.Store) -> dict:
     }
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     findings = _findings(d, store)
-    primary = [f for f in findings if f["metric"] == "train_seconds"]
-    others = [f for f in findings if f["metric"] != "train_seconds"]
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": "train_seconds",
-        "verdict": verdict(primary, others),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    primary, judgement = M.judged("train_seconds", findings)
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric="train_seconds",
+        verdict=judgement,
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['pair'].split(':')[-1].strip()}: {f['favoured']} {M.text(f['favoured_value'], 1)} s vs "
             f"{f['other']} {M.text(f['other_value'], 1)} s"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             {
                 "title": "Cost per member (mean over seeds [95% interval over seeds])",
                 "headers": [
@@ -201,11 +197,11 @@ def analyse(d: Design, store: M.Store) -> dict:
             },
             M.findings_table(findings),
         ],
-        "figures": [_figure(d, store)],
-        "notes": [],
-        "method": "Training seconds and scoring throughput are what each fit recorded in costs.json (wall time of "
+        figures=[_figure(d, store)],
+        notes=[],
+        method="Training seconds and scoring throughput are what each fit recorded in costs.json (wall time of "
         "the fit and of scoring the validation and test splits, on this machine); intervals come from the "
         "seeds alone. A positive advantage means the discriminative member is cheaper (fewer seconds, more "
         "messages per second). FLOPs are 6 x parameters x (training messages x epochs x max_length tokens), "
         "an upper bound, for networks trained in epochs.",
-    }
+    )

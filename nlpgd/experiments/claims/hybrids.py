@@ -22,6 +22,7 @@ import numpy as np
 from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Eval, Plan, describe, size_set, text_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.robustness import drop
 from nlpgd.experiments.claims.runner import EVAL_RUNNERS, Design, Session, prefix_name, training_data
 from nlpgd.experiments.generate import Sampling
@@ -220,27 +221,31 @@ def _figure(d: Design, store: M.Store) -> dict:
     return {"name": "hybrids", "title": "Hybrids and their ends: in-domain ROC-AUC (95% interval)", "panels": [panel]}
 
 
-def analyse(d: Design, store: M.Store) -> dict:
-    findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
+def _notes(d: Design) -> list[str]:
     notes = [] if hybrids(d) else ["the config has no hybrid (a continuum point with both terms, or a stack)"]
     if not d.grid.hybrids.samples:
         notes.append("Label fidelity of samples is not measured (experiment.hybrids.samples is 0).")
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": "roc_auc",
-        "verdict": verdict(findings, []),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return notes
+
+
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
+    findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric="roc_auc",
+        verdict=verdict(findings, []),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['favoured']} vs {f['other']} on {f['condition']}: {M.text(f['advantage'])}" for f in findings
         )
         or "no hybrid with both ends fitted",
-        "tables": [_table(d, findings), M.findings_table(findings)],
-        "figures": [_figure(d, store)],
-        "notes": notes,
-        "method": "Each hybrid is compared with the better of its two ends (by the point estimate) on in-domain "
+        tables=[_table(d, findings), M.findings_table(findings)],
+        figures=[_figure(d, store)],
+        notes=_notes(d),
+        method="Each hybrid is compared with the better of its two ends (by the point estimate) on in-domain "
         "ROC-AUC and F1, the ROC-AUC drop on each cross-domain target and the ROC-AUC drop at the word-dropout "
         "rate; a positive advantage means the hybrid is better (higher score, smaller drop). Every model of "
         "one comparison is measured on the hybrid's seeds with the same bootstrap resamples.",
-    }
+    )

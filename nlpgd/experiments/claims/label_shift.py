@@ -30,6 +30,7 @@ import numpy as np
 from nlpgd import stats
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, shift_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
 from nlpgd.report.verdict import verdict
 
@@ -294,37 +295,37 @@ def _figure(d: Design, shifts: dict) -> dict:
     return {"name": "label_shift", "title": "Label shift: resampled test sets, three priors", "panels": panels}
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.label_shift.metric
     shifts = {m: v for m in d.paired + d.reference if (v := model_shift(d, store, m))}
     findings = _findings(d, shifts)
     primary = [f for f in findings if f["metric"] == metric]
     others = [f for f in findings if f["metric"] != metric]
     param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": metric,
-        "verdict": verdict(primary, others, param_notes),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=metric,
+        verdict=verdict(primary, others, param_notes),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['favoured']} vs {f['other']}: {M.text(f['favoured_value'])} vs {M.text(f['other_value'])}"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             *_tables(d, shifts),
             M.findings_table(findings),
             {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
         ],
-        "figures": [_figure(d, shifts)],
-        "notes": [],
-        "method": "Resampled test sets keep every message at most once. Each member is first calibrated on "
+        figures=[_figure(d, shifts)],
+        notes=[],
+        method="Resampled test sets keep every message at most once. Each member is first calibrated on "
         "validation: its log-likelihood ratio (log-odds minus the logit of the prior its outputs assume, recorded in "
         "the model) is scaled by one temperature per seed, with the training prior added back. The verdict rests "
         "on the gain of the EM prior (Saerens et al. 2002) over the training prior on these calibrated outputs, "
         "so it measures adaptation, not calibration; EM is rerun in every bootstrap resample. BBSE (Lipton et al. "
         "2018) is the second estimator, from the validation confusion matrix of the calibrated decisions. A "
         "positive advantage means the generative member is better. " + M.INTERVALS,
-    }
+    )

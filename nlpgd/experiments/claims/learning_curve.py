@@ -13,8 +13,8 @@ from __future__ import annotations
 from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
-from nlpgd.report.verdict import verdict
 
 NAME = "learning-curve"
 TITLE = "Data efficiency (learning curves)"
@@ -96,16 +96,8 @@ def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws, n_full: i
             gen = M.average([st[(s, pair.generative)][metric] for s in sizes])
             statistic = f"{M.label(metric)} {_span(sizes, n_full)}"
             found.append(
-                M.finding(
-                    pair.label,
-                    pair.discriminative,
-                    pair.generative,
-                    (disc, gen),
-                    draws,
-                    metric=metric,
-                    statistic=statistic,
-                    condition=condition,
-                    margin=M.margin(d.grid, metric),
+                M.pair_finding(
+                    d.grid, pair, "discriminative", (disc, gen), metric=metric, statistic=statistic, condition=condition
                 )
             )
     return found
@@ -229,7 +221,7 @@ def _pair_tables(d: Design, st: dict, grid_sizes: list, draws, n_full: int) -> l
     ]
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     lc = d.grid.learning_curve
     grid_sizes, notes = sizes(d)
     got = size_stats(d, store, grid_sizes, d.paired, d.seeds)
@@ -238,20 +230,19 @@ def analyse(d: Design, store: M.Store) -> dict:
     ref_st = {m: v for (_, m), v in ref["stats"].items()}
     n_full = len(d.data["main"].texts["train"])
     findings = [f for pair in d.pairs for f in _pair_findings(d, st, pair, grid_sizes, draws, n_full)]
-    primary = [f for f in findings if f["metric"] == lc.metric]
-    others = [f for f in findings if f["metric"] != lc.metric]
     param_rows, param_notes = M.parameter_rows(
         store, d.pairs, FULL if FULL in grid_sizes else f"n{grid_sizes[-1]}", d.seeds
     )
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": lc.metric,
-        "verdict": verdict(primary, others, param_notes),
-        "findings": findings,
-        "key_numbers": _key_numbers(primary),
-        "tables": [
+    primary, judgement = M.judged(lc.metric, findings, param_notes)
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=lc.metric,
+        verdict=judgement,
+        findings=findings,
+        key_numbers=_key_numbers(primary),
+        tables=[
             *_pair_tables(d, st, grid_sizes, draws, n_full),
             _metric_table(st, ref_st, draws, ref.get("draws"), grid_sizes),
             {
@@ -260,16 +251,16 @@ def analyse(d: Design, store: M.Store) -> dict:
                 "rows": param_rows,
             },
         ],
-        "figures": [_figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full)],
-        "notes": notes,
-        "method": "Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict "
+        figures=[_figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full)],
+        notes=notes,
+        method="Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict "
         "compares the members of each pair on the "
         f"metric averaged over the small-data sizes (at most {SMALL_MAX} messages) and, separately, over the "
         f"large-data sizes (at least {LARGE_MIN}, the full split included); a positive advantage means the "
         "discriminative member is better. The epoch of a model trained in epochs is chosen on a stratified "
         "validation subset as large as its training set (at least 16 messages, at most the validation split). "
         + M.INTERVALS,
-    }
+    )
 
 
 def _metric_table(st: dict, ref_st: dict, draws, ref_draws, grid_sizes: list) -> dict:

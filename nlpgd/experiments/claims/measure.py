@@ -28,7 +28,7 @@ import numpy as np
 
 from nlpgd import intervals, stats
 from nlpgd.io import read_json
-from nlpgd.report.verdict import judge
+from nlpgd.report.verdict import judge, verdict
 from nlpgd.runs import DERIVED_NOTE, read_predictions
 
 # name -> (label, which way is better)
@@ -329,6 +329,24 @@ def series(name: str, x: list, summaries: list[dict | None], style: str = "-", g
         "style": style,
         "group": group or name,
     }
+
+
+def pair_finding(grid, pair, favoured: str, values: tuple[Stat, Stat], *, metric: str, **kw) -> dict:
+    """A :func:`finding` between the members of a matched ``pair``: ``favoured`` is the member the
+    claim favours ("generative" or "discriminative"), ``values`` (favoured, other), with
+    ``metric``'s equivalence margin from ``grid``; ``kw`` as :func:`finding` takes them."""
+    other = "discriminative" if favoured == "generative" else "generative"
+    members = getattr(pair, favoured), getattr(pair, other)
+    return finding(pair.label, *members, values, None, metric=metric, margin=margin(grid, metric), **kw)
+
+
+def judged(metric: str, findings: list[dict], notes: list[str] | None = None) -> tuple[list[dict], dict]:
+    """The primary findings (those on the claim's ``metric``) and the verdict over ``findings``:
+    :func:`nlpgd.report.verdict.verdict` on the primary ones, the others checked against them;
+    ``notes``: the verdict's caveats (e.g. the pairs' parameter notes)."""
+    primary = [f for f in findings if f["metric"] == metric]
+    others = [f for f in findings if f["metric"] != metric]
+    return primary, verdict(primary, others, notes)
 
 
 def findings_table(findings: list[dict]) -> dict:

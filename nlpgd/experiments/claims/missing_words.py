@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, text_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.robustness import drop, effect_table
 from nlpgd.experiments.claims.runner import Design, prefix_name
 from nlpgd.report.verdict import verdict
@@ -164,37 +165,37 @@ def _figure(d: Design, curves: dict, metric: str) -> dict:
     return {"name": "missing_words", "title": f"{M.label(metric)} with words missing at test time", "panels": panels}
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.missing_words.metric
     curves = {m: v for m in d.paired + d.reference if (v := model_curves(d, store, m))}
     findings = _findings(d, curves)
     primary = [f for f in findings if f["metric"] == metric]
     others = [f for f in findings if f["metric"] != metric]
     param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": metric,
-        "verdict": verdict(primary, others, param_notes),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=metric,
+        verdict=verdict(primary, others, param_notes),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f['condition']}, {f['pair'].split(':')[-1].strip()}: drop {M.text(f['favoured_value'])} vs "
             f"{M.text(f['other_value'])}"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             *_tables(d, curves, metric),
             M.findings_table(findings),
             effect_table(store, ("dropout", "truncate")),
             {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
         ],
-        "figures": [_figure(d, curves, metric)],
-        "notes": [],
-        "method": "The same bootstrap resamples of the test messages for clean and damaged texts and for both "
+        figures=[_figure(d, curves, metric)],
+        notes=[],
+        method="The same bootstrap resamples of the test messages for clean and damaged texts and for both "
         "members of a pair; a positive advantage means the generative member lost less. Every message the "
         "perturbation changed is scored twice, as the beginning of a message (no end-of-message token) and as a "
         "complete one; the verdict uses the first, the generative model's likelihood of what was observed. Models "
         "without an end-of-message term score the same either way. " + M.INTERVALS,
-    }
+    )

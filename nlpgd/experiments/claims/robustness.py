@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, MAIN, Plan, target_set, text_eval
+from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import PERTURBATIONS_FILE, Design
 from nlpgd.report.verdict import verdict
 
@@ -246,7 +247,7 @@ def _figures(d: Design, drops: dict, metric: str) -> list[dict]:
     return figs
 
 
-def analyse(d: Design, store: M.Store) -> dict:
+def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.robustness.metric
     drops = {m: v for m in d.paired + d.reference if (v := model_drops(d, store, m))}
     findings = [f for pair in d.pairs for f in _pair_findings(d, drops, pair)]
@@ -256,29 +257,29 @@ def analyse(d: Design, store: M.Store) -> dict:
     notes = [n for n in d.notes if n.startswith("cross-domain")]
     if not d.grid.robustness.cross_domain:
         notes.append("no cross-domain target is configured (experiment.robustness.cross_domain)")
-    return {
-        "experiment": NAME,
-        "title": TITLE,
-        "claim": CLAIM,
-        "metric": metric,
-        "verdict": verdict(primary, others, param_notes),
-        "findings": findings,
-        "key_numbers": "; ".join(
+    return ExperimentResult(
+        experiment=NAME,
+        title=TITLE,
+        claim=CLAIM,
+        metric=metric,
+        verdict=verdict(primary, others, param_notes),
+        findings=findings,
+        key_numbers="; ".join(
             f"{f.get('condition')}, {f['pair'].split(':')[-1].strip()}: drop {M.text(f['favoured_value'])} vs "
             f"{M.text(f['other_value'])}"
             for f in primary
         )
         or "no matched pair",
-        "tables": [
+        tables=[
             *_tables(d, drops, metric),
             M.findings_table(findings),
             effect_table(store, ("obfuscate",)),
             {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
         ],
-        "figures": _figures(d, drops, metric),
-        "notes": notes,
-        "method": "Obfuscations keep labels and are drawn per message with the model's seed. Drops and their "
+        figures=_figures(d, drops, metric),
+        notes=notes,
+        method="Obfuscations keep labels and are drawn per message with the model's seed. Drops and their "
         "differences use the same bootstrap resamples of the test messages for both members of a pair; a drop "
         "across domains subtracts independent resamples of the two test sets. A positive advantage means the "
         "generative member dropped less. " + M.INTERVALS,
-    }
+    )
