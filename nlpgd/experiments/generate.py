@@ -30,7 +30,7 @@ from nlpgd.generation import JUDGE, SELF, draw_shots, instruction, sample_qualit
 from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_json
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import described_model, saved_type, types_with
-from nlpgd.realism import perplexity_ratio, two_sample_test
+from nlpgd.realism import DEFAULT_JUDGES, heldout_copies, judge_all, perplexity_ratio
 from nlpgd.runs import Run, open_run, quality_path, writing
 from nlpgd.sampling import SamplingSettings, check_count
 from nlpgd.scoring import load_named_model
@@ -65,11 +65,14 @@ class Sampling:
 
 @dataclass
 class Realism:
-    """How realism is measured: the reference LM for the perplexity ratio (None: skipped) and
-    the held-out splits whose messages of the class are the real side."""
+    """How realism is measured: the reference LM for the perplexity ratio (None: skipped), the
+    held-out splits whose messages of the class are the real side, and the two-sample judges
+    (:data:`nlpgd.realism.JUDGES`)."""
 
     reference_lm: str | None = "smollm2"
     splits: tuple[str, ...] = ("validation", "test")
+    judges: tuple[str, ...] = DEFAULT_JUDGES
+    max_new_tokens: int | None = None  # real messages are cut as samples of this many tokens are
 
 
 @dataclass
@@ -234,26 +237,33 @@ def assess(
     report["notes"].extend(notes)
     if train is None:
         report["notes"].append(f"{run.path / 'train_texts.jsonl'} is missing: real-message lengths skipped too")
-    report["realism"] = measure_realism(run, samples, label, realism or Realism(), seed, report["notes"])
+    report["realism"] = measure_realism(run, samples, label, realism or Realism(), seed, report["notes"], generator)
     return report
 
 
-def measure_realism(run: Run, samples: list[str], label: str, realism: Realism, seed: int, notes: list[str]) -> dict:
-    """The two-sample test and the perplexity ratio against held-out real messages of
-    ``label``; each part that cannot be measured is None, with a note saying why."""
-    out: dict[str, Any] = {"real": None, "two_sample": None, "perplexity": None}
+def measure_realism(
+    run: Run, samples: list[str], label: str, realism: Realism, seed: int, notes: list[str], generator=None
+) -> dict:
+    """Every judge's two-sample test, the copies of held-out messages and the perplexity ratio
+    against held-out real messages of ``label``; each part that cannot be measured is None,
+    with a note saying why. With a token-by-token ``generator``, real messages are cut to the
+    first tokens it can write (:func:`cut_like`), as its samples are."""
+    out: dict[str, Any] = {"real": None, "judges": None, "heldout_copies": None, "perplexity": None}
     try:
         real = heldout_texts(run, label, realism.splits)
     except NlpgdError as exc:
         notes.append(f"realism skipped: the run's held-out messages cannot be read back ({exc})")
         return out
+    real, cut = cut_like(generator, real, realism.max_new_tokens)
     out["real"] = {
         "splits": list(realism.splits),
         "n": len(real),
         "what": f"the run's {' and '.join(realism.splits)} messages of '{label}' (never used to train the generator)",
+        "cut": cut,
     }
+    out["heldout_copies"] = heldout_copies(samples, real)
     try:
-        out["two_sample"] = two_sample_test(samples, real, seed=seed)
+        out["judges"] = judge_all(samples, real, realism.judges, seed=seed)
     except NlpgdError as exc:
         notes.append(f"two-sample test skipped: {exc}")
     if realism.reference_lm is None:
@@ -268,6 +278,28 @@ def measure_realism(run: Run, samples: list[str], label: str, realism: Realism, 
     except NlpgdError as exc:
         notes.append(f"reference-LM perplexity skipped: {exc}")
     return out
+
+
+def cut_like(generator, real: list[str], max_new_tokens: int | None = None) -> tuple[list[str], str | None]:
+    """Real messages cut the way the generator's samples are: to the first ``N`` tokens of its
+    tokenizer (``N``: the fewer of ``max_new_tokens`` and what its training sequences held),
+    decoded back to text; ``(real, None)`` for a generator that does not write token by token
+    or when no message is longer. The second item says what was done, for the report."""
+    if generator is None or not generator.can("autoregressive") or not hasattr(generator, "max_length_"):
+        return real, None
+    limit = generator.max_length_ - 2  # the start/label token and the end token
+    if max_new_tokens is not None:
+        limit = min(limit, int(max_new_tokens))
+    ids = generator.encode(real)
+    longer = sum(len(x) > limit for x in ids)
+    if not longer:
+        return real, None
+    tok = generator.tokenizer_
+    out = [t if len(x) <= limit else tok.decode(x[:limit], skip_special_tokens=True).strip() for t, x in zip(real, ids)]
+    return out, (
+        f"{longer} of {len(real)} real messages cut to their first {limit} tokens (the generator's tokenizer), "
+        "as the generator's samples are"
+    )
 
 
 def heldout_texts(run: Run, label: str, splits: tuple[str, ...]) -> list[str]:
