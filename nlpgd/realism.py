@@ -5,8 +5,8 @@
   labelled 1 and 0; a *judge* (logistic regression on one kind of features, :data:`JUDGES`:
   ``char`` 2-4-gram TF-IDF, ``word`` 1-2-gram TF-IDF, both lowercased, or ``encoder``,
   mean-pooled MiniLM embeddings) is cross-validated (5 stratified folds, repeated twice with
-  other fold assignments) and the ROC-AUC is the mean over the 10 held-out folds. 0.5: the classifier cannot tell samples from
-  real messages; 1.0: it always can. The interval is the corrected resampled t interval of
+  other fold assignments) and the ROC-AUC is the mean over the 10 held-out folds. 0.5: the
+  classifier cannot tell samples from real messages; 1.0: it always can. The interval is the corrected resampled t interval of
   Nadeau & Bengio (2003) over the fold AUCs: a bootstrap of the out-of-fold scores ignores
   that the classifier is refitted, and on two random halves of real SMS spam its 95% interval
   missed 0.5 in 5 of 20 draws; this one missed it in 1 of 30 (3 of 30 without the repeat).
