@@ -3,13 +3,14 @@
 - :func:`two_sample_test`: a classifier two-sample test (Lopez-Paz & Oquab, 2017). Equal
   numbers of samples and of held-out real messages of the same class (drawn by seed) are
   labelled 1 and 0; a *judge* (logistic regression on one kind of features, :data:`JUDGES`:
-  ``char`` 2-4-gram TF-IDF, ``word`` 1-2-gram TF-IDF, both lowercased, or ``encoder``,
-  mean-pooled MiniLM embeddings) is cross-validated (5 stratified folds, repeated twice with
+  ``char`` 2-4-gram TF-IDF, ``word`` 1-2-gram TF-IDF, both lowercased, or ``encoder``, mean-
+  pooled MiniLM embeddings) is cross-validated (5 stratified folds, repeated twice with
   other fold assignments) and the ROC-AUC is the mean over the 10 held-out folds. 0.5: the
-  classifier cannot tell samples from real messages; 1.0: it always can. The interval is the corrected resampled t interval of
-  Nadeau & Bengio (2003) over the fold AUCs: a bootstrap of the out-of-fold scores ignores
-  that the classifier is refitted, and on two random halves of real SMS spam its 95% interval
-  missed 0.5 in 5 of 20 draws; this one missed it in 1 of 30 (3 of 30 without the repeat).
+  classifier cannot tell samples from real messages; 1.0: it always can. The interval is the
+  corrected resampled t interval of Nadeau & Bengio (2003) over the fold AUCs: a bootstrap
+  of the out-of-fold scores ignores that the classifier is refitted, and on two random
+  halves of real SMS spam its 95% interval missed 0.5 in 5 of 20 draws; this one missed it
+  in 1 of 30 (3 of 30 without the repeat).
 - :func:`heldout_copies`: the share of samples that copy a held-out real message, or share a
   word 8-gram with one: a generator that copies the real side passes every judge (AUC 0.5),
   so the report says so beside the AUCs. (Against the very messages copied, the same text
