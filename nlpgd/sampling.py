@@ -1,7 +1,9 @@
 """How messages are sampled: the one settings type and its defaults, checked in one place.
 
 :class:`SamplingSettings` holds what every token-by-token sampler takes (``temperature``,
-``top_k``, ``top_p``, ``max_new_tokens``); word samplers (naive Bayes) read only the
+``top_k``, ``top_p``, ``max_new_tokens``, and the optional ``typical_p`` (locally typical
+sampling, Meister et al. 2023; 1 is off) and ``min_p`` (tokens below ``min_p`` times the most
+likely token's probability are cut; 0 is off)); word samplers (naive Bayes) read only the
 temperature. The defaults below are the only place they are written: the ``generation:`` and
 ``experiment.augmentation`` config sections, the ``nlpgd generate`` options and the models'
 ``generate`` all take them from here. A bad value is one sentence (:class:`NlpgdError`).
@@ -24,7 +26,9 @@ TEMPERATURE = 1.0
 TOP_K = 50  # 0 disables it
 TOP_P = 0.95
 MAX_NEW_TOKENS = 64
-FIELDS = ("temperature", "top_k", "top_p", "max_new_tokens")
+TYPICAL_P = 1.0  # 1 disables it
+MIN_P = 0.0  # 0 disables it
+FIELDS = ("temperature", "top_k", "top_p", "max_new_tokens", "typical_p", "min_p")
 
 
 def _number(name: str, value: Any) -> float:
@@ -47,6 +51,8 @@ class SamplingSettings:
     top_k: int = TOP_K
     top_p: float = TOP_P
     max_new_tokens: int = MAX_NEW_TOKENS
+    typical_p: float = TYPICAL_P
+    min_p: float = MIN_P
 
     def __post_init__(self) -> None:
         temperature = _number("temperature", self.temperature)
@@ -61,13 +67,20 @@ class SamplingSettings:
         max_new = _integer("max_new_tokens", self.max_new_tokens)
         if max_new <= 0:
             raise NlpgdError(f"max_new_tokens must be positive, got {self.max_new_tokens!r}")
-        for name, value in zip(FIELDS, (temperature, top_k, top_p, max_new)):
+        typical_p = _number("typical_p", self.typical_p)
+        if not 0 < typical_p <= 1:
+            raise NlpgdError(f"typical_p must lie in (0, 1] (1 disables it), got {self.typical_p!r}")
+        min_p = _number("min_p", self.min_p)
+        if not 0 <= min_p < 1:
+            raise NlpgdError(f"min_p must lie in [0, 1) (0 disables it), got {self.min_p!r}")
+        for name, value in zip(FIELDS, (temperature, top_k, top_p, max_new, typical_p, min_p)):
             object.__setattr__(self, name, value)  # plain Python numbers from here on
 
     @classmethod
     def of(cls, source: Any) -> "SamplingSettings":
-        """The settings of a config section (or any object) with these four attributes."""
-        return cls(**{k: getattr(source, k) for k in FIELDS})
+        """The settings of a config section (or any object) with these attributes (those it
+        lacks take their defaults)."""
+        return cls(**{k: getattr(source, k) for k in FIELDS if hasattr(source, k)})
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "SamplingSettings":

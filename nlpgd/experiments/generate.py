@@ -36,6 +36,7 @@ from nlpgd.sampling import SamplingSettings, check_count
 from nlpgd.scoring import load_named_model
 
 log = logging.getLogger(__name__)
+GRID_SAMPLES = 200  # samples per setting when --sampling tune scores the grid
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Sampling:
     progress: bool = True
     shots: int | None = None  # in-context: K real messages of the class in an instruction (0: zero-shot)
     medium: str = "message"  # what the messages are, in the instruction ("SMS text message", "email")
+    mode: str = "flags"  # flags: these settings; tune: chosen on validation and saved; auto: the saved choice
 
     def for_model(self, model: Classifier, key: str) -> dict[str, Any]:
         if self.shots is not None and self.prompts is not None:
@@ -121,7 +123,7 @@ def generate_samples(
 ) -> Generated:
     """Sample ``n`` distinct ``label`` messages from a run's generator and assess them."""
     n = check_count(n)
-    sampling = sampling or Sampling()
+    sampling, realism = sampling or Sampling(), realism or Realism()
     run = open_run(run_dir)
     out = Path(out).expanduser() if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"
     # samples written into the run: one writer at a time; written elsewhere, the run is only read
@@ -135,18 +137,16 @@ def _generate(
     """:func:`generate_samples` once the output is known to be writable (and the run locked if it is inside)."""
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
-    generator = load_named_model(key, folder, progress=sampling.progress)
-    if not generator.can("can_generate"):
-        raise NlpgdError(f"model {key} cannot generate text as configured (e.g. complement naive Bayes)")
-    if label not in [str(c) for c in generator.classes_]:
-        raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
+    generator = load_generator(key, folder, label, sampling.progress)
+    sampling, choice = settle_sampling(run, key, generator, label, min(n, GRID_SAMPLES), seed, sampling, realism)
     options = sampling.for_model(generator, key)
     in_context = None
     if sampling.shots is not None:
         options["chat"], in_context = in_context_instructions(run, label, sampling.shots, n, seed, sampling.medium)
     samples = generator.generate(label, n, seed=seed, **options)
     write_samples(out, samples, label)
-    quality = assess(run, folders, key, generator, samples, label, realism or Realism(), seed)
+    quality = assess(run, folders, key, generator, samples, label, realism, seed)
+    quality["sampling_choice"] = choice
     quality.update(
         run_dir=str(run.path),
         generator=key,
@@ -159,6 +159,51 @@ def _generate(
     quality_file = quality_path(out)
     write_json(quality_file, quality)
     return Generated(samples, out, quality_file, quality)
+
+
+def load_generator(key: str, folder: Path, label: str, progress: bool) -> Classifier:
+    """The run's model ``key``, checked that it can generate ``label`` messages."""
+    generator = load_named_model(key, folder, progress=progress)
+    if not generator.can("can_generate"):
+        raise NlpgdError(f"model {key} cannot generate text as configured (e.g. complement naive Bayes)")
+    if label not in [str(c) for c in generator.classes_]:
+        raise NlpgdError(f"unknown label '{label}'; model {key} knows {', '.join(map(str, generator.classes_))}")
+    return generator
+
+
+def settle_sampling(
+    run: Run, key: str, generator: Classifier, label: str, n_grid: int, seed: int, sampling: Sampling, realism
+) -> tuple[Sampling, dict | None]:
+    """The sampling to use and what the report says of its choice: the flags as given
+    (``flags``); the run's saved choice (``auto``; one sentence when there is none); or a new
+    choice on the validation split, saved in the run (``tune``, :mod:`sampling_choice`)."""
+    from dataclasses import replace
+
+    from nlpgd.experiments import sampling_choice as sc
+
+    if sampling.mode == "flags":
+        return sampling, None
+    if sampling.mode not in ("auto", "tune"):
+        raise NlpgdError(f"--sampling must be flags, auto or tune, got '{sampling.mode}'")
+    if not generator.can("autoregressive") or sampling.shots is not None or sampling.prompts is not None:
+        raise NlpgdError(
+            f"--sampling {sampling.mode} chooses token-by-token settings for plain class-conditional sampling; "
+            f"model {key} ({generator.type_name}) with these options has none to choose"
+        )
+    max_new = sampling.settings.max_new_tokens
+    if sampling.mode == "auto":
+        record = sc.load_choice(run.path, key, label)
+    else:
+        rows = heldout_rows(run, label, ("validation",))
+        train = read_train_texts(run.path / "train_texts.jsonl")
+        base = sampling.settings
+        record = sc.choose_sampling(
+            generator, label, rows, train[0] if train else [], base=base, judges=realism.judges, n=n_grid, seed=seed
+        )
+        sc.save_choice(run.path, key, label, record)
+    chosen = replace(sampling, settings=sc.settings_of(record, max_new))
+    summary = {k: record[k] for k in ("settings", "score", "what", "copy_filter") if k in record}
+    return chosen, {"mode": sampling.mode, "file": str(run.path / sc.CHOICE_FILE), **summary}
 
 
 def write_samples(out: Path, samples: list[str], label: str) -> None:
@@ -263,7 +308,7 @@ def measure_realism(
     }
     out["heldout_copies"] = heldout_copies(samples, real)
     try:
-        out["judges"] = judge_all(samples, real, realism.judges, seed=seed)
+        out["judges"] = judge_all(samples, real, realism.judges, seed=seed, embed=embedder(realism.judges))
     except NlpgdError as exc:
         notes.append(f"two-sample test skipped: {exc}")
     if realism.reference_lm is None:
@@ -278,6 +323,15 @@ def measure_realism(
     except NlpgdError as exc:
         notes.append(f"reference-LM perplexity skipped: {exc}")
     return out
+
+
+def embedder(judges):
+    """The embedding function of the ``encoder`` judge when it is asked for (torch: loaded then only)."""
+    if "encoder" not in judges:
+        return None
+    from nlpgd.models.sentence_embed import embed
+
+    return embed
 
 
 def cut_like(generator, real: list[str], max_new_tokens: int | None = None) -> tuple[list[str], str | None]:
@@ -305,10 +359,19 @@ def cut_like(generator, real: list[str], max_new_tokens: int | None = None) -> t
 def heldout_texts(run: Run, label: str, splits: tuple[str, ...]) -> list[str]:
     """The messages of ``label`` in the run's ``splits``, re-read through the run's data config
     and checked against its split manifest (one sentence when either fails)."""
+    return [t for _, t in heldout_rows(run, label, splits)]
+
+
+def heldout_rows(run: Run, label: str, splits: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(id, text)`` of the messages of ``label`` in the run's ``splits`` (:func:`heldout_texts`)."""
     cfg = config_from_dict(read_json(run.path / "config.json", "run config"), where=str(run.path / "config.json"))
     data = load_splits(cfg.data)
     check_manifest(data, read_json(run.path / "split_manifest.json", "split manifest"))
-    return [t for s in splits for t, y in zip(data.texts(s), data.labels(s)) if y == label]
+    rows = []
+    for s in splits:
+        ids = [str(i) for i in data.dataset[s]["id"]]
+        rows += [(i, t) for i, t, y in zip(ids, data.texts(s), data.labels(s)) if y == label]
+    return rows
 
 
 def in_context_instructions(run: Run, label: str, k: int, n: int, seed: int, medium: str) -> tuple[list[str], dict]:

