@@ -115,6 +115,15 @@ Judge = Annotated[
         show_default=False,
     ),
 ]
+Select = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Critic selection: draw K x N candidates and keep the N that a critic (trained on the run's train-split "
+        "real messages against the generator's own samples, reading the generator's per-token log-likelihood "
+        "profile) finds most real; the plain sample is reported beside them (GPT-2 only).",
+        show_default=False,
+    ),
+]
 RealSplit = Annotated[
     str, typer.Option(help="Held-out real messages to measure realism against: validation, test or both.")
 ]
@@ -135,6 +144,7 @@ def generate(
     typical_p: TypicalP = sampling.TYPICAL_P,
     min_p: MinP = sampling.MIN_P,
     sampling_mode: SamplingMode = "flags",
+    select: Select = None,
     prompt: Prompt = None,
     prompts_file: PromptsFile = None,
     shots: Shots = None,
@@ -149,7 +159,8 @@ def generate(
     from nlpgd.experiments.generate import Realism, Sampling, generate_samples
 
     settings = sampling.SamplingSettings(temperature, top_k, top_p, max_new_tokens, typical_p, min_p)
-    how = Sampling(settings, _prompts(prompt, prompts_file), progress_bars(), shots, medium, sampling_mode)
+    prompts = _prompts(prompt, prompts_file)
+    how = Sampling(settings, prompts, progress_bars(), shots=shots, medium=medium, select=select, mode=sampling_mode)
     ref = None if reference_lm.strip().lower() == "none" else reference_lm
     realism = Realism(ref, _splits(real_split), check_judges(judge), settings.max_new_tokens)
     with progress_output(how.progress):
@@ -158,22 +169,36 @@ def generate(
 
 
 def _echo_result(result, label: str, n: int) -> None:
-    """What the command prints: the samples file, diversity, copies, fidelity, realism, notes."""
+    """What the command prints: the samples file, then one block per row (plain sampling and,
+    with --select, the critic-selected samples), then notes."""
     report = result.quality
     typer.echo(f"{len(result.samples)} '{label}' samples from {report['generator']} -> {result.samples_file}")
     if len(result.samples) < n:
         typer.echo(f"only {len(result.samples)} distinct samples of the {n} asked for", err=True)
-    fid = ", ".join(f"{k} {v:.1%}" for k, v in report["label_fidelity"].items())
-    copies = "n/a" if report["copy_share"] is None else f"{report['copy_share']:.1%}"
-    typer.echo(
-        f"distinct-2 {report['distinct_2']:.3f}, copies of training messages {copies}, called '{label}' by: {fid}"
-    )
     choice = report.get("sampling_choice")
     if choice:
         how = ", ".join(f"{k} {v}" for k, v in choice["settings"].items())
         typer.echo(f"sampling ({choice['mode']}, from {choice['file']}): {how}; chosen by {choice['what']}")
-    for line in realism_lines(report.get("realism") or {}):
-        typer.echo(line)
+    critic = report.get("critic")
+    if critic:
+        typer.echo(
+            f"critic: trained on {critic['n_real']} train-split real messages vs {critic['n_generated']} generated "
+            f"(its own cv AUC {critic['cv_auc']:.3f}); kept {len(result.samples)} of {critic['candidates']} "
+            f"candidates ({critic['dropped_copies']} copying a training message dropped first)"
+        )
+    rows = [(report["plain"]["selection"], report["plain"])] if report.get("plain") else []
+    for what, row in rows + [(report.get("selection", "plain sampling"), report)]:
+        typer.echo(f"[{what}]")
+        fid = ", ".join(f"{k} {v:.1%}" for k, v in row["label_fidelity"].items())
+        copies = "n/a" if row["copy_share"] is None else f"{row['copy_share']:.1%}"
+        overlap = row.get("overlap_8gram_share")
+        overlap = "n/a" if overlap is None else f"{overlap:.1%}"
+        typer.echo(
+            f"distinct-2 {row['distinct_2']:.3f}, copies of training messages {copies}, sharing an 8-gram with one "
+            f"{overlap}, called '{label}' by: {fid}"
+        )
+        for line in realism_lines(row.get("realism") or {}):
+            typer.echo(line)
     for note in report["notes"]:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"quality report -> {result.quality_file}")

@@ -26,6 +26,7 @@ from typing import Any
 from nlpgd.config import config_from_dict
 from nlpgd.data import check_manifest, load_splits
 from nlpgd.errors import NlpgdError
+from nlpgd.experiments.critic import check_select, select_with_critic
 from nlpgd.generation import JUDGE, SELF, draw_shots, instruction, sample_quality
 from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_json
 from nlpgd.models.base import Classifier
@@ -49,6 +50,7 @@ class Sampling:
     progress: bool = True
     shots: int | None = None  # in-context: K real messages of the class in an instruction (0: zero-shot)
     medium: str = "message"  # what the messages are, in the instruction ("SMS text message", "email")
+    select: int | None = None  # keep the n of select * n candidates a critic finds most real
     mode: str = "flags"  # flags: these settings; tune: chosen on validation and saved; auto: the saved choice
 
     def for_model(self, model: Classifier, key: str) -> dict[str, Any]:
@@ -121,7 +123,9 @@ def generate_samples(
     sampling: Sampling | None = None,
     realism: Realism | None = None,
 ) -> Generated:
-    """Sample ``n`` distinct ``label`` messages from a run's generator and assess them."""
+    """Sample ``n`` distinct ``label`` messages from a run's generator and assess them (with
+    ``sampling.select``, the ``n`` a critic keeps of ``select * n`` candidates, and the plain
+    sample assessed beside them)."""
     n = check_count(n)
     sampling, realism = sampling or Sampling(), realism or Realism()
     run = open_run(run_dir)
@@ -138,27 +142,44 @@ def _generate(
     folders = run.model_folders()
     key, folder = _pick(folders, model, run.path)
     generator = load_generator(key, folder, label, sampling.progress)
+    select = check_select(sampling.select, generator, key)
+    if select is not None and (sampling.shots is not None or sampling.prompts is not None):
+        raise NlpgdError("--select draws plain class-conditional candidates: give it without --shots or --prompt")
     sampling, choice = settle_sampling(run, key, generator, label, min(n, GRID_SAMPLES), seed, sampling, realism)
     options = sampling.for_model(generator, key)
     in_context = None
     if sampling.shots is not None:
         options["chat"], in_context = in_context_instructions(run, label, sampling.shots, n, seed, sampling.medium)
-    samples = generator.generate(label, n, seed=seed, **options)
+    settings = {k: v for k, v in options.items() if k not in ("progress", "chat")}
+    if select is None:
+        samples, selection = generator.generate(label, n, seed=seed, **options), None
+    else:
+        selection = select_with_critic(generator, label, n, select, train_rows(run, label), settings, seed)
+        samples = selection.selected
     write_samples(out, samples, label)
     quality = assess(run, folders, key, generator, samples, label, realism, seed)
-    quality["sampling_choice"] = choice
+    quality.update(sampling_choice=choice, run_dir=str(run.path), generator=key, seed=seed, samples_file=str(out))
     quality.update(
-        run_dir=str(run.path),
-        generator=key,
-        seed=seed,
-        samples_file=str(out),
-        sampling={k: v for k, v in options.items() if k not in ("progress", "chat")},
+        sampling=settings, selection="plain sampling" if select is None else f"critic-selected, K = {select}"
     )
+    if selection is not None:
+        quality["critic"] = selection.record
+        quality["plain"] = assess(run, folders, key, generator, selection.plain, label, realism, seed)
+        quality["plain"]["selection"] = f"plain sampling: the first {len(selection.plain)} candidates"
     if in_context is not None:
         quality["in_context"] = in_context
     quality_file = quality_path(out)
     write_json(quality_file, quality)
     return Generated(samples, out, quality_file, quality)
+
+
+def train_rows(run: Run, label: str) -> list[tuple[str, str]]:
+    """``(id, text)`` of the run's train-split messages of ``label`` (the critic's real side)."""
+    path = run.path / "train_texts.jsonl"
+    rows = read_train_rows(path)
+    if rows is None:
+        raise NlpgdError(f"--select trains its critic on the run's train split, {path}, which is missing")
+    return [(i, t) for i, t, y in rows if y == label]
 
 
 def load_generator(key: str, folder: Path, label: str, progress: bool) -> Classifier:
