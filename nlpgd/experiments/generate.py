@@ -130,8 +130,10 @@ def generate_samples(
     sampling, realism = sampling or Sampling(), realism or Realism()
     run = open_run(run_dir)
     out = Path(out).expanduser() if out is not None else run.path / "generated" / f"{label}-seed{seed}.jsonl"
-    # samples written into the run: one writer at a time; written elsewhere, the run is only read
-    with writing(run.path) if inside_folder(out, run.path) else contextlib.nullcontext():
+    # samples written into the run, or a sampling choice saved in it (--sampling tune): one writer
+    # at a time; samples written elsewhere with no choice to save: the run is only read
+    writes = inside_folder(out, run.path) or sampling.mode == "tune"
+    with writing(run.path) if writes else contextlib.nullcontext():
         return _generate(run, label, n, seed, check_output(out), model, sampling, realism)
 
 
