@@ -26,7 +26,7 @@ split holds about 200 spam messages, the size of the sample set.
     .venv/bin/python benchmarks/bench_generation_pretrained.py --arms lora --against validation \\
         --save-dir /tmp/lora --sampling lora:temperature=0.9,top_p=0.9                  # tuning
     .venv/bin/python benchmarks/bench_generation_pretrained.py --arms lora --load-dir /tmp/lora --against validation
-    .venv/bin/python benchmarks/bench_generation_pretrained.py --null-coverage 30                 # the AUC interval's coverage
+    .venv/bin/python benchmarks/bench_generation_pretrained.py --null-coverage 30   # the AUC interval's coverage
 
 Measured: see the README's "Synthetic messages" section and benchmarks/README.md.
 """
