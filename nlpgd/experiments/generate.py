@@ -4,10 +4,16 @@
 or the one asked for, samples ``n`` distinct messages, writes them as JSONL and writes a
 quality report beside them (``<out>.quality.json``): diversity, copies of training messages,
 label fidelity under the run's other classifiers, lengths, and realism (:mod:`nlpgd.realism`):
-a classifier two-sample test and a reference-LM perplexity ratio against the run's held-out
+a classifier two-sample test under each judge, the copies of held-out messages, and a
+reference-LM perplexity ratio against the run's held-out
 messages of the class (validation and test, re-read from the run's data config and checked
 against its split manifest; never the generator's training messages). The output path is
 checked before any sampling, so a bad ``--out`` costs nothing.
+
+The settings come from the flags, or from a grid scored on the validation split and saved in
+the run (``Sampling.mode`` tune / auto: :mod:`nlpgd.experiments.sampling_choice`); with
+``Sampling.select = K`` a critic keeps ``n`` of ``K x n`` candidates and the plain sample is
+assessed beside them (:mod:`nlpgd.experiments.critic`).
 
 With ``Sampling.shots = K`` an instruct model (one with a chat template) is asked for each
 message through an instruction showing K real messages of the class from the run's train
