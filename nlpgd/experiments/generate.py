@@ -368,7 +368,7 @@ def cut_like(generator, real: list[str], max_new_tokens: int | None = None) -> t
     tokenizer (``N``: the fewer of ``max_new_tokens`` and what its training sequences held),
     decoded back to text; ``(real, None)`` for a generator that does not write token by token
     or when no message is longer. The second item says what was done, for the report."""
-    if generator is None or not generator.can("autoregressive") or not hasattr(generator, "max_length_"):
+    if generator is None or not generator.can("autoregressive"):
         return real, None
     limit = generator.max_length_ - 2  # the start/label token and the end token
     if max_new_tokens is not None:
