@@ -142,6 +142,11 @@ class ExperimentConfig(Strict):
                     if key not in REGISTRY:
                         raise ValueError(f"model '{key}' has no 'type' (known types: {', '.join(sorted(REGISTRY))})")
                     spec = {**spec, "type": key}
+                if isinstance(spec, dict) and "prompts" in spec and spec.get("type") != "gpt2":
+                    raise ValueError(
+                        f"model '{key}' is a {spec.get('type')}: prompts need a causal language model "
+                        "(type gpt2 with a pretrained checkpoint such as smollm2)"
+                    )
                 out[key] = spec
             return out
         return v
@@ -271,12 +276,28 @@ def data_config_from_dict(data: dict, where: str = "data spec") -> DataConfig:
         raise NlpgdError(validation_message(err, data, where)) from None
 
 
+def _spamassassin_options(loc: str, spec: str) -> dict:
+    """``groups=easy_ham_1+spam_1`` (and ``path=FOLDER``), comma-separated, as data settings."""
+    out: dict[str, Any] = {}
+    for part in loc.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in ("groups", "path") or not value.strip():
+            raise NlpgdError(
+                f"data set spec '{spec}': expected spamassassin:groups=GROUP+GROUP (and optionally ,path=FOLDER), "
+                f"got '{part}'"
+            )
+        out[key] = [g.strip() for g in value.split("+")] if key == "groups" else value.strip()
+    return out
+
+
 def dataset_config(spec: str, overrides: list[str] | None = None) -> DataConfig:
     """A data set named by a string, as a :class:`DataConfig`.
 
     ``spec`` is a YAML file (an experiment config, whose ``data`` section is used, or a data
     section on its own) or a shorthand ``SOURCE:LOCATION``: ``uci_sms:path``, ``csv:path``,
-    ``tsv:path``, ``jsonl:path``, ``parquet:path``, ``hub:owner/name`` or ``spamassassin``.
+    ``tsv:path``, ``jsonl:path``, ``parquet:path``, ``hub:owner/name``, ``spamassassin`` or
+    ``spamassassin:groups=easy_ham_1+spam_1`` (some of its groups).
     ``overrides`` are ``key=value`` settings of the data section (``text_column=sms``).
     """
     path = Path(spec).expanduser()
@@ -292,7 +313,9 @@ def dataset_config(spec: str, overrides: list[str] | None = None) -> DataConfig:
                 f"{', '.join(SOURCES)}"
             )
         data = {"source": source}
-        if loc:
+        if source == "spamassassin" and "=" in loc:
+            data.update(_spamassassin_options(loc, spec))
+        elif loc:
             data["name" if source == "hub" else "path"] = loc
         where = f"data set spec '{spec}'"
     data = apply_overrides(dict(data), overrides or [])

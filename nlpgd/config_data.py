@@ -5,11 +5,28 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nlpgd import sampling
 
 SOURCES = ("hub", "csv", "tsv", "jsonl", "parquet", "uci_sms", "spamassassin")
+#: The SpamAssassin corpus's groups (nlpgd.data.spamassassin describes and counts them).
+SPAMASSASSIN_GROUPS = ("easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2")
+
+
+def spamassassin_groups(names: list[str]) -> list[str]:
+    """``names`` as the corpus spells them (``easy_ham_1`` -> ``easy-ham-1``), each once, in
+    the given order; an unknown name is a ValueError listing the groups there are."""
+    out: list[str] = []
+    for name in names:
+        group = str(name).strip().lower().replace("_", "-")
+        if group not in SPAMASSASSIN_GROUPS:
+            raise ValueError(f"unknown SpamAssassin group '{name}'; the groups are {', '.join(SPAMASSASSIN_GROUPS)}")
+        if group not in out:
+            out.append(group)
+    if not out:
+        raise ValueError(f"name at least one SpamAssassin group ({', '.join(SPAMASSASSIN_GROUPS)})")
+    return out
 
 
 class Strict(BaseModel):
@@ -27,6 +44,11 @@ class DataConfig(Strict):
     config_name: str | None = Field(None, description="hub data set configuration")
     revision: str | None = Field(None, description="hub revision, e.g. refs/convert/parquet")
     path: str | None = Field(None, description="one local file (or the SpamAssassin cache folder)")
+    groups: list[str] | None = Field(
+        None,
+        description="SpamAssassin only: the groups to read (easy-ham-1, easy-ham-2, hard-ham-1, spam-1, spam-2; "
+        "`nlpgd data spamassassin --groups` lists them); default: all five",
+    )
     files: dict[str, str] | None = Field(
         None, description="one local file per split: {train: a.csv, test: b.csv}; splits are kept as given"
     )
@@ -58,8 +80,15 @@ class DataConfig(Strict):
         None, gt=0, description="stratified subsample of validation and test (smoke runs only)"
     )
 
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else spamassassin_groups(v)
+
     @model_validator(mode="after")
     def _needs(self):
+        if self.groups is not None and self.source != "spamassassin":
+            raise ValueError(f"data.groups selects SpamAssassin groups; source '{self.source}' has none")
         if self.source == "hub" and not self.name:
             raise ValueError("source 'hub' needs data.name (e.g. ucirvine/sms_spam)")
         if self.source in ("csv", "tsv", "jsonl", "parquet", "uci_sms") and not (self.path or self.files):

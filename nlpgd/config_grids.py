@@ -59,9 +59,15 @@ class LearningCurveGrid(Strict):
         default_factory=lambda: [16, 32, 128, 512, "full"],
         description="training sizes (stratified subsets that differ per seed); 'full' is the whole train split",
     )
+    few_shot_sizes: list[int] = Field(
+        default_factory=lambda: [16, 32],
+        description="labels given to models that classify without training but use a few labels "
+        "(prompts with demonstrations or calibration: prior); label-free ones appear at 0",
+    )
     metric: CURVE_METRICS = "roc_auc"
 
     _sizes = field_validator("sizes")(lambda cls, v: _check_sizes(v, "training size"))
+    _few = field_validator("few_shot_sizes")(lambda cls, v: _check_sizes(v, "few-shot size"))
 
 
 class RobustnessGrid(Strict):
@@ -73,6 +79,11 @@ class RobustnessGrid(Strict):
     )
     cross_domain: dict[str, CrossDomainTarget] = Field(
         default_factory=dict, description="other data sets: train on the main one and test there, and the reverse"
+    )
+    shifts: list[Literal["temporal", "difficulty"]] = Field(
+        default_factory=list,
+        description="real shifts inside SpamAssassin (fetched from npm): temporal (train easy-ham-1 + spam-1, "
+        "test easy-ham-2 + spam-2), difficulty (train easy ham, test hard ham; spam held out at random)",
     )
     metric: CURVE_METRICS = "roc_auc"
 

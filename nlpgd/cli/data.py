@@ -27,12 +27,19 @@ def data(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full summary as JSON.")] = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    groups: Annotated[
+        bool,
+        typer.Option("--groups", help="SpamAssassin: list its groups (class, messages, what each is) and stop."),
+    ] = False,
 ) -> None:
     """Show sizes, class balance, text lengths and what cleaning removed."""
     progress_bars(not quiet)  # off a terminal or with --quiet: the data layer draws no bars either
     from nlpgd.data import data_notes, describe_where, load_splits
 
     cfg = parse_dataset_spec(spec, set_)
+    if groups:
+        _list_groups(cfg, as_json)
+        return
     prepared = load_splits(cfg)
     s = prepared.summary
     if as_json:
@@ -48,6 +55,28 @@ def data(
         typer.echo(f"test texts that also appear in train: {s.get('test_texts_also_in_train', 0)}")
     for note in data_notes(s):
         typer.echo(f"note: {note}")
+    rows = _split_rows(s)
+    echo_table(["split", "messages", "ham", "spam", "spam share", "median words", "p95 words", "max words"], rows)
+
+
+def _list_groups(cfg, as_json: bool) -> None:
+    """The SpamAssassin groups: class, messages, distinct texts, what each is."""
+    from nlpgd.data.spamassassin import spamassassin_groups
+    from nlpgd.errors import NlpgdError
+
+    if cfg.source != "spamassassin":
+        raise NlpgdError(f"--groups lists the SpamAssassin groups; data source '{cfg.source}' has none")
+    table = spamassassin_groups(cfg.path)
+    if as_json:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    rows = [[g["group"], g["label"], g["messages"], g["distinct_texts"], g["what"]] for g in table]
+    echo_table(["group", "class", "messages", "distinct texts", "what it is"], rows)
+    typer.echo("select some with e.g. spamassassin:groups=easy_ham_1+spam_1 (or data.groups in a config)")
+
+
+def _split_rows(s: dict) -> list[list]:
+    """One table row per split: size, class counts, spam share, word lengths."""
     rows = []
     for split in ("train", "validation", "test"):
         c = s["class_counts"][split]
@@ -65,4 +94,4 @@ def data(
                 w.get("max", 0),
             ]
         )
-    echo_table(["split", "messages", "ham", "spam", "spam share", "median words", "p95 words", "max words"], rows)
+    return rows

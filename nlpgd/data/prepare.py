@@ -202,7 +202,8 @@ def _describe(texts: list[str]) -> dict:
 def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None, *, need_both_classes: bool = True) -> PreparedData:
     """Load (unless ``raw`` is given), clean and split according to ``cfg``. Training needs
     both classes; an evaluation set (``need_both_classes`` False) may hold one."""
-    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": "SpamAssassin corpus"}.get(cfg.source)
+    corpus = "SpamAssassin corpus" + (f" ({' + '.join(cfg.groups)})" if cfg.groups else "")
+    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": corpus}.get(cfg.source)
     if where is None:
         where = ", ".join(f"{k}: {v}" for k, v in cfg.files.items()) if cfg.files else str(cfg.path)
     raw = read_source(cfg) if raw is None else raw

@@ -165,7 +165,12 @@ def read_spamassassin(cfg: DataConfig) -> dict[str, Records]:
 
     cache = Path(cfg.path).expanduser() if cfg.path else None
     rows = load_spamassassin(cache)
-    return {"all": [{"id": r["id"], "text": r["text"], "label": r["label"]} for r in rows]}
+    groups = set(cfg.groups or ())
+    return {
+        "all": [
+            {"id": r["id"], "text": r["text"], "label": r["label"]} for r in rows if not groups or r["group"] in groups
+        ]
+    }
 
 
 def read_source(cfg: DataConfig) -> dict[str, Records]:

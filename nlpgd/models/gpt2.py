@@ -31,9 +31,11 @@ import torch
 
 from nlpgd.errors import NlpgdError
 from nlpgd.io import read_json, write_json
+from nlpgd.models import channel
 from nlpgd.models import lm_sampling as sampling
 from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
 from nlpgd.models.causal_lm import max_positions
+from nlpgd.models.channel import Channel
 from nlpgd.models.gpt2_setup import save_lms, special_ids, tokenizer_and_base
 from nlpgd.models.hf_base import HFClassifier, autocast, hf_progress_bars, resume_point
 from nlpgd.models.hybrid import JointLMs, joint_training, lm_pair_kind, lm_training_summary, make_trainer
@@ -84,6 +86,7 @@ class GPT2Classifier(HFClassifier):
     def __init__(self, params: GPT2Params | None = None):
         super().__init__(params)
         self.progress = True  # runtime switch for scoring / sampling progress bars
+        self.channel_: Channel | None = None  # channel prompting (params.prompts), set by fit
 
     # -- what it is (nlpgd.models.base): the family is the training objective (GPT2Params.objective)
     family = property(lambda self: self.params.objective)
@@ -129,7 +132,8 @@ class GPT2Classifier(HFClassifier):
             with hf_progress_bars(ctx.progress):
                 self.tokenizer_, base = tokenizer_and_base(p, self.classes_, corpus, work, ctx.resume)
             self.class_log_prior_ = np.log(counts / counts.sum())
-            self.eos_id_, self.pad_id_, self.start_ids_ = special_ids(self.tokenizer_, self.classes_, p.conditioning)
+            start = "per_class" if p.prompts is not None else p.conditioning  # channel: a bare start token
+            self.eos_id_, self.pad_id_, self.start_ids_ = special_ids(self.tokenizer_, self.classes_, start)
             self.max_length_ = min(p.max_length, max_positions(base))
             bases = [base] + [copy.deepcopy(base) for _ in self.classes_[1:]] if p.conditioning == "per_class" else []
             if p.conditioning == "prefix":
@@ -145,6 +149,7 @@ class GPT2Classifier(HFClassifier):
                     self.lms_[c] = self._fit_lm(start, own, [c] * len(own), ctx, work / f"lm_{i}")
         for lm in self._unique_lms():
             lm.eval()
+        self.channel_ = channel.fit_channel(self, texts, labels, ctx.seed) if p.prompts is not None else None
 
     def _fit_lm(self, model, texts, labels, ctx: FitContext, out_dir: Path, repeats: dict[str, int] | None = None):
         """``_train_lm``, or the pretrained model as it is when ``epochs`` is 0."""
@@ -215,6 +220,8 @@ class GPT2Classifier(HFClassifier):
         """
         self._check_fitted()
         texts, labels = [str(t) for t in texts], [str(y) for y in labels]
+        if self.channel_ is not None:
+            return channel.classifier_log_likelihoods(self, self.channel_, texts, labels)
         out = np.zeros((len(texts), len(labels)), dtype=np.float64)
         if not texts:
             return out
@@ -248,6 +255,8 @@ class GPT2Classifier(HFClassifier):
     def token_log_likelihoods(self, text: str, label: str) -> list[tuple[str, float]]:
         """Each scored token of ``text`` (and the end token) with its ``log P`` under ``label``."""
         self._class_index(label)
+        if self.channel_ is not None:
+            return channel.classifier_token_scores(self, self.channel_, str(text), str(label))
         seq = self._wrap(self.encode([str(text)])[0], str(label))
         lm = self.lms_[str(label)]
         lm.eval()
@@ -307,15 +316,18 @@ class GPT2Classifier(HFClassifier):
         n, chosen = check_count(n), SamplingSettings.from_options(settings)
         if prompts is not None and chat is not None:
             raise NlpgdError("give prompts to continue or chat instructions, not both")
-        lm = self.lms_[label]
-        if chat is None:
+        lm, cut = self.lms_[label], 0
+        if chat is None and prompts is None and self.channel_ is not None:  # what follows the class's prompt
+            context = channel.classifier_contexts(self, self.channel_)[label]
+            draw, cut = sampling.continuation_draw(lm, [context], chosen, self.eos_id_, self.pad_id_), len(context) - 1
+        elif chat is None:
             prefixes = sampling.prompt_prefixes(lm, self.start_ids_[label], prompts, self.encode)
             draw = sampling.continuation_draw(lm, prefixes, chosen, self.eos_id_, self.pad_id_)
         else:
             tok, checkpoint = self.tokenizer_, self.params.checkpoint
             prefixes = sampling.chat_prefixes(lm, tok, chat, chosen.max_new_tokens, checkpoint)
             draw = sampling.chat_draw(lm, prefixes, chosen, self.eos_id_, self.pad_id_)
-        decode = lambda rows: sampling.decode_rows(self.tokenizer_, rows, self.eos_id_)
+        decode = lambda rows: sampling.decode_rows(self.tokenizer_, [r[cut:] for r in rows], self.eos_id_)
         return sampling.sample_texts(lm, n, seed, draw, decode, label=label, progress=progress)
 
     # -- persistence ------------------------------------------------------------------
@@ -339,6 +351,7 @@ class GPT2Classifier(HFClassifier):
                 "eos_token": self.tokenizer_.convert_ids_to_tokens(self.eos_id_),
                 "pad_token": self.tokenizer_.convert_ids_to_tokens(self.pad_id_),
                 "max_length": self.max_length_,
+                "channel": None if self.channel_ is None else self.channel_.as_dict(),
                 "lm_dirs": lm_dirs,
                 "lm_formats": formats,
             },
@@ -358,6 +371,7 @@ class GPT2Classifier(HFClassifier):
             label_tokens = {str(c): str(t) for c, t in state["label_tokens"].items()}
             special = (str(state["eos_token"]), str(state["pad_token"]))
             self.max_length_ = int(state["max_length"])
+            self.channel_ = Channel.from_dict(state["channel"]) if state.get("channel") else None
             formats = {str(k): str(v) for k, v in state.get("lm_formats", {}).items()}
         folders = {c: inside(path, d, f"{STATE_FILE} lm_dirs['{c}']") for c, d in lm_dirs.items()}
         tok_dir = inside(path, "tokenizer", "the tokenizer folder")

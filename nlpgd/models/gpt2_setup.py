@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nlpgd.distributed import is_main_process
+from nlpgd.errors import NlpgdError
 from nlpgd.models.causal_lm import load_causal_lm, scratch_model
 from nlpgd.models.lm_data import label_token
 from nlpgd.models.lora import adapt, save_lm
@@ -35,6 +36,8 @@ def tokenizer_and_base(p: GPT2Params, classes: Sequence[str], texts: list[str], 
                 tok.save_pretrained(tok_dir)
         return tok, scratch_model(p, tok)
     tok, model = load_causal_lm(p.checkpoint)
+    if p.prompts is not None:  # channel prompting scores the checkpoint as it is: no token added
+        return tok, _as_is(tok, model, p.checkpoint)
     base_len = len(tok)
     extra: dict[str, Any] = {}
     if tok.eos_token is None:
@@ -47,6 +50,15 @@ def tokenizer_and_base(p: GPT2Params, classes: Sequence[str], texts: list[str], 
         # keep the tokenizer's own extra special tokens (chat markers etc.)
         tok.add_special_tokens(extra, replace_extra_special_tokens=False)
     return tok, adapt(model, tok, base_len, p, specials)  # added rows set; LoRA adapters when p.lora
+
+
+def _as_is(tok, model, checkpoint: str):
+    """The checkpoint's model unchanged, padded with its end token (padding is never scored)."""
+    if tok.eos_token is None:
+        raise NlpgdError(f"checkpoint '{checkpoint}' has no end-of-text token to pad a batch with")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model
 
 
 def special_ids(tok, classes: Sequence[str], conditioning: str) -> tuple[int, int, dict[str, int]]:

@@ -20,16 +20,19 @@ What the rows hold is the caller's choice, which is where two planned features s
 
 - **prefix likelihood** (score a message without its end token): build the rows without
   the end token (``nlpgd.models.lm_data.wrap(..., end=False)``); nothing here changes;
-- **channel prompting** (``log P(x | "The following is a spam message:\\n")``): give the
-  prompt's token ids as ``context``: they go before every row, condition it and are never
-  scored (the row's first token is then scored too). Today the context is simply prepended
-  to every row; computing its key/value cache once (``lm(context).past_key_values``,
-  expanded to the batch) and passing it to each batch belongs in :func:`_forward`, the one
-  place the model is called.
+- **channel prompting** (``log P(x | "The following is a spam message:\\n")``,
+  :mod:`nlpgd.models.channel`): give the prompt's token ids as ``context``: they condition
+  every row and are never scored (the row's first token is then scored too). The context's
+  key/value cache is computed once per call (:class:`ContextCache`) and every batch continues
+  from a copy of it, expanded to the batch (:func:`_forward_cached`); at most
+  :data:`CACHE_BUDGET` bytes of copied cache a batch. ``reuse_cache=False`` prepends the
+  context to every row instead (the reference the cached path is tested against).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -43,6 +46,8 @@ from nlpgd.models.hf_base import autocast, device
 #: largest float32 logits tensor (rows * length * vocab) one scoring batch may build
 LOGITS_BUDGET = 48_000_000
 PROGRESS_MIN_BATCHES = 8  # fewer batches than this: no progress bar
+#: largest key/value cache (bytes) a batch may copy from a reused context
+CACHE_BUDGET = 512 * 2**20
 
 
 @dataclass
@@ -101,44 +106,60 @@ def score_jobs(
     sort: bool = True,
     fixed_width: int | None = None,
     context: Sequence[int] = (),
+    reuse_cache: bool = True,
     progress: bool = False,
     desc: str = "scoring",
 ) -> list[np.ndarray]:
     """For each job, an ``(n items, n columns)`` float64 array of row log-likelihoods (nats).
 
     ``fixed_width`` pads every batch to that width (with ``sort=False``: the naive baseline a
-    benchmark compares to); ``context`` is token ids placed before every row, conditioning it
-    and never scored (see the module docstring); ``progress`` shows a bar when there are at
-    least ``PROGRESS_MIN_BATCHES`` batches."""
+    benchmark compares to); ``context`` is token ids before every row, conditioning it and
+    never scored, its key/value cache computed once and reused (``reuse_cache``; see the module
+    docstring); ``progress`` shows a bar when there are at least ``PROGRESS_MIN_BATCHES`` batches."""
     from tqdm.auto import tqdm
 
     context = [int(t) for t in context]
-    for job in jobs:
-        lengths = [len(context) + len(r) for r in job.columns[0]]
-        todo = [i for i, n in enumerate(lengths) if n > 1]  # a lone token has nothing to score
-        plan = length_batches(
-            [lengths[i] for i in todo],
-            batch_size=batch_size,
-            rows_per_item=len(job.columns),
-            vocab=vocab_size(job.lm),
-            sort=sort,
-            fixed_width=fixed_width,
-        )
-        job.batches = [[todo[k] for k in b] for b in plan]
+    caches = [ContextCache(job.lm, context) if context and reuse_cache else None for job in jobs]
+    for job, cache in zip(jobs, caches):
+        _plan(job, len(context), cache, batch_size=batch_size, sort=sort, fixed_width=fixed_width)
     n_batches = sum(len(job.batches) for job in jobs)
     total = sum(len(job.columns) * len(job.columns[0]) for job in jobs)
     show = progress and n_batches >= PROGRESS_MIN_BATCHES
     with tqdm(total=total, desc=desc, unit="seq", disable=not show, leave=False) as bar:
-        return [_score_job(job, filler_id, fixed_width, context, bar.update) for job in jobs]
+        return [_score_job(job, filler_id, fixed_width, context, cache, bar.update) for job, cache in zip(jobs, caches)]
 
 
-def _score_job(job: ScoreJob, filler_id: int, fixed_width, context: list[int], done: Callable) -> np.ndarray:
+def _plan(job: ScoreJob, n_context: int, cache: "ContextCache | None", **batching) -> None:
+    """Fill ``job.batches``: the items with something to score, batched by length (a cached
+    context is not part of a row's width, and its copies count against :data:`CACHE_BUDGET`)."""
+    if cache is None:
+        lengths = [n_context + len(r) for r in job.columns[0]]
+        todo = [i for i, n in enumerate(lengths) if n > 1]  # a lone token has nothing to score
+    else:
+        lengths = [len(r) for r in job.columns[0]]
+        todo = [i for i, n in enumerate(lengths) if n > 0]
+        rows_per_copy = max(1, CACHE_BUDGET // max(cache.nbytes, 1))
+        batching["batch_size"] = max(1, min(batching["batch_size"], rows_per_copy // len(job.columns)))
+    plan = length_batches(
+        [lengths[i] for i in todo], rows_per_item=len(job.columns), vocab=vocab_size(job.lm), **batching
+    )
+    job.batches = [[todo[k] for k in b] for b in plan]
+
+
+def _score_job(
+    job: ScoreJob, filler_id: int, fixed_width, context: list[int], cache: "ContextCache | None", done: Callable
+) -> np.ndarray:
     n_items, n_cols = len(job.columns[0]), len(job.columns)
     out = np.zeros((n_items, n_cols), dtype=np.float64)
     job.lm.eval()
     for batch in job.batches:
-        rows = [context + job.columns[j][i] for j in range(n_cols) for i in batch]
-        ll = _forward(job.lm, rows, filler_id, fixed_width, len(context)).reshape(n_cols, len(batch))
+        if cache is None:
+            rows = [context + job.columns[j][i] for j in range(n_cols) for i in batch]
+            ll = _forward(job.lm, rows, filler_id, fixed_width, len(context))
+        else:
+            rows = [job.columns[j][i] for j in range(n_cols) for i in batch]
+            ll = _forward_cached(job.lm, cache, rows, filler_id, fixed_width)
+        ll = ll.reshape(n_cols, len(batch))
         for j in range(n_cols):
             out[batch, j] = ll[j]
         done(len(rows))
@@ -155,6 +176,51 @@ def _forward(lm, rows: list[list[int]], filler_id: int, fixed_width: int | None,
     with autocast(lm.device.type):
         logits = lm(input_ids=ids).logits
     return sequence_log_likelihood(logits, targets).double().cpu().numpy()
+
+
+def _cache_argument(lm) -> str:
+    """The name ``lm.forward`` takes a key/value cache by: ``cache`` (transformers >= 5.2x),
+    else ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+
+
+class ContextCache:
+    """A context's key/value cache, computed once, and the log-probabilities of the token that
+    follows it (a row's first token, which the cached forward pass does not predict)."""
+
+    def __init__(self, lm, context: Sequence[int]):
+        ids = torch.tensor([list(context)], dtype=torch.long, device=lm.device)
+        with autocast(lm.device.type):
+            out = lm(input_ids=ids, use_cache=True)
+        self.cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+        if self.cache is None:
+            raise NlpgdError(f"{type(lm).__name__} returns no key/value cache to reuse a prompt with")
+        self.first_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        layers = getattr(self.cache, "layers", [])
+        self.nbytes = sum(
+            t.numel() * t.element_size()
+            for layer in layers
+            for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
+            if t is not None
+        )
+        self.argument = _cache_argument(lm)
+
+    def expanded(self, n: int):
+        """A copy of the cache for a batch of ``n`` rows (each forward pass extends its own)."""
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(n)
+        return cache
+
+
+def _forward_cached(lm, prefix: ContextCache, rows: list[list[int]], filler_id: int, fixed_width) -> np.ndarray:
+    """``log P`` of every token of each row after the cached context: the first token from the
+    context's last position, the rest from one forward pass over the rows."""
+    ids, targets = padded_batch(rows, filler_id, fixed_width)
+    ids, targets = ids.to(lm.device), targets.to(lm.device)
+    with autocast(lm.device.type):
+        logits = lm(input_ids=ids, use_cache=True, **{prefix.argument: prefix.expanded(len(rows))}).logits
+    first = prefix.first_logp.to(lm.device)[ids[:, 0]]
+    return (sequence_log_likelihood(logits, targets) + first).double().cpu().numpy()
 
 
 class ReferenceLM:

@@ -37,6 +37,14 @@ class LoraParams(BaseModel):
     )
 
 
+#: Channel prompting's prompts when ``prompts: default`` (written once for spam filtering, not
+#: tuned on any test set): each class described in one line, the message after it.
+DEFAULT_PROMPTS: dict[str, str] = {
+    "spam": "The following is a spam message:\n",
+    "ham": "The following is a normal message:\n",
+}
+
+
 class GPT2Params(TrainerParams):
     type: Literal["gpt2"] = "gpt2"
     checkpoint: str = Field(
@@ -98,6 +106,27 @@ class GPT2Params(TrainerParams):
         None,
         description="class prior to use at predict time instead of the train split's, e.g. {spam: 0.5, ham: 0.5}",
     )
+    # channel prompting (nlpgd.models.channel): a pretrained LM as it is, no label tokens
+    prompts: dict[str, str] | Literal["default"] | None = Field(
+        None,
+        description="channel prompting (Min et al. 2022): classify by log P(message | prompt of the class) + "
+        "log P(class) with a pretrained LM used as it is (epochs: 0): one prompt per class, e.g. {spam: 'The "
+        "following is a spam message:\\n', ham: ...}, the message right after it; 'default' uses the built-in "
+        "spam/ham prompts",
+    )
+    demonstrations: int = Field(
+        0,
+        ge=0,
+        description="channel prompting: this many labelled training messages (half of each class, drawn with "
+        "the seed) shown before the message as in-context examples, each behind its class's prompt",
+    )
+    demonstration_tokens: int = Field(32, gt=0, description="channel prompting: tokens kept of each demonstration")
+    calibration: Literal["none", "prior", "contextual"] = Field(
+        "none",
+        description="channel prompting: 'none' (uniform prior, no labels used), 'prior' (the class prior of "
+        "the training labels), 'contextual' (Zhao et al. 2021: subtract each class's log-likelihood of "
+        "content-free inputs such as 'N/A'; no labels used)",
+    )
     # the generative-discriminative continuum (nlpgd.models.hybrid)
     generative_weight: float = Field(
         1.0,
@@ -141,6 +170,50 @@ class GPT2Params(TrainerParams):
     @classmethod
     def _prior_is_distribution(cls, v):
         return None if v is None else validate_prior(v)
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts_name_each_class(cls, v):
+        if not isinstance(v, dict):
+            return v
+        classes = set(DEFAULT_PROMPTS)
+        unknown = sorted(set(v) - classes)
+        if unknown:
+            raise ValueError(f"prompts name unknown class '{unknown[0]}'; give one prompt for each of ham and spam")
+        missing = sorted(classes - set(v))
+        if missing:
+            raise ValueError(f"prompts miss class '{missing[0]}'; give one prompt for each of ham and spam")
+        empty = sorted(k for k, text in v.items() if not str(text).strip())
+        if empty:
+            raise ValueError(f"the prompt of class '{empty[0]}' is empty")
+        return v
+
+    def channel_prompts(self) -> dict[str, str] | None:
+        """The prompt of each class (``prompts: default`` resolved), or None without channel prompting."""
+        if self.prompts is None:
+            return None
+        return dict(DEFAULT_PROMPTS) if self.prompts == "default" else dict(self.prompts)
+
+    def label_free(self) -> bool:
+        """Whether the model classifies without using any training label (channel prompting with
+        no demonstrations and no prior from the labels)."""
+        return self.prompts is not None and self.demonstrations == 0 and self.calibration != "prior"
+
+    @model_validator(mode="after")
+    def _channel(self):
+        if self.prompts is None:
+            if self.demonstrations or self.calibration != "none":
+                raise ValueError("demonstrations and calibration belong to channel prompting: set prompts too")
+            return self
+        if self.checkpoint == "scratch":
+            raise ValueError("prompts need a pretrained causal LM (e.g. checkpoint: smollm2), not 'scratch'")
+        if self.epochs != 0:
+            raise ValueError("prompts use the pretrained LM as it is: set epochs: 0")
+        if self.lora is not None or self.discriminative_weight > 0 or self.conditioning != "prefix":
+            raise ValueError(
+                "prompts use one pretrained LM as it is: no lora, no discriminative_weight, conditioning: prefix"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shapes(self):

@@ -37,9 +37,13 @@ def _panel(ax, panel: dict, colors: dict) -> None:
     for s in panel["series"]:
         if s["x"]:
             _draw_series(ax, s, colors[s.get("group") or s["label"]])
-    if panel.get("xscale") == "log":
-        ax.set_xscale("log")
-        ticks = sorted({float(x) for s in panel["series"] for x in s["x"] if x is not None and x > 0})
+    if panel.get("xscale") in ("log", "symlog"):  # symlog: a log axis that also shows 0
+        ax.set_xscale(
+            *(("symlog",) if panel["xscale"] == "symlog" else ("log",)),
+            **({"linthresh": 1} if panel["xscale"] == "symlog" else {}),
+        )
+        low = 0 if panel["xscale"] == "symlog" else 1e-300
+        ticks = sorted({float(x) for s in panel["series"] for x in s["x"] if x is not None and x >= low})
         if ticks and panel.get("xticks") is None:
             ax.set_xticks(ticks)
             ax.set_xticklabels([f"{t:g}" for t in ticks], fontsize=7)

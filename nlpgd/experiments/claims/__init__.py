@@ -27,7 +27,7 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims.differs import differs_table
 from nlpgd.experiments.claims.measure import Store
 from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
-from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_targets
+from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_shifts, load_targets
 from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reopen_run, start_run
 from nlpgd.io import read_json, write_json
 
@@ -67,10 +67,13 @@ def design(cfg: ExperimentConfig, names: list[str]):
     notes: list[str] = []
     prepared = load_splits(cfg.data)
     data = {MAIN: Splits.of(prepared)}
+    shifts: dict[str, dict] = {}
     if "robustness" in names:
         data.update(load_targets(cfg, cfg.experiment, notes))
+        shift_data, shifts = load_shifts(cfg, cfg.experiment)
+        data.update(shift_data)
     pairs, reference, pair_notes = resolve_pairs(cfg, cfg.experiment)
-    d = Design(cfg, cfg.experiment, pairs, reference, data, notes + pair_notes)
+    d = Design(cfg, cfg.experiment, pairs, reference, data, notes + pair_notes, shifts)
     plans = {n: EXPERIMENTS[n].plan(d) for n in names}
     return d, prepared, plans
 

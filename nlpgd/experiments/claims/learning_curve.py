@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
+from nlpgd.experiments.claims import prompted
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
@@ -42,6 +43,7 @@ def add_size_cells(d: Design, plan: Plan, grid_sizes: list) -> None:
 def plan(d: Design) -> Plan:
     p = Plan()
     add_size_cells(d, p, sizes(d)[0])
+    prompted.add_cells(d, p)  # models that classify without training: at 0 labels, or the few-shot sizes
     return p
 
 
@@ -233,7 +235,9 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     param_rows, param_notes = M.parameter_rows(
         store, d.pairs, FULL if FULL in grid_sizes else f"n{grid_sizes[-1]}", d.seeds
     )
-    primary, judgement = M.judged(lc.metric, findings, param_notes)
+    pts = prompted.points(d, store)  # models that classify without training, at 0 and few labels
+    few_labels, few_label_sentences = prompted.table_and_sentences(d, pts, st, draws, lc.metric)
+    primary, judgement = M.judged(lc.metric, findings, param_notes + few_label_sentences)
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
@@ -245,13 +249,16 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         tables=[
             *_pair_tables(d, st, grid_sizes, draws, n_full),
             _metric_table(st, ref_st, draws, ref.get("draws"), grid_sizes),
+            *([few_labels] if few_labels else []),
             {
                 "title": "Matched pairs: parameters at the largest size",
                 "headers": M.PARAMETER_HEADERS,
                 "rows": param_rows,
             },
         ],
-        figures=[_figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full)],
+        figures=[
+            prompted.add_to_figure(d, _figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full), pts, PANELS)
+        ],
         notes=notes,
         method="Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict "
         "compares the members of each pair on the "

@@ -12,6 +12,7 @@ Training sets:
   differs per seed and is the same for every model and experiment);
 - ``full``: the whole main train split (as the config's ``data`` section leaves it);
 - ``xd-<target>``: the whole train split of a cross-domain target (robustness, reverse direction);
+- ``shift-<name>``: the train split of a real shift's train side (robustness: temporal, difficulty);
 - ``aug-r<size>-mix`` / ``aug-r<size>-syn``: the real subset plus the generator's filtered
   samples, or the samples alone (augmentation).
 """
@@ -202,6 +203,16 @@ def size_set(size) -> TrainSet:
 
 def target_set(target: str) -> TrainSet:
     return TrainSet(f"xd-{target}", source=target)
+
+
+def shift_sources(shift: str) -> tuple[str, str]:
+    """The data keys of a real shift's two sides: its train side (also the training set's
+    name, ``shift-<name>``) and its target side."""
+    return f"shift-{shift}", f"shift-{shift}-target"
+
+
+def shift_set(shift: str) -> TrainSet:
+    return TrainSet(shift_sources(shift)[0], source=shift_sources(shift)[0])
 
 
 def synthetic_set(real_size: int, mode: str, generator: str) -> TrainSet:

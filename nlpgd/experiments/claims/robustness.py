@@ -1,10 +1,12 @@
-"""Robustness to shifted data: obfuscated test messages, and other corpora.
+"""Robustness to shifted data: obfuscated test messages, other corpora, and real shifts.
 
 (a) Every model fitted on the full train split scores the test split after each obfuscation
 of :mod:`nlpgd.perturb` at each strength (the share of words changed; seed k's models see the
 texts perturbed with seed k, so both members of a pair see the same texts). (b) For each
 cross-domain target, the models trained on the main corpus score the target's test split, and
-the paired models trained on the target's train split score the main test split.
+the paired models trained on the target's train split score the main test split. (c) For each
+real shift inside SpamAssassin (:mod:`nlpgd.data.shifts`: temporal, difficulty), the paired
+models trained on the shift's train side score its own test split and the target side.
 
 A drop is how much worse a model does on the shifted test set than on its own clean test set
 (clean minus shifted for a higher-is-better metric). The claim favours the generative member:
@@ -14,7 +16,7 @@ it held when the discriminative member drops more.
 from __future__ import annotations
 
 from nlpgd.experiments.claims import measure as M
-from nlpgd.experiments.claims.plan import FULL, MAIN, Plan, target_set, text_eval
+from nlpgd.experiments.claims.plan import FULL, MAIN, Plan, shift_set, shift_sources, target_set, text_eval
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import PERTURBATIONS_FILE, Design
 from nlpgd.report.verdict import verdict
@@ -38,6 +40,10 @@ def plan(d: Design) -> Plan:
         for seed in d.seeds:
             for m in d.paired:
                 p.add(target_set(t), m, seed, [text_eval(source=MAIN)])
+    for t in d.shifts:  # real shifts: paired models trained on the train side, scored on the target side
+        for seed in d.seeds:
+            for m in d.paired:
+                p.add(shift_set(t), m, seed, [text_eval(source=shift_sources(t)[1])])
     return p
 
 
@@ -52,9 +58,26 @@ def drop(clean: dict, shifted: dict) -> dict:
     return {k: M.advantage(clean[k], shifted[k], M.better(k)) for k in clean}
 
 
+def _trained_elsewhere(d: Design, store: M.Store, rcell: str, seeds, away: str, res=None) -> tuple | None:
+    """``(in-domain, away, drop)`` of a cell trained off the main data: its own test split, and
+    the test set ``away`` (scored with ``res``, default fresh resamples of it)."""
+    if not (store.has(rcell, seeds, "test") and store.has(rcell, seeds, away)):
+        return None
+    ry = store.labels(rcell, seeds[0], "test")
+    measures = M.curve_measures(store.labels(rcell, seeds[0], "validation"), store.log_odds(rcell, seeds, "validation"))
+    own = M.measure(
+        M.Resampler(len(ry), len(seeds), d.grid.bootstrap), ry, store.log_odds(rcell, seeds, "test"), measures
+    )
+    ay = store.labels(rcell, seeds[0], away)
+    res = res or M.Resampler(len(ay), len(seeds), d.grid.bootstrap)
+    shifted = M.measure(res, ay, store.log_odds(rcell, seeds, away), measures)
+    return own, shifted, drop(own, shifted)
+
+
 def model_drops(d: Design, store: M.Store, m: str) -> dict:
     """Clean and shifted metrics, and drops, of one model: ``{"clean", "draws",
-    "obfuscation": {(kind, s): (metrics, drops)}, "forward": {t: ...}, "reverse": {t: ...}}``."""
+    "obfuscation": {(kind, s): (metrics, drops)}, "forward": {t: ...}, "reverse": {t: ...},
+    "shift": {t: ...}}``."""
     seeds, cell = d.seeds_of(m), f"{FULL}/{m}"
     if not store.has(cell, seeds, "test"):
         return {}
@@ -62,7 +85,7 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
     res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
     measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
     clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
-    out = {"clean": clean, "draws": res.draws, "obfuscation": {}, "forward": {}, "reverse": {}}
+    out = {"clean": clean, "draws": res.draws, "obfuscation": {}, "forward": {}, "reverse": {}, "shift": {}}
     for kind, s in _obfuscations(d):
         shifted = _scored(store, res, cell, seeds, text_eval(("obfuscate", kind, s)).name, measures)
         if shifted is not None:
@@ -74,18 +97,25 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
                 M.Resampler(len(yt), len(seeds), d.grid.bootstrap), yt, store.log_odds(cell, seeds, f"on-{t}"), measures
             )
             out["forward"][t] = (clean, cross, drop(clean, cross))
-        rcell = f"{target_set(t).name}/{m}"
-        if m in d.paired and store.has(rcell, seeds, "test") and store.has(rcell, seeds, f"on-{MAIN}"):
-            ry = store.labels(rcell, seeds[0], "test")
-            rmeasures = M.curve_measures(
-                store.labels(rcell, seeds[0], "validation"), store.log_odds(rcell, seeds, "validation")
-            )
-            own = M.measure(
-                M.Resampler(len(ry), len(seeds), d.grid.bootstrap), ry, store.log_odds(rcell, seeds, "test"), rmeasures
-            )
-            away = M.measure(res, y, store.log_odds(rcell, seeds, f"on-{MAIN}"), rmeasures)
-            out["reverse"][t] = (own, away, drop(own, away))
+        if m in d.paired and (r := _trained_elsewhere(d, store, f"{target_set(t).name}/{m}", seeds, f"on-{MAIN}", res)):
+            out["reverse"][t] = r
+    for t in d.shifts:
+        away = text_eval(source=shift_sources(t)[1]).name
+        if m in d.paired and (r := _trained_elsewhere(d, store, f"{shift_set(t).name}/{m}", seeds, away)):
+            out["shift"][t] = r
     return out
+
+
+def _condition(d: Design, way: str, t: str) -> tuple[str, str]:
+    """``(condition, "trained on ..., tested on ...")`` of a cross-domain direction or a shift."""
+    if way == "shift":
+        sides = d.shifts[t]
+        return f"{t} shift", f"trained on {sides['train']['groups']}, tested on {sides['target']['groups']}"
+    cond = f"{d.main_name} to {t}" if way == "forward" else f"{t} to {d.main_name}"
+    return cond, f"trained on {cond.replace(' to ', ', tested on ')}"
+
+
+WAYS = ("forward", "reverse", "shift")
 
 
 def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
@@ -101,18 +131,11 @@ def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
         if kinds:
             vg, vc = (M.average([x["obfuscation"][(k, top)][1][metric] for k in kinds]) for x in (g, c))
             parts.append(("obfuscation", f"{quantity} at strength {top:g}, averaged over {', '.join(kinds)}", vg, vc))
-        for way, fmt in (("forward", "{main} to {t}"), ("reverse", "{t} to {main}")):
-            for t in d.targets:
+        for way in WAYS:
+            for t in d.shifts if way == "shift" else d.targets:
                 if t in g[way] and t in c[way]:
-                    cond = fmt.format(main=d.main_name, t=t)
-                    parts.append(
-                        (
-                            cond,
-                            f"{quantity}, trained on {cond.replace(' to ', ', tested on ')}",
-                            g[way][t][2][metric],
-                            c[way][t][2][metric],
-                        )
-                    )
+                    cond, how = _condition(d, way, t)
+                    parts.append((cond, f"{quantity}, {how}", g[way][t][2][metric], c[way][t][2][metric]))
         for cond, statistic, vg, vc in parts:
             out.append(
                 M.finding(
@@ -149,9 +172,11 @@ def _tables(d: Design, drops: dict, metric: str) -> list[dict]:
             lost.append([m, kind, *(M.text(x[1][metric].summary(v["draws"])) if x else "n/a" for x in cells)])
     cross = []
     for m, v in drops.items():
-        for way in ("forward", "reverse"):
+        for way in WAYS:
             for t, (own, away, dr) in v[way].items():
-                cond = f"{d.main_name} to {t}" if way == "forward" else f"{t} to {d.main_name}"
+                cond, how = _condition(d, way, t)
+                if way == "shift":
+                    cond = f"{cond}: {how.removeprefix('trained on ').replace(', tested on ', ' to ')}"
                 cross.append([m, cond, *(M.text(x[metric].summary(v["draws"])) for x in (own, away, dr))])
     label = M.label(metric)
     tables = [
@@ -169,12 +194,40 @@ def _tables(d: Design, drops: dict, metric: str) -> list[dict]:
     if cross:
         tables.append(
             {
-                "title": f"Across domains: {label} in-domain, cross-domain, and the drop",
-                "headers": ["model", "trained on, tested on", "in-domain", "cross-domain", "drop"],
+                "title": f"Across domains and real shifts: {label} in-domain, shifted, and the drop",
+                "headers": ["model", "trained on to tested on", "in-domain", "shifted", "drop"],
                 "rows": cross,
             }
         )
     return tables
+
+
+def shift_tables(shifts: dict[str, dict]) -> list[dict]:
+    """What each side of each real shift holds after de-duplication, and what each group is."""
+    if not shifts:
+        return []
+    rows, groups = [], {}
+    for name, r in shifts.items():
+        groups.update(r["groups"])
+        for side in ("train", "target"):
+            x = r[side]
+            removed = f"{x['duplicates_within']} duplicates within the side"
+            if side == "target":
+                removed += f", {x['duplicates_of_train']} exact duplicates of train-side messages"
+            used = " / ".join(str(n) for n in x["splits"].values()) if side == "train" else str(x["messages"])
+            rows.append([name, side, x["groups"], x["messages"], x["ham"], x["spam"], used, removed])
+    return [
+        {
+            "title": "Real shifts: each side after de-duplication (train side used as train / validation / test)",
+            "headers": ["shift", "side", "groups", "messages", "ham", "spam", "used", "removed"],
+            "rows": rows,
+        },
+        {
+            "title": "SpamAssassin groups",
+            "headers": ["group", "what it is"],
+            "rows": [[g, w] for g, w in groups.items()],
+        },
+    ]
 
 
 def effect_table(store: M.Store, prefixes: tuple[str, ...]) -> dict:
@@ -219,8 +272,8 @@ def _figures(d: Design, drops: dict, metric: str) -> list[dict]:
         )
     figs = [{"name": "obfuscation", "title": f"{M.label(metric)} on obfuscated test messages", "panels": panels}]
     cross_panels = []
-    for way in ("forward", "reverse"):
-        for t in d.targets:
+    for way in WAYS:
+        for t in d.shifts if way == "shift" else d.targets:
             lines = [
                 M.series(
                     m, [0, 1], [v[way][t][0][metric].summary(v["draws"]), v[way][t][1][metric].summary(v["draws"])]
@@ -229,14 +282,13 @@ def _figures(d: Design, drops: dict, metric: str) -> list[dict]:
                 if t in v[way]
             ]
             if lines:
-                cond = f"{d.main_name} to {t}" if way == "forward" else f"{t} to {d.main_name}"
                 cross_panels.append(
                     {
-                        "title": f"trained on {cond.replace(' to ', ', tested on ')}",
+                        "title": _condition(d, way, t)[1],
                         "xlabel": "",
                         "ylabel": M.label(metric),
                         "xticks": [0, 1],
-                        "xticklabels": ["in-domain", "cross-domain"],
+                        "xticklabels": ["in-domain", "shifted" if way == "shift" else "cross-domain"],
                         "series": lines,
                     }
                 )
@@ -255,8 +307,8 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     others = [f for f in findings if f["metric"] != metric]
     param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
     notes = [n for n in d.notes if n.startswith("cross-domain")]
-    if not d.grid.robustness.cross_domain:
-        notes.append("no cross-domain target is configured (experiment.robustness.cross_domain)")
+    if not d.grid.robustness.cross_domain and not d.shifts:
+        notes.append("no cross-domain target or real shift is configured (experiment.robustness.cross_domain, .shifts)")
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
@@ -272,6 +324,7 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         or "no matched pair",
         tables=[
             *_tables(d, drops, metric),
+            *shift_tables(d.shifts),
             M.findings_table(findings),
             effect_table(store, ("obfuscate",)),
             {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
@@ -280,6 +333,8 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         notes=notes,
         method="Obfuscations keep labels and are drawn per message with the model's seed. Drops and their "
         "differences use the same bootstrap resamples of the test messages for both members of a pair; a drop "
-        "across domains subtracts independent resamples of the two test sets. A positive advantage means the "
-        "generative member dropped less. " + M.INTERVALS,
+        "across domains or a real shift subtracts independent resamples of the two test sets. A real shift trains "
+        "on its train side and compares that side's own test split with the target side, from which exact "
+        "duplicates of train-side messages were removed. A positive advantage means the generative member dropped "
+        "less. " + M.INTERVALS,
     )

@@ -31,7 +31,7 @@ from nlpgd import stats
 from nlpgd.config import DataConfig, ExperimentConfig, ExperimentGrid, dataset_config
 from nlpgd.data import load_splits
 from nlpgd.errors import NlpgdError
-from nlpgd.experiments.claims.plan import FULL, MAIN, Cell, Pair, Plan, TrainSet
+from nlpgd.experiments.claims.plan import FULL, MAIN, Cell, Pair, Plan, TrainSet, shift_sources
 from nlpgd.experiments.claims.training_data import (  # noqa: F401 (runner.X, as before)
     MIN_VALIDATION,
     SEED_SHARE,
@@ -70,8 +70,9 @@ class Design:
     grid: ExperimentGrid
     pairs: list[Pair]
     reference: list[str]
-    data: dict[str, Splits]  # MAIN and every cross-domain target that could be loaded
+    data: dict[str, Splits]  # MAIN, every cross-domain target that could be loaded, both sides of each shift
     notes: list[str] = field(default_factory=list)
+    shifts: dict[str, dict] = field(default_factory=dict)  # real shifts: name -> what each side holds
 
     @property
     def seeds(self) -> list[int]:
@@ -90,7 +91,9 @@ class Design:
 
     @property
     def targets(self) -> list[str]:
-        return [t for t in self.data if t != MAIN]
+        """The cross-domain targets (not the sides of the real shifts)."""
+        sides = {k for t in self.shifts for k in shift_sources(t)}
+        return [t for t in self.data if t != MAIN and t not in sides]
 
     @property
     def main_name(self) -> str:
@@ -144,6 +147,33 @@ def load_targets(cfg: ExperimentConfig, grid: ExperimentGrid, notes: list[str]) 
             notes.append(f"cross-domain target '{name}' skipped: {exc}")
             log.warning("%s", notes[-1])
     return out
+
+
+def load_shifts(cfg: ExperimentConfig, grid: ExperimentGrid) -> tuple[dict[str, Splits], dict[str, dict]]:
+    """Both sides of every real shift of the robustness grid (data keys from
+    :func:`~nlpgd.experiments.claims.plan.shift_sources`), with the main data's settings, and
+    what each side holds; a side that is empty after de-duplication is an error."""
+    from nlpgd import LABELS
+    from nlpgd.data.shifts import load_shift
+
+    data, reports = {}, {}
+    for name in grid.robustness.shifts:
+        shift = load_shift(name, cfg.data)
+        train_key, target_key = shift_sources(name)
+        if train_key in grid.robustness.cross_domain or target_key in grid.robustness.cross_domain:
+            raise NlpgdError(
+                f"config key 'experiment.robustness.cross_domain': the name '{train_key}' is taken by a shift"
+            )
+        data[train_key] = Splits.of(shift.train)
+        rows = shift.target
+        data[target_key] = Splits(
+            texts={"test": [r["text"] for r in rows]},
+            labels={"test": [r["label"] for r in rows]},
+            ids={"test": [r["id"] for r in rows]},
+            y={"test": np.asarray([LABELS.index(r["label"]) for r in rows])},
+        )
+        reports[name] = shift.report
+    return data, reports
 
 
 @dataclass

@@ -83,7 +83,7 @@ def repeat_small(params, texts: list[str], labels: list[str], min_seen: int) -> 
     """A model trained in epochs (``epoch_trained``) sees at least ``min_seen`` examples: a small
     training set is repeated within each epoch (its epochs, validation and checkpoints stay as
     configured)."""
-    if not build_model(params).can("epoch_trained") or not texts:
+    if not build_model(params).can("epoch_trained") or not texts or params.epochs == 0:  # epochs 0: nothing trains
         return texts, labels, 1
     r = max(1, math.ceil(min_seen / (len(texts) * params.epochs)))
     return texts * r, labels * r, r
