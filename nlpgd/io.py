@@ -312,3 +312,48 @@ def load_yaml(text: str) -> Any:
 
     Loader.add_constructor("tag:yaml.org,2002:map", mapping)
     return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: no Python objects
+
+
+def check_output_file(path: Path, what: str = "--out") -> Path:
+    """``path`` once a file can be written there (its folder is created and tested as every
+    write goes, see :func:`check_writable`); a folder at ``path`` or at its ``.partial`` name,
+    or a folder nlpgd cannot write into, is one sentence. For commands to call before long work."""
+    path = Path(path)
+    for target in (path, partial_path(path)):
+        if target.is_dir():
+            raise NlpgdError(f"{what} {target} is a folder: name a file")
+    check_writable(path.parent, f"{what} {path}: cannot write into {path.parent}")
+    return path
+
+
+def partial_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".partial")
+
+
+@contextmanager
+def partial_writer(path: Path) -> Iterator[IO]:
+    """Stream text (UTF-8) into ``PATH.partial``, renamed to ``path`` once the block ends.
+
+    For output written as it is produced (millions of lines): what a reader finds under
+    ``path`` is always complete. On an error the partial file is removed; on Ctrl-C it is
+    kept, under its ``.partial`` name, with everything written so far."""
+    path = Path(path)
+    tmp = partial_path(path)
+    ensure_dir(path.parent)
+    try:
+        f = open(tmp, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise write_error(tmp, exc) from None
+    try:
+        with f:
+            yield f
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except KeyboardInterrupt:
+        raise
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

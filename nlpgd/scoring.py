@@ -3,20 +3,27 @@
 Below the experiments: ``compare`` scores the models it has just fitted with
 :func:`score_model`; ``classify``, ``evaluate`` and ``generate`` load a run's models with
 :func:`load_run_models`. A model that cannot be loaded is one sentence naming it and the file.
+:func:`score_chunks` scores any number of texts a chunk at a time (``classify -``), in memory
+that does not grow with their number.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from nlpgd import CHUNK_SIZE
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import load_model
 from nlpgd.runs import open_run
+
+T = TypeVar("T")
 
 
 def spam_column(model: Classifier) -> int:
@@ -76,6 +83,8 @@ def load_named_model(key: str, folder: Path, *, progress: bool = True) -> Classi
     except NlpgdError as exc:
         raise NlpgdError(f"cannot load model '{key}': {exc}") from None
     model.progress = progress
+    for member in getattr(model, "members_", {}).values():  # a stack's members score inside it
+        member.progress = progress
     return model
 
 
@@ -104,3 +113,34 @@ def load_run_models(
     """Load the saved models of a finished run: ``{"<model>/seed<k>": Classifier}``."""
     folders = run_model_folders(run_dir, model, seed)
     return {key: load_named_model(key, folder, progress=progress) for key, folder in folders.items()}
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last one shorter), reading ``items`` lazily:
+    at most one chunk is held at a time."""
+    if size < 1:
+        raise NlpgdError(f"chunk size must be at least 1, got {size}")
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def score_chunks(
+    models: dict[str, Classifier],
+    items: Iterable[T],
+    chunk_size: int = CHUNK_SIZE,
+    *,
+    text: Callable[[T], str] | None = None,
+) -> Iterator[tuple[list[T], dict[str, np.ndarray]]]:
+    """``(chunk, {key: P(spam) of each item})`` for consecutive chunks of ``items``, each
+    yielded as soon as every model has scored it; ``text`` picks an item's text (default: the
+    item is the text). ``items`` may be any iterable (a generator, a file, stdin) and is read
+    one chunk at a time, so memory depends on ``chunk_size`` and the models, never on how
+    many items there are."""
+    columns = {key: spam_column(m) for key, m in models.items()}
+    for chunk in chunked(items, chunk_size):
+        texts = chunk if text is None else [text(item) for item in chunk]
+        yield (
+            chunk,
+            {key: np.asarray(m.predict_proba(texts), dtype=np.float64)[:, columns[key]] for key, m in models.items()},
+        )

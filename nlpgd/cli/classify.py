@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
-from nlpgd.cli.common import Quiet, Verbose, cli_errors, echo_table, parse_prior, progress_bars
+from nlpgd import CHUNK_SIZE
+from nlpgd.cli.common import (
+    Quiet,
+    RateProgress,
+    Verbose,
+    cli_errors,
+    echo_table,
+    parse_prior,
+    progress_bars,
+    progress_output,
+)
 from nlpgd.errors import NlpgdError
+from nlpgd.io import check_output_file, partial_writer
+
+log = logging.getLogger(__name__)
 
 
 @cli_errors
@@ -24,7 +41,9 @@ def classify(
     ] = None,
     model: Annotated[Optional[str], typer.Option(help="Only this model (default: every model in the run).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Only the model trained with this seed.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text and model.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per text and model, printed as each chunk is scored.")
+    ] = False,
     prior: Annotated[
         Optional[list[str]],
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
@@ -37,53 +56,209 @@ def classify(
             "(GPT-2 models): which words pull a message towards spam.",
         ),
     ] = False,
+    chunk_size: Annotated[
+        int, typer.Option(help="Messages read, scored and written together: memory depends on this, not on the input.")
+    ] = CHUNK_SIZE,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Write the JSON lines to this file (FILE.jsonl.partial while scoring, renamed when complete) "
+            "instead of stdout."
+        ),
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Print each model's label and spam probability for each text."""
-    from nlpgd.scoring import load_run_models, spam_column
+    """Print each model's label and spam probability for each text.
 
-    items = list(texts or [])
-    if items == ["-"]:
-        items = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not items:
-        raise NlpgdError("no text to classify: pass messages as arguments or '-' to read stdin")
-    blank = [i for i, text in enumerate(items, start=1) if not text.strip()]
-    if blank:
-        raise NlpgdError(f"text {blank[0]} is empty or whitespace only: there is nothing to classify")
+    With '-', stdin is read, scored and written one chunk at a time (--chunk-size), so any
+    number of messages fits in memory and results appear as they are ready."""
+    from nlpgd.scoring import load_run_models
+
+    if chunk_size < 1:
+        raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
+    if out is not None:
+        check_output_file(out)
+    messages = _messages(texts)
     prior_map = parse_prior(prior)
-    models = load_run_models(run_dir, model, seed, progress=progress_bars())
+    bars = progress_bars()
+    models = load_run_models(run_dir, model, seed, progress=False)  # the bar below counts messages
     from nlpgd.models.base import apply_prior
 
     unchanged = apply_prior(models, prior_map)
     if unchanged:
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
-    per_token = {k: m for k, m in models.items() if m.can("token_scores")}
-    if tokens:
-        if not per_token:
-            raise NlpgdError(
-                f"--tokens needs a model with per-token scores (gpt2); the selected models are {', '.join(models)}"
+    per_token = _per_token_models(models, tokens, quiet=as_json or out is not None)
+    total = None if texts == ["-"] else len(texts or [])
+    progress = RateProgress("classifying", "msg", bar=bars, total=total)
+    with progress_output(bars):
+        if out is not None:
+            with partial_writer(out) as f:
+                done = _stream(models, messages, chunk_size, progress, _JsonLines(f.write, per_token))
+            typer.echo(
+                f"wrote {done * len(models):,} lines ({done:,} messages x {len(models)} models) to {out}", err=True
             )
-        skipped = [k for k in models if k not in per_token]
-        if skipped and not as_json:
-            typer.echo(f"note: no per-token scores for {', '.join(skipped)}", err=True)
-    rows = []
-    for key, m in models.items():
-        p = m.predict_proba(items)[:, spam_column(m)]
-        for text, ps in zip(items, p):
-            label = "spam" if ps > 0.5 else "ham"
-            if as_json:
-                row = {"model": key, "text": text, "label": label, "prob_spam": float(ps)}
-                if tokens and key in per_token:
-                    row["tokens"] = _token_rows(m, text)
-                typer.echo(json.dumps(row))
-            rows.append([key, label, f"{ps:.4f}", text if len(text) <= 60 else text[:57] + "..."])
-    if not as_json:
-        echo_table(["model", "label", "P(spam)", "text"], rows)
-        if tokens:
-            for key, m in per_token.items():
-                for text in items:
-                    _echo_tokens(key, m, text)
+        else:
+            sink = _JsonLines(_echo, per_token) if as_json else _Table(models, per_token)
+            _stream(models, messages, chunk_size, progress, sink)
+
+
+def _messages(texts: list[str] | None) -> Iterator[tuple[int, str]]:
+    """``(number, text)`` of every message to classify: the arguments (numbered from 1), or
+    with '-' the non-blank lines of stdin (numbered by line), read lazily. No message at all
+    is one sentence, found before any model is loaded."""
+    items = list(texts or [])
+    if items == ["-"]:
+        source = _stdin_lines(sys.stdin)
+    else:
+        blank = [i for i, text in enumerate(items, start=1) if not text.strip()]
+        if blank:
+            raise NlpgdError(f"text {blank[0]} is empty or whitespace only: there is nothing to classify")
+        source = iter(enumerate(items, start=1))
+    first = next(source, None)
+    if first is None:
+        raise NlpgdError("no text to classify: pass messages as arguments or '-' to read stdin")
+    return itertools.chain([first], source)
+
+
+def _stdin_lines(stream) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each non-blank line; bytes that are not UTF-8 are one sentence."""
+    raw = getattr(stream, "buffer", None)
+    for number, line in enumerate(raw if raw is not None else stream, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NlpgdError(f"stdin line {number} is not UTF-8 text") from None
+        if line.strip():
+            yield number, line.rstrip("\r\n")
+
+
+def _per_token_models(models: dict, tokens: bool, quiet: bool) -> dict:
+    """The models whose per-token scores ``--tokens`` prints (none without ``--tokens``)."""
+    if not tokens:
+        return {}
+    per_token = {k: m for k, m in models.items() if m.can("token_scores")}
+    if not per_token:
+        raise NlpgdError(
+            f"--tokens needs a model with per-token scores (gpt2); the selected models are {', '.join(models)}"
+        )
+    skipped = [k for k in models if k not in per_token]
+    if skipped and not quiet:
+        typer.echo(f"note: no per-token scores for {', '.join(skipped)}", err=True)
+    return per_token
+
+
+def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, progress, sink) -> int:
+    """Score ``messages`` chunk by chunk and hand each scored chunk to ``sink``; the count."""
+    from nlpgd.scoring import score_chunks
+
+    done, truncated = 0, _Truncations(models)
+    try:
+        with truncated:
+            for chunk, p_spam in score_chunks(models, messages, chunk_size, text=lambda item: item[1]):
+                truncated.count()
+                sink(chunk, p_spam)
+                done += len(chunk)
+                progress.update(len(chunk))
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        _silence_stdout()
+        raise typer.Exit(code=141) from None
+    finally:
+        progress.close()
+    truncated.report(done)
+    return done
+
+
+class _Truncations:
+    """One line for the texts an encoder cut to its ``max_length``, after the last chunk,
+    instead of the model's own line for every chunk."""
+
+    def __init__(self, models: dict):
+        self.models = {k: m for k, m in models.items() if hasattr(m, "n_truncated_predict_")}
+        self.totals = dict.fromkeys(self.models, 0)
+        self.loggers = {logging.getLogger(type(m).__module__) for m in self.models.values()}
+
+    def __enter__(self):
+        self.levels = {lg: lg.level for lg in self.loggers}
+        for lg in self.loggers:
+            lg.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for lg, level in self.levels.items():
+            lg.setLevel(level)
+
+    def count(self) -> None:
+        for key, m in self.models.items():
+            self.totals[key] += m.n_truncated_predict_
+
+    def report(self, done: int) -> None:
+        for key, n in self.totals.items():
+            if n:
+                limit = self.models[key].params.max_length
+                log.info("%s: %s of %s texts truncated to %d tokens", key, f"{n:,}", f"{done:,}", limit)
+
+
+def _label(p: float) -> str:
+    return "spam" if p > 0.5 else "ham"
+
+
+def _echo(text: str) -> None:
+    typer.echo(text, nl=False)
+
+
+class _JsonLines:
+    """One JSON object per message and model, a chunk at a time, through ``write``."""
+
+    def __init__(self, write, per_token: dict):
+        self.write, self.per_token = write, per_token
+
+    def __call__(self, chunk: list[tuple[int, str]], p_spam: dict) -> None:
+        lines = []
+        for i, (number, text) in enumerate(chunk):
+            for key, p in p_spam.items():
+                row = {"line": number, "model": key, "text": text, "label": _label(p[i]), "prob_spam": float(p[i])}
+                if key in self.per_token:
+                    row["tokens"] = _token_rows(self.per_token[key], text)
+                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        self.write("".join(lines))
+
+
+class _Table:
+    """The plain table, printed a chunk at a time: its columns are sized on the first chunk
+    (the text column is last, so a longer text later shifts nothing); with ``--tokens`` each
+    chunk's token tables follow its rows, and the next chunk repeats the header."""
+
+    HEADERS = ["model", "label", "P(spam)", "text"]
+
+    def __init__(self, models: dict, per_token: dict):
+        self.keys, self.per_token, self.widths = list(models), per_token, None
+
+    def __call__(self, chunk: list[tuple[int, str]], p_spam: dict) -> None:
+        rows = [
+            [key, _label(p[i]), f"{p[i]:.4f}", _short(text)]
+            for i, (_, text) in enumerate(chunk)
+            for key, p in p_spam.items()
+        ]
+        if self.widths is None or self.per_token:
+            self.widths = self.widths or [max(len(r[j]) for r in [self.HEADERS, *rows]) for j in range(4)]
+            rows = [self.HEADERS, ["-" * w for w in self.widths], *rows]
+        typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, self.widths)).rstrip() for r in rows))
+        for key, m in self.per_token.items():
+            for _, text in chunk:
+                _echo_tokens(key, m, text)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _token_rows(model, text: str) -> list[dict]:
@@ -101,7 +276,7 @@ def _echo_tokens(key: str, model, text: str) -> None:
     classes = [str(c) for c in model.classes_]
     low, high = ("ham", "spam") if set(classes) == {"ham", "spam"} else (classes[0], classes[-1])
     totals = {c: sum(r[c] for r in rows) for c in classes}
-    typer.echo(f"\n{key}: {text if len(text) <= 60 else text[:57] + '...'}")
+    typer.echo(f"\n{key}: {_short(text)}")
     typer.echo("  log P(x|y): " + ", ".join(f"{c} {totals[c]:.2f}" for c in classes) + " (nats, before the prior)")
     table = [[repr(r["token"]), *(f"{r[c]:.2f}" for c in classes), f"{r[high] - r[low]:+.2f}"] for r in rows]
     echo_table(["token", *(f"log P(.|{c})" for c in classes), f"{high} - {low}"], table)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
@@ -219,3 +220,42 @@ def echo_table(headers: list[str], rows: list[list]) -> None:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+class RateProgress:
+    """How far a long command has got, in items and items per second: a tqdm bar when ``bar``
+    (see :func:`progress_bars`), otherwise a plain log line every ``every`` seconds, so a log
+    file gets a readable line now and then and a short run prints nothing."""
+
+    every = 30.0  # seconds between plain lines
+
+    def __init__(self, what: str, unit: str, *, bar: bool, total: int | None = None):
+        self.what, self.unit, self.done, self.lines = what, unit, 0, 0
+        self.start = self.last = time.monotonic()
+        self.bar = None
+        if bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit=f" {unit}", unit_scale=True, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.lines += 1
+            logging.getLogger("nlpgd").info("%s: %s", self.what, self._rate(now))
+
+    def close(self) -> None:
+        """Ends the bar; after plain lines, one more with the totals."""
+        if self.bar is not None:
+            self.bar.close()
+        elif self.lines:
+            logging.getLogger("nlpgd").info("%s: done, %s", self.what, self._rate(time.monotonic()))
+
+    def _rate(self, now: float) -> str:
+        seconds = max(now - self.start, 1e-9)
+        return f"{self.done:,} {self.unit} in {seconds:.0f} s ({self.done / seconds:,.0f} {self.unit}/s)"

@@ -1,0 +1,272 @@
+"""Streaming scoring (issue 20 §1): ``classify -`` reads, scores and writes one chunk at a time,
+so memory does not grow with the number of messages; --out, --chunk-size and their bad input."""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import sys
+import tracemalloc
+
+import pytest
+from typer.testing import CliRunner
+
+from nlpgd.cli import app
+
+runner = CliRunner()
+WORDS = "win free prize cash claim hey lunch tomorrow meeting home later".split()
+
+
+def invoke(*args, **kwargs):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
+class GeneratedLines(io.RawIOBase):
+    """stdin made on demand from a generator: nothing ever holds all ``n`` lines."""
+
+    def __init__(self, n: int):
+        self.lines = (f"{WORDS[i % 11]} {WORDS[(i * 7) % 11]} {WORDS[(i * 3) % 11]} {i}\n".encode() for i in range(n))
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while len(self.pending) < len(buf):
+            line = next(self.lines, None)
+            if line is None:
+                break
+            self.pending += line
+        n = min(len(buf), len(self.pending))
+        buf[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+class CountingSink(io.TextIOBase):
+    """stdout that counts lines and keeps none of them."""
+
+    encoding = "utf-8"
+
+    def __init__(self):
+        self.lines = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return len(text)
+
+
+def classify_generated(monkeypatch, run, n: int, **options) -> int:
+    """``classify RUN - --json`` (the command's own function) on ``n`` generated lines; the number
+    of lines it printed."""
+    from nlpgd.cli.classify import classify
+
+    sink = CountingSink()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(GeneratedLines(n)), encoding="utf-8"))
+    monkeypatch.setattr(sys, "stdout", sink)
+    classify(run, ["-"], as_json=True, **options)
+    return sink.lines
+
+
+def peak_traced(fn) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("model", ["naive_bayes", "gpt2"])
+def test_classify_memory_does_not_grow_with_the_number_of_messages(tiny_run, monkeypatch, model):
+    """50,000 generated messages peak no higher than 3 chunks' worth: the bound is set by the
+    chunk (4,096 messages by default), not by the count. Reading all of stdin first, keeping
+    a row per message, or tokenizing everything at once all fail this."""
+    small = 3 * 4096
+
+    def run(n):
+        lines = classify_generated(monkeypatch, tiny_run, n, model=model)
+        assert lines == n  # one model, one JSON line per message
+
+    run(100)  # imports and one-time caches, outside the measurement
+    bound = peak_traced(lambda: run(small))
+    peak = peak_traced(lambda: run(50_000))
+    assert peak < 1.25 * bound + 256 * 1024, (
+        f"{model}: peak {peak / 2**20:.1f} MB at 50,000 messages vs {bound / 2**20:.1f} MB at {small}"
+    )
+
+
+class WatchedStdin:
+    """Text stdin (no byte buffer, no read-ahead) that records how many lines stdout had
+    received each time a line was taken."""
+
+    def __init__(self, lines: list[str], sink: CountingSink):
+        self.lines, self.sink, self.seen = lines, sink, []
+
+    def __iter__(self):
+        for line in self.lines:
+            self.seen.append(self.sink.lines)
+            yield line
+
+
+def test_results_appear_as_each_chunk_is_scored(tiny_run, monkeypatch):
+    from nlpgd.cli.classify import classify
+
+    sink = CountingSink()
+    stdin = WatchedStdin([f"free prize {i}\n" for i in range(7)], sink)
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(sys, "stdout", sink)
+    classify(tiny_run, ["-"], as_json=True, model="naive_bayes", chunk_size=3)
+    # the first chunk (lines 1-3) was printed before line 5 was read, the second before line 7
+    assert stdin.seen[4] >= 3 and stdin.seen[6] >= 6, stdin.seen
+    assert sink.lines == 7
+
+
+def test_json_lines_number_the_input_lines_across_chunks(tiny_run):
+    text = "win free prize now\n\nlunch tomorrow at home\n  \nclaim your cash\r\nsee you later\n"
+    r = invoke("classify", tiny_run, "-", "--json", "--chunk-size", "2", input=text)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    models = sorted({row["model"] for row in rows})
+    assert len(models) >= 4 and len(rows) == 4 * len(models)  # blank lines are skipped, not scored
+    assert [row["line"] for row in rows[:: len(models)]] == [1, 3, 5, 6]
+    assert rows[len(models) * 2]["text"] == "claim your cash"  # a Windows line end is not part of the text
+    whole = [json.loads(line) for line in invoke("classify", tiny_run, "-", "--json", input=text).stdout.splitlines()]
+    # chunking changes when lines appear, not what they say (padding moves the encoder's last digits)
+    assert [{**row, "prob_spam": pytest.approx(row["prob_spam"], abs=1e-6)} for row in whole] == rows
+
+
+def test_table_is_the_same_in_chunks(tiny_run):
+    text = "".join(f"{w} free prize {i}\n" for i, w in enumerate(WORDS))
+    whole = invoke("classify", tiny_run, "-", input=text)
+    chunked = invoke("classify", tiny_run, "-", "--chunk-size", "3", input=text)
+    assert whole.exit_code == chunked.exit_code == 0, chunked.output
+    lines, again = whole.stdout.splitlines(), chunked.stdout.splitlines()
+    assert lines[0].split() == ["model", "label", "P(spam)", "text"] and set(lines[1]) <= {"-", " "}
+    assert len(again) == len(lines) == 2 + len(WORDS) * 5  # one header, a row per message and model
+    # the same columns (the text column's rule is sized on the first chunk), the same rows
+    assert again[0] == lines[0] and again[1].split()[:3] == lines[1].split()[:3]
+    for row, same in zip(lines[2:], again[2:]):
+        (key, label, p, text), (key2, label2, p2, text2) = row.split(None, 3), same.split(None, 3)
+        assert (key, label, text) == (key2, label2, text2) and float(p) == pytest.approx(float(p2), abs=2e-4)
+        assert same.index(text2) == row.index(text)
+
+
+def test_out_writes_the_json_lines_to_a_file_renamed_when_complete(tiny_run, tmp_path):
+    text = "win free prize now\nlunch tomorrow at home\nclaim your cash\n"
+    out = tmp_path / "deep" / "scores.jsonl"
+    r = invoke("classify", tiny_run, "-", "--out", out, "--chunk-size", "2", input=text)
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "" and f"to {out}" in r.stderr
+    as_json = invoke("classify", tiny_run, "-", "--json", "--chunk-size", "2", input=text)
+    assert out.read_text(encoding="utf-8") == as_json.stdout
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scores.jsonl"]  # no .partial left
+
+
+def test_out_is_left_unfinished_when_scoring_stops(tiny_run, tmp_path, monkeypatch):
+    """An error in the second chunk leaves neither the file nor its .partial; Ctrl-C keeps the
+    .partial (what was scored so far) and never the finished name."""
+    from nlpgd.errors import NlpgdError
+    from nlpgd.models.naive_bayes import NaiveBayesClassifier
+
+    predict = NaiveBayesClassifier.predict_proba
+    calls = []
+
+    def second_call_fails(exc):
+        def fails(self, texts):
+            calls.append(len(texts))
+            if len(calls) == 2:
+                raise exc
+            return predict(self, texts)
+
+        return fails
+
+    text = "".join(f"free prize {i}\n" for i in range(5))
+    out = tmp_path / "scores.jsonl"
+    monkeypatch.setattr(NaiveBayesClassifier, "predict_proba", second_call_fails(NlpgdError("model broke")))
+    r = invoke("classify", tiny_run, "-", "--model", "naive_bayes", "--out", out, "--chunk-size", "2", input=text)
+    assert r.exit_code == 2 and "model broke" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    calls.clear()
+    monkeypatch.setattr(NaiveBayesClassifier, "predict_proba", second_call_fails(KeyboardInterrupt()))
+    r = invoke("classify", tiny_run, "-", "--model", "naive_bayes", "--out", out, "--chunk-size", "2", input=text)
+    assert r.exit_code == 130 and not out.exists()
+    partial = tmp_path / "scores.jsonl.partial"
+    assert [json.loads(line)["line"] for line in partial.read_text().splitlines()] == [1, 2]
+
+
+def one_sentence(r, *fragments):
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output, r.stderr
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    assert r.stdout == ""
+
+
+@pytest.fixture
+def no_scoring(monkeypatch):
+    """Loading a model fails the test: bad options must be refused before any scoring."""
+    import nlpgd.scoring
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("models were loaded before the options were checked")
+
+    monkeypatch.setattr(nlpgd.scoring, "load_run_models", refuse)
+
+
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_chunk_size_below_one_is_one_sentence(tiny_run, no_scoring, size):
+    one_sentence(invoke("classify", tiny_run, "-", "--chunk-size", size, input="free prize\n"), "--chunk-size", size)
+
+
+def test_out_in_an_unwritable_place_is_one_sentence_before_scoring(tiny_run, tmp_path, no_scoring):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    one_sentence(invoke("classify", tiny_run, "-", "--out", afile / "x.jsonl", input="free prize\n"), str(afile))
+    (tmp_path / "adir").mkdir()
+    one_sentence(invoke("classify", tiny_run, "-", "--out", tmp_path / "adir", input="free\n"), "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"] and not any((tmp_path / "adir").iterdir())
+
+
+def test_stdin_that_is_not_utf8_is_one_sentence(tiny_run):
+    r = invoke("classify", tiny_run, "-", "--model", "naive_bayes", input=b"free prize\n\xff\xfe bad\n")
+    one_sentence(r, "stdin line 2 is not UTF-8")
+
+
+def test_progress_lines_off_a_terminal_and_a_bar_on_one(tiny_run, monkeypatch, caplog):
+    from nlpgd.cli import common
+
+    text = "".join(f"free prize {i}\n" for i in range(6))
+    args = ("classify", tiny_run, "-", "--json", "--model", "naive_bayes", "--chunk-size", "2")
+    with caplog.at_level("INFO", logger="nlpgd"):
+        r = invoke(*args, input=text)
+        assert r.stderr == "" and caplog.messages == []  # a short run off a terminal says nothing
+        monkeypatch.setattr(common.RateProgress, "every", 0.0)
+        r = invoke(*args, input=text)
+    lines = caplog.messages
+    assert len(lines) == 4 and "classifying: 2 msg in" in lines[0] and "msg/s)" in lines[0], lines
+    assert "classifying: done, 6 msg in" in lines[-1] and "\r" not in r.stderr
+    monkeypatch.setattr(common, "stderr_is_tty", lambda: True)
+    r = invoke(*args, input=text)
+    assert "\r" in r.stderr and "msg/s" in r.stderr and "classifying" in r.stderr, r.stderr
+
+
+def test_a_closed_stdout_stops_quietly(tiny_run, monkeypatch):
+    from nlpgd.cli.classify import classify
+
+    class Closed(CountingSink):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("free prize\nlunch\n"))
+    monkeypatch.setattr(sys, "stdout", Closed())
+    import typer
+
+    with pytest.raises(typer.Exit) as exc:
+        classify(tiny_run, ["-"], as_json=True, model="naive_bayes")
+    assert exc.value.exit_code == 141
