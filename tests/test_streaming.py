@@ -270,3 +270,21 @@ def test_a_closed_stdout_stops_quietly(tiny_run, monkeypatch):
     with pytest.raises(typer.Exit) as exc:
         classify(tiny_run, ["-"], as_json=True, model="naive_bayes")
     assert exc.value.exit_code == 141
+
+
+def test_json_lines_are_what_json_dumps_writes():
+    """The rows are formatted without a dict per row: they must stay exactly json.dumps's."""
+    import numpy as np
+
+    from nlpgd.cli.classify import _JsonLines
+
+    chunk = [(1, 'café "quoted" \\ back\tslash'), (4, "£5 \u2028 now"), (5, "plain")]
+    p_spam = {"naive_bayes/seed0": np.array([1e-12, 0.7, 0.5]), "gpt2/seed0": np.array([1.0, 0.0, 0.123456789])}
+    written = []
+    _JsonLines(written.append, {})(chunk, p_spam)
+    expected = [
+        json.dumps({"line": n, "model": k, "text": t, "label": "spam" if p[i] > 0.5 else "ham", "prob_spam": p[i]})
+        for i, (n, t) in enumerate(chunk)
+        for k, p in ((k, [float(x) for x in v]) for k, v in p_spam.items())
+    ]
+    assert written == ["".join(line + "\n" for line in expected)]

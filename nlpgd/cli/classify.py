@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -209,19 +210,30 @@ def _echo(text: str) -> None:
 
 
 class _JsonLines:
-    """One JSON object per message and model, a chunk at a time, through ``write``."""
+    """One JSON object per message and model, a chunk at a time, through ``write``. The
+    common row is formatted directly (``json.dumps`` of a dict per row took a third of naive
+    Bayes' time); the same text as ``json.dumps`` gives (ASCII, escaped), key for key."""
 
     def __init__(self, write, per_token: dict):
         self.write, self.per_token = write, per_token
 
     def __call__(self, chunk: list[tuple[int, str]], p_spam: dict) -> None:
+        keys = {key: json.dumps(key) for key in p_spam}
         lines = []
         for i, (number, text) in enumerate(chunk):
+            quoted = json.dumps(text)
             for key, p in p_spam.items():
-                row = {"line": number, "model": key, "text": text, "label": _label(p[i]), "prob_spam": float(p[i])}
-                if key in self.per_token:
-                    row["tokens"] = _token_rows(self.per_token[key], text)
-                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+                ps = float(p[i])
+                if key in self.per_token or not math.isfinite(ps):
+                    row = {"line": number, "model": key, "text": text, "label": _label(ps), "prob_spam": ps}
+                    if key in self.per_token:
+                        row["tokens"] = _token_rows(self.per_token[key], text)
+                    lines.append(json.dumps(row) + "\n")
+                    continue
+                lines.append(
+                    f'{{"line": {number}, "model": {keys[key]}, "text": {quoted}, '
+                    f'"label": "{_label(ps)}", "prob_spam": {ps!r}}}\n'
+                )
         self.write("".join(lines))
 
 
