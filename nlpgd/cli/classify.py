@@ -43,7 +43,12 @@ def classify(
     model: Annotated[Optional[str], typer.Option(help="Only this model (default: every model in the run).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Only the model trained with this seed.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per text and model, printed as each chunk is scored.")
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per text and model (line, model, text, label, prob_spam; 'line' is the "
+            "stdin line or argument number), printed as each chunk is scored.",
+        ),
     ] = False,
     prior: Annotated[
         Optional[list[str]],
