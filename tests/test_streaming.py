@@ -251,6 +251,10 @@ def test_progress_lines_off_a_terminal_and_a_bar_on_one(tiny_run, monkeypatch, c
     lines = caplog.messages
     assert len(lines) == 4 and "classifying: 2 msg in" in lines[0] and "msg/s)" in lines[0], lines
     assert "classifying: done, 6 msg in" in lines[-1] and "\r" not in r.stderr
+    caplog.clear()
+    with caplog.at_level("INFO", logger="nlpgd"):
+        r = invoke(*args, "--quiet", input=text)
+    assert r.exit_code == 0 and r.stderr == "" and caplog.messages == []  # --quiet: no progress at all
     monkeypatch.setattr(common, "stderr_is_tty", lambda: True)
     r = invoke(*args, input=text)
     assert "\r" in r.stderr and "msg/s" in r.stderr and "classifying" in r.stderr, r.stderr

@@ -225,7 +225,7 @@ def stderr_is_tty() -> bool:
 class RateProgress:
     """How far a long command has got, in items and items per second: a tqdm bar when ``bar``
     (see :func:`progress_bars`), otherwise a plain log line every ``every`` seconds, so a log
-    file gets a readable line now and then and a short run prints nothing."""
+    file gets a readable line now and then and a short run prints nothing; ``--quiet``: neither."""
 
     every = 30.0  # seconds between plain lines
 
@@ -242,6 +242,8 @@ class RateProgress:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
+            return
+        if _flags["quiet"]:
             return
         now = time.monotonic()
         if now - self.last >= self.every:
