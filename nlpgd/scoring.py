@@ -50,12 +50,22 @@ class Scores:
         return prob(self.log_odds)
 
 
-def score_texts(model: Classifier, texts: list[str], *, prefix: bool = False) -> Scores:
+def score_texts(model: Classifier, texts: list[str], *, prefix: bool = False, chunk_size: int = CHUNK_SIZE) -> Scores:
     """The spam log-odds of each text (and the class log-likelihoods of a generative model,
     from the same pass: ``log P(x, y) - log P(y)`` with the prior its outputs assume).
     ``prefix``: each text is the observed beginning of a message (a model with an
-    end-of-message term leaves it out; any other scores the text as it is)."""
+    end-of-message term leaves it out; any other scores the text as it is). The model sees
+    ``chunk_size`` texts at a time, so what it builds per text (token ids, encodings) is
+    bounded by the chunk however many texts there are (``evaluate`` on a whole archive)."""
     t0 = time.perf_counter()
+    parts = [_score_chunk(model, chunk, prefix) for chunk in chunked(texts, chunk_size)]
+    parts = parts or [_score_chunk(model, [], prefix)]
+    z = np.concatenate([z for z, _ in parts])
+    log_lik = None if parts[0][1] is None else np.concatenate([ll for _, ll in parts])
+    return Scores(z, log_lik, time.perf_counter() - t0)
+
+
+def _score_chunk(model: Classifier, texts: list[str], prefix: bool) -> tuple[np.ndarray, np.ndarray | None]:
     spam = spam_column(model)
     log_lik = None
     if model.can("generative"):
@@ -66,7 +76,7 @@ def score_texts(model: Classifier, texts: list[str], *, prefix: bool = False) ->
             log_lik = (joint - model.log_output_prior())[:, [1 - spam, spam]]
     else:
         z = model.predict_log_odds(texts) * (1 if spam == 1 else -1)
-    return Scores(np.asarray(z, dtype=np.float64), log_lik, time.perf_counter() - t0)
+    return np.asarray(z, dtype=np.float64), log_lik
 
 
 def score_model(model: Classifier, texts: list[str]) -> tuple[np.ndarray, float]:

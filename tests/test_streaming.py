@@ -292,3 +292,27 @@ def test_json_lines_are_what_json_dumps_writes():
         for k, p in ((k, [float(x) for x in v]) for k, v in p_spam.items())
     ]
     assert written == ["".join(line + "\n" for line in expected)]
+
+
+def test_score_texts_hands_the_model_one_chunk_at_a_time(tiny_run, monkeypatch):
+    """evaluate, compare and the claims score through score_texts: the model never sees more
+    than a chunk (GPT-2 tokenized every text at once), and the scores are those of one call."""
+    import numpy as np
+
+    from nlpgd.models.naive_bayes import NaiveBayesClassifier
+    from nlpgd.scoring import load_run_models, score_texts
+
+    model = load_run_models(tiny_run, "naive_bayes")["naive_bayes/seed0"]
+    texts = [f"{WORDS[i % 11]} {WORDS[(i * 5) % 11]} {i}" for i in range(10)]
+    whole = score_texts(model, texts)
+    seen = []
+    joint = NaiveBayesClassifier.predict_log_joint
+    monkeypatch.setattr(
+        NaiveBayesClassifier, "predict_log_joint", lambda self, t: seen.append(len(t)) or joint(self, t)
+    )
+    chunked = score_texts(model, texts, chunk_size=4)
+    assert seen == [4, 4, 2] and chunked.seconds >= 0
+    np.testing.assert_allclose(chunked.log_odds, whole.log_odds, rtol=0, atol=1e-9)
+    if whole.log_lik is not None:
+        np.testing.assert_allclose(chunked.log_lik, whole.log_lik, rtol=0, atol=1e-9)
+    assert score_texts(model, []).log_odds.shape == (0,)
