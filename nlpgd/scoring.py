@@ -93,8 +93,6 @@ def load_named_model(key: str, folder: Path, *, progress: bool = True) -> Classi
     except NlpgdError as exc:
         raise NlpgdError(f"cannot load model '{key}': {exc}") from None
     model.progress = progress
-    for member in getattr(model, "members_", {}).values():  # a stack's members score inside it
-        member.progress = progress
     return model
 
 

@@ -316,3 +316,11 @@ def test_score_texts_hands_the_model_one_chunk_at_a_time(tiny_run, monkeypatch):
     if whole.log_lik is not None:
         np.testing.assert_allclose(chunked.log_lik, whole.log_lik, rtol=0, atol=1e-9)
     assert score_texts(model, []).log_odds.shape == (0,)
+
+
+def test_a_stacks_members_draw_no_bar_off_a_terminal(tiny_run):
+    """The stack's GPT-2 member drew its scoring bar (carriage returns) into a redirected log."""
+    text = "".join(f"{WORDS[i % 11]} {WORDS[(i * 7) % 11]} {i}\n" for i in range(1500))
+    r = invoke("classify", tiny_run, "-", "--json", "--model", "stack", input=text)
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 1500
+    assert r.stderr == "", r.stderr[:200]

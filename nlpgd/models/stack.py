@@ -141,6 +141,8 @@ class StackClassifier(Classifier):
         return names, np.clip(np.nan_to_num(X, nan=0.0, posinf=CLIP, neginf=-CLIP), -CLIP, CLIP)
 
     def _features(self, texts: list[str]) -> np.ndarray:
+        for member in self.members_.values():  # the members' scoring bars follow the stack's switch
+            member.progress = self.progress
         scores = {name: m.stack_scores(texts) for name, m in self.members_.items()}
         names, X = self._feature_matrix(scores)
         if names != self.feature_names_:
