@@ -31,47 +31,64 @@ from nlpgd.io import check_output_file, partial_writer
 log = logging.getLogger(__name__)
 
 
+RunDir = Annotated[
+    Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
+]
+Texts = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="Messages to classify; '-' reads one per line from stdin.", show_default=False),
+]
+ModelName = Annotated[Optional[str], typer.Option("--model", help="Only this model (default: every model in the run).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Only the model trained with this seed.")]
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="One JSON object per text and model (line, model, text, label, prob_spam; 'line' is the "
+        "stdin line or argument number), printed as each chunk is scored.",
+    ),
+]
+Prior = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--prior", help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."
+    ),
+]
+Tokens = Annotated[
+    bool,
+    typer.Option(
+        "--tokens",
+        help="Also print each token's log P(token | prefix, class) under every class "
+        "(GPT-2 models): which words pull a message towards spam.",
+    ),
+]
+ChunkSize = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size", help="Messages read, scored and written together: memory depends on this, not on the input."
+    ),
+]
+Out = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--out",
+        help="Write the JSON lines to this file (FILE.jsonl.partial while scoring, renamed when complete) "
+        "instead of stdout.",
+    ),
+]
+
+
 @cli_errors
 def classify(
-    run_dir: Annotated[
-        Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
-    ],
-    texts: Annotated[
-        Optional[list[str]],
-        typer.Argument(help="Messages to classify; '-' reads one per line from stdin.", show_default=False),
-    ] = None,
-    model: Annotated[Optional[str], typer.Option(help="Only this model (default: every model in the run).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Only the model trained with this seed.")] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="One JSON object per text and model (line, model, text, label, prob_spam; 'line' is the "
-            "stdin line or argument number), printed as each chunk is scored.",
-        ),
-    ] = False,
-    prior: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
-    ] = None,
-    tokens: Annotated[
-        bool,
-        typer.Option(
-            "--tokens",
-            help="Also print each token's log P(token | prefix, class) under every class "
-            "(GPT-2 models): which words pull a message towards spam.",
-        ),
-    ] = False,
-    chunk_size: Annotated[
-        int, typer.Option(help="Messages read, scored and written together: memory depends on this, not on the input.")
-    ] = CHUNK_SIZE,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="Write the JSON lines to this file (FILE.jsonl.partial while scoring, renamed when complete) "
-            "instead of stdout."
-        ),
-    ] = None,
+    run_dir: RunDir,
+    texts: Texts = None,
+    model: ModelName = None,
+    seed: Seed = None,
+    as_json: AsJson = False,
+    prior: Prior = None,
+    tokens: Tokens = False,
+    chunk_size: ChunkSize = CHUNK_SIZE,
+    out: Out = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
