@@ -5,7 +5,8 @@ the ``distilbert`` arm, GPT-2) and each size (10k, 100k, 1M short messages, draw
 replacement from the SMS Spam Collection, seed 0), the command runs as its own process,
 reading the messages from a file on stdin and writing its JSON lines to /dev/null. Per run:
 wall seconds, messages per second (startup included, and without it: the startup is the
-same command on one message), and the process's peak RSS.
+same command on one message), CPU seconds (all threads; on cores shared with other jobs
+"messages per CPU second" moves much less than the wall-clock rate), and peak RSS.
 
     .venv/bin/python benchmarks/bench_scoring.py --train                  # trains the run first
     .venv/bin/python benchmarks/bench_scoring.py --run outputs/bench-scoring/latest
@@ -86,8 +87,9 @@ def write_messages(sms: Path, n: int, folder: Path) -> Path:
     return path
 
 
-def classify_once(run: Path, arm: str, messages: Path, chunk_size: int | None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``classify RUN - --json --model ARM < messages``."""
+def classify_once(run: Path, arm: str, messages: Path, chunk_size: int | None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of
+    ``classify RUN - --json --model ARM < messages``."""
     args = ["classify", str(run), "-", "--json", "--model", arm]
     if chunk_size:
         args += ["--chunk-size", str(chunk_size)]
@@ -99,7 +101,7 @@ def classify_once(run: Path, arm: str, messages: Path, chunk_size: int | None) -
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"classify --model {arm} on {messages.name} exited with {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024  # Linux reports kilobytes
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports kilobytes
 
 
 def rate(n: int, seconds: float) -> str:
@@ -107,14 +109,21 @@ def rate(n: int, seconds: float) -> str:
 
 
 def bench_arm(run: Path, arm: str, files: dict[int, Path], one: Path, chunk_size: int | None) -> dict[int, float]:
-    start_s, start_mb = classify_once(run, arm, one, chunk_size)
+    start_s, start_cpu, start_mb = classify_once(run, arm, one, chunk_size)
     print(f"\n{ARMS[arm]} ({arm}): startup (one message) {start_s:.1f} s, {start_mb:,.0f} MB", flush=True)
-    print(f"{'messages':>10s} {'wall s':>8s} {'msg/s':>9s} {'msg/s after startup':>20s} {'peak RSS MB':>12s}")
+    print(
+        f"{'messages':>10s} {'wall s':>8s} {'msg/s':>9s} {'msg/s after startup':>20s} "
+        f"{'CPU s':>8s} {'msg per CPU s':>14s} {'peak RSS MB':>12s}"
+    )
     peaks = {}
     for n, path in files.items():
-        wall, peak = classify_once(run, arm, path, chunk_size)
+        wall, cpu, peak = classify_once(run, arm, path, chunk_size)
         peaks[n] = peak
-        print(f"{n:>10,d} {wall:>8.1f} {rate(n, wall):>9s} {rate(n, wall - start_s):>20s} {peak:>12,.0f}", flush=True)
+        print(
+            f"{n:>10,d} {wall:>8.1f} {rate(n, wall):>9s} {rate(n, wall - start_s):>20s} "
+            f"{cpu:>8.1f} {rate(n, cpu - start_cpu):>14s} {peak:>12,.0f}",
+            flush=True,
+        )
     if len(peaks) > 1:
         lo, hi = min(peaks), max(peaks)
         ratio = peaks[hi] / peaks[lo]
