@@ -104,19 +104,29 @@ def test_evaluate_json_prints_one_object(copy_run):
 
 @pytest.fixture
 def bars_seen(monkeypatch):
-    """The ``progress`` each classify run hands the models, as if stderr were a terminal."""
+    """Per classify run, as if stderr were a terminal: whether its message bar is drawn (the
+    ``bar`` classify hands its progress) and the transformers log level when models load."""
+    import importlib
+
     import nlpgd.cli.common as common
     import nlpgd.scoring as scoring
 
+    classify = importlib.import_module("nlpgd.cli.classify")  # the module (the package exports a function of that name)
     seen = []
-    real = scoring.load_run_models
+    real_load, real_progress = scoring.load_run_models, classify.RateProgress
 
-    def spy(*args, **kwargs):
-        seen.append({"progress": kwargs["progress"], "transformers": logging.getLogger("transformers").level})
-        return real(*args, **kwargs)
+    def spy_load(*args, **kwargs):
+        seen.append({"transformers": logging.getLogger("transformers").level})
+        return real_load(*args, **kwargs)
+
+    def spy_progress(*args, **kwargs):
+        seen[-1]["progress"] = kwargs["bar"]
+        return real_progress(*args, **kwargs)
 
     monkeypatch.setattr(common, "stderr_is_tty", lambda: True)
-    monkeypatch.setattr(scoring, "load_run_models", spy)
+    monkeypatch.setattr(scoring, "load_run_models", spy_load)
+    monkeypatch.setattr(classify, "load_run_models", spy_load, raising=False)
+    monkeypatch.setattr(classify, "RateProgress", spy_progress)
     return seen
 
 

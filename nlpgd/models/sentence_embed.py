@@ -37,7 +37,7 @@ def _load():
 
     path = check_installed()
     with load_errors(path, "the MiniLM weights"):
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         model = AutoModel.from_pretrained(path, trust_remote_code=False).eval()
     return tok, model
 
