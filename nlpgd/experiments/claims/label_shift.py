@@ -32,7 +32,6 @@ from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, Plan, shift_eval
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
-from nlpgd.report.verdict import verdict
 
 NAME = "label-shift"
 TITLE = "Label shift and priors"
@@ -299,26 +298,17 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.label_shift.metric
     shifts = {m: v for m in d.paired + d.reference if (v := model_shift(d, store, m))}
     findings = _findings(d, shifts)
-    primary = [f for f in findings if f["metric"] == metric]
-    others = [f for f in findings if f["metric"] != metric]
-    param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
-    return ExperimentResult(
+    return M.paired_result(
+        d,
+        store,
+        findings,
+        metric=metric,
+        key=lambda f: f"{f['favoured']} vs {f['other']}: {M.text(f['favoured_value'])} vs {M.text(f['other_value'])}",
+        tables=[*_tables(d, shifts)],
+        effects=[],
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
-        metric=metric,
-        verdict=verdict(primary, others, param_notes),
-        findings=findings,
-        key_numbers="; ".join(
-            f"{f['favoured']} vs {f['other']}: {M.text(f['favoured_value'])} vs {M.text(f['other_value'])}"
-            for f in primary
-        )
-        or "no matched pair",
-        tables=[
-            *_tables(d, shifts),
-            M.findings_table(findings),
-            {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
-        ],
         figures=[_figure(d, shifts)],
         notes=[],
         method="Resampled test sets keep every message at most once. Each member is first calibrated on "

@@ -349,6 +349,40 @@ def judged(metric: str, findings: list[dict], notes: list[str] | None = None) ->
     return primary, verdict(primary, others, notes)
 
 
+def drop_key(f: dict) -> str:
+    """A drop finding in the key numbers: condition, pair, both members' drops."""
+    return (
+        f"{f.get('condition')}, {f['pair'].split(':')[-1].strip()}: drop {text(f['favoured_value'])} vs "
+        f"{text(f['other_value'])}"
+    )
+
+
+def paired_result(d, store: Store, findings: list[dict], *, metric: str, key, tables, effects=(), **fields):
+    """The typed result of a claim measured on the matched pairs: the verdict over
+    ``findings`` (the pairs' parameter notes as its caveats), ``key(finding)`` of each primary
+    finding as the key numbers, and the tables: the experiment's own ``tables``, every
+    comparison, ``effects`` (what the perturbations did) and the pairs' parameters.
+    ``fields``: the rest of :class:`~nlpgd.experiments.claims.result.ExperimentResult`."""
+    from nlpgd.experiments.claims.plan import FULL
+    from nlpgd.experiments.claims.result import ExperimentResult
+
+    param_rows, param_notes = parameter_rows(store, d.pairs, FULL, d.seeds)
+    primary, judgement = judged(metric, findings, param_notes)
+    return ExperimentResult(
+        metric=metric,
+        verdict=judgement,
+        findings=findings,
+        key_numbers="; ".join(key(f) for f in primary) or "no matched pair",
+        tables=[
+            *tables,
+            findings_table(findings),
+            *effects,
+            {"title": "Matched pairs: parameters", "headers": PARAMETER_HEADERS, "rows": param_rows},
+        ],
+        **fields,
+    )
+
+
 def findings_table(findings: list[dict]) -> dict:
     """Every comparison behind a verdict, every metric, one row each."""
     rows = [

@@ -22,7 +22,6 @@ from nlpgd.experiments.claims.plan import FULL, Plan, text_eval
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.robustness import drop, effect_table
 from nlpgd.experiments.claims.runner import Design, prefix_name
-from nlpgd.report.verdict import verdict
 
 NAME = "missing-words"
 TITLE = "Missing data (word dropout and truncation)"
@@ -169,28 +168,17 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.missing_words.metric
     curves = {m: v for m in d.paired + d.reference if (v := model_curves(d, store, m))}
     findings = _findings(d, curves)
-    primary = [f for f in findings if f["metric"] == metric]
-    others = [f for f in findings if f["metric"] != metric]
-    param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
-    return ExperimentResult(
+    return M.paired_result(
+        d,
+        store,
+        findings,
+        metric=metric,
+        key=M.drop_key,
+        tables=[*_tables(d, curves, metric)],
+        effects=[effect_table(store, ("dropout", "truncate"))],
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
-        metric=metric,
-        verdict=verdict(primary, others, param_notes),
-        findings=findings,
-        key_numbers="; ".join(
-            f"{f['condition']}, {f['pair'].split(':')[-1].strip()}: drop {M.text(f['favoured_value'])} vs "
-            f"{M.text(f['other_value'])}"
-            for f in primary
-        )
-        or "no matched pair",
-        tables=[
-            *_tables(d, curves, metric),
-            M.findings_table(findings),
-            effect_table(store, ("dropout", "truncate")),
-            {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
-        ],
         figures=[_figure(d, curves, metric)],
         notes=[],
         method="The same bootstrap resamples of the test messages for clean and damaged texts and for both "

@@ -19,7 +19,6 @@ from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims.plan import FULL, MAIN, Plan, shift_set, shift_sources, target_set, text_eval
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import PERTURBATIONS_FILE, Design
-from nlpgd.report.verdict import verdict
 
 NAME = "robustness"
 TITLE = "Robustness to shifted data"
@@ -303,32 +302,20 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     metric = d.grid.robustness.metric
     drops = {m: v for m in d.paired + d.reference if (v := model_drops(d, store, m))}
     findings = [f for pair in d.pairs for f in _pair_findings(d, drops, pair)]
-    primary = [f for f in findings if f["metric"] == metric]
-    others = [f for f in findings if f["metric"] != metric]
-    param_rows, param_notes = M.parameter_rows(store, d.pairs, FULL, d.seeds)
     notes = [n for n in d.notes if n.startswith("cross-domain")]
     if not d.grid.robustness.cross_domain and not d.shifts:
         notes.append("no cross-domain target or real shift is configured (experiment.robustness.cross_domain, .shifts)")
-    return ExperimentResult(
+    return M.paired_result(
+        d,
+        store,
+        findings,
+        metric=metric,
+        key=M.drop_key,
+        tables=[*_tables(d, drops, metric), *shift_tables(d.shifts)],
+        effects=[effect_table(store, ("obfuscate",))],
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
-        metric=metric,
-        verdict=verdict(primary, others, param_notes),
-        findings=findings,
-        key_numbers="; ".join(
-            f"{f.get('condition')}, {f['pair'].split(':')[-1].strip()}: drop {M.text(f['favoured_value'])} vs "
-            f"{M.text(f['other_value'])}"
-            for f in primary
-        )
-        or "no matched pair",
-        tables=[
-            *_tables(d, drops, metric),
-            *shift_tables(d.shifts),
-            M.findings_table(findings),
-            effect_table(store, ("obfuscate",)),
-            {"title": "Matched pairs: parameters", "headers": M.PARAMETER_HEADERS, "rows": param_rows},
-        ],
         figures=_figures(d, drops, metric),
         notes=notes,
         method="Obfuscations keep labels and are drawn per message with the model's seed. Drops and their "
