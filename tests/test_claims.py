@@ -70,7 +70,9 @@ def check_report(folder: Path) -> dict:
     assert "data:image/png;base64," in html and 'src="figures' not in html
     results = json.loads((folder / "results.json").read_text())
     assert all(v in VERDICTS for by in results["verdict"]["by_pair"].values() for v in by.values())
-    assert results["verdict"]["metric"] and results["claim"].endswith(".")
+    assert results["claim"].endswith(".")
+    # a verdict rests on some metric, unless the run had nothing to compare and says why
+    assert results["verdict"]["metric"] or (not results["findings"] and results["notes"]), results["notes"]
     return results
 
 
@@ -303,6 +305,8 @@ def test_claims_share_fits_between_experiments(claims_run):
 def test_claims_give_the_same_numbers_again(claims_run, tmp_path):
     again = run_experiment("claims", TINY_CFG, tmp_path, "--set", f"data.path={TINY_CSV}", "--set", "seeds=[0, 1]")
     for name in EXPERIMENT_NAMES:
+        if name == "compute":  # its numbers are measured seconds and throughput: wall time, not fixed by the seed
+            continue
         assert _numbers(claims_run / name) == _numbers(again / name), name
 
 

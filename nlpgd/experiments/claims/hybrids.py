@@ -223,6 +223,12 @@ def _figure(d: Design, store: M.Store) -> dict:
 
 def _notes(d: Design) -> list[str]:
     notes = [] if hybrids(d) else ["the config has no hybrid (a continuum point with both terms, or a stack)"]
+    endless = [h for h in hybrids(d) if ends(d, h) is None]
+    if endless and len(endless) == len(hybrids(d)):
+        notes.append(
+            f"no hybrid has both ends in this config ({', '.join(endless)}): a stack needs a generative and a "
+            "discriminative member, a continuum point the pure generative and the pure discriminative GPT-2"
+        )
     if not d.grid.hybrids.samples:
         notes.append("Label fidelity of samples is not measured (experiment.hybrids.samples is 0).")
     return notes
