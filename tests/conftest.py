@@ -125,3 +125,26 @@ def copy_run(tiny_run, tmp_path):
         return dest
 
     return make
+
+
+def invoke(*args):
+    """The CLI in this process (Typer's CliRunner), arguments as strings, exceptions raised."""
+    from typer.testing import CliRunner
+
+    from nlpgd.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_sentence(r, *fragments, empty_stdout: bool = False):
+    """Exit 2, one line on stderr holding every fragment, no traceback (and, with
+    ``empty_stdout``, nothing on stdout). Returns the line."""
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.output
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    if empty_stdout:
+        assert r.stdout.strip() == "", r.stdout
+    return lines[0]

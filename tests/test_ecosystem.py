@@ -15,30 +15,14 @@ import numpy as np
 import pytest
 import tomllib
 import yaml
-from typer.testing import CliRunner
 
 import nlpgd
-from nlpgd.cli import app
 from nlpgd.errors import NlpgdError
 
-from conftest import REPO
+from conftest import REPO, invoke, one_sentence
 
-runner = CliRunner()
 TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
 CPU_ONLY = not __import__("torch").cuda.is_available()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_sentence(r, *fragments):
-    assert r.exit_code == 2, r.output
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert "Traceback" not in r.output
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def tiny_config(tmp_path, **extra) -> str:

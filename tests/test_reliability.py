@@ -14,30 +14,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from nlpgd.cli import app
+from conftest import REPO, invoke, one_sentence
 
-from conftest import REPO
-
-runner = CliRunner()
 TINY_CSV = REPO / "tests" / "data" / "tiny_spam.csv"
 TINY_CFG = REPO / "configs" / "smoke" / "tiny.yaml"
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_sentence(r, *fragments):
-    """Exit 2, one line on stderr holding every fragment, no traceback, nothing on stdout."""
-    assert r.exit_code == 2, r.output
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert "Traceback" not in r.output
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
 
 
 def snapshot(root: Path) -> dict:
