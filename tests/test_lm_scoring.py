@@ -59,6 +59,19 @@ def test_batches_keep_the_size_and_the_logits_budget():
         assert len(b) <= 3 and (len(b) == 1 or len(b) * 2 * widest * 10 <= 2 * 2 * 8 * 10)
 
 
+def test_a_gpu_batch_may_hold_a_share_of_the_free_memory(monkeypatch):
+    """On the CPU the fixed budget; on a CUDA device free memory / CUDA_BYTES_PER_LOGIT, never
+    below the CPU's (the CUDA query is faked: no GPU is needed to test the rule)."""
+    from nlpgd.models import lm_scoring as S
+
+    assert S.logits_budget("cpu") == S.LOGITS_BUDGET
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (100 * gib, 140 * gib))
+    assert S.logits_budget("cuda:0") == 100 * gib // S.CUDA_BYTES_PER_LOGIT > 60 * S.LOGITS_BUDGET
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (gib // 4, 140 * gib))
+    assert S.logits_budget("cuda:0") == S.LOGITS_BUDGET
+
+
 def test_a_context_conditions_the_rows_and_is_not_scored(lm):
     rows = _rows(6, seed=2)
     context = [5, 6, 7]

@@ -7,8 +7,9 @@ reference LM (:class:`ReferenceLM`, below). One call, :func:`score_jobs`:
   column belongs to item ``i`` and has the same length (with prefix conditioning the columns
   are the same message behind each class's label token, and one forward pass scores them all);
 - items are sorted by length and batched with their neighbours (``sort``), at most
-  ``batch_size`` items and :data:`LOGITS_BUDGET` float32 logits (rows x width x vocab) a batch,
-  so long messages and big vocabularies do not run out of memory;
+  ``batch_size`` items and :func:`logits_budget` logits (rows x width x vocab) a batch
+  (:data:`LOGITS_BUDGET` on the CPU, a share of the free memory on a GPU), so long messages
+  and big vocabularies do not run out of memory;
 - each batch runs under ``torch.inference_mode`` and bf16/fp16 autocast on CUDA (the
   log-softmax is float32), on the LM's own device (:func:`on_device` puts it on the GPU);
 - a row's score sums ``log P(token | tokens before it)`` over its tokens but the first (the
@@ -43,8 +44,12 @@ from nlpgd.errors import NlpgdError
 from nlpgd.models.causal_lm import load_causal_lm, max_positions, padded_batch, sequence_log_likelihood
 from nlpgd.models.hf_base import autocast, device
 
-#: largest float32 logits tensor (rows * length * vocab) one scoring batch may build
+#: largest float32 logits tensor (rows * length * vocab) one scoring batch may build on the CPU
 LOGITS_BUDGET = 48_000_000
+#: on a CUDA device, bytes of free device memory per logit of a batch: the bf16 logits, their
+#: float32 copy and the log-softmax take about 10 bytes each, so this keeps a batch's logits
+#: to about a third of the free memory
+CUDA_BYTES_PER_LOGIT = 32
 PROGRESS_MIN_BATCHES = 8  # fewer batches than this: no progress bar
 #: largest key/value cache (bytes) a batch may copy from a reused context
 CACHE_BUDGET = 512 * 2**20
@@ -62,6 +67,17 @@ class ScoreJob:
 def on_device(lm):
     """``lm`` in eval mode on the device scoring and sampling use (the GPU when there is one)."""
     return lm.to(device()).eval()
+
+
+def logits_budget(dev=None) -> int:
+    """How many logits one scoring batch may build on ``dev``: :data:`LOGITS_BUDGET` on the CPU,
+    on a CUDA device its free memory over :data:`CUDA_BYTES_PER_LOGIT` (never less than the CPU
+    budget), so a GPU scores hundreds of messages a batch where the CPU scores a few."""
+    dev = torch.device(dev) if dev is not None else device()
+    if dev.type != "cuda":
+        return LOGITS_BUDGET
+    free, _total = torch.cuda.mem_get_info(dev)
+    return max(LOGITS_BUDGET, int(free) // CUDA_BYTES_PER_LOGIT)
 
 
 def vocab_size(lm) -> int:
@@ -141,7 +157,11 @@ def _plan(job: ScoreJob, n_context: int, cache: "ContextCache | None", **batchin
         rows_per_copy = max(1, CACHE_BUDGET // max(cache.nbytes, 1))
         batching["batch_size"] = max(1, min(batching["batch_size"], rows_per_copy // len(job.columns)))
     plan = length_batches(
-        [lengths[i] for i in todo], rows_per_item=len(job.columns), vocab=vocab_size(job.lm), **batching
+        [lengths[i] for i in todo],
+        rows_per_item=len(job.columns),
+        vocab=vocab_size(job.lm),
+        budget=logits_budget(job.lm.device),
+        **batching,
     )
     job.batches = [[todo[k] for k in b] for b in plan]
 
