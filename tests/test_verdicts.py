@@ -453,6 +453,36 @@ def test_the_interval_is_the_t_interval_when_the_test_set_adds_nothing():
     assert one["n_seeds"] == 1 and one["lo"] < 0.1 < one["hi"] and one["hi"] - one["lo"] < 0.05
 
 
+def test_an_interval_past_what_the_metric_can_take_is_cut_there_and_says_so():
+    """Two seeds, one near-perfect and one good: the t(1) interval of the mean ROC-AUC reaches
+    past 1 and the interval of a difference of two ROC-AUCs past ±1. Both are cut at the range
+    (the page says so), the mean and the verdict stay as they were."""
+    from nlpgd.report.verdict import effect
+
+    y = _labels(400, 0.25, 9)
+    res = M.Resampler(len(y), 2, 200)
+    roc = [M.Measure("roc_auc", "roc_auc")]
+    sharp = M.measure(res, y, [_logits(y, "good", 0, 1), _logits(y, "mid", 1, 1)], roc)["roc_auc"]
+    raw = intervals.seed_interval(sharp.point, sharp.dist)
+    assert raw["hi"] > 1  # the premise: at 2 seeds the t interval passes what a ROC-AUC can be
+    got = sharp.summary()
+    assert sharp.bounds == (0.0, 1.0) and got["hi"] == 1.0 and got["cut"] == ["hi"]
+    assert got["lo"] == raw["lo"] and got["mean"] == raw["mean"] and got["se"] == raw["se"]
+    assert M.text(got).endswith("1.0000] (cut at the range)")
+    chance = M.measure(res, y, [_logits(y, "chance", s, 2) for s in (0, 1)], roc)["roc_auc"]
+    f = M.finding("p", "a", "b", (sharp, chance), None, metric="roc_auc", statistic="s", margin=0.005)
+    adv = M.advantage(sharp, chance, "higher")
+    assert adv.bounds == (-1.0, 1.0) and (-adv).bounds == (-1.0, 1.0)
+    unclipped = intervals.seed_interval(adv.point, adv.dist)
+    assert unclipped["hi"] > 1 and f["advantage"]["hi"] == 1.0 and f["advantage"]["cut"] == ["hi"]
+    assert f["verdict"] == judge(unclipped["lo"], unclipped["hi"], 0.005)
+    assert "(cut at the range)" in effect(f)
+    # averages keep the range; a level inside it is not cut; log loss is cut at 0 only
+    assert M.average([sharp, sharp]).bounds == (0.0, 1.0) and M.range_of("f1_val") == (0.0, 1.0)
+    assert M.range_of("log_loss") == (0.0, np.inf)
+    assert M.Stat(np.array([0.5, 0.52]), np.tile([0.5, 0.52], (50, 1)), (0.0, 1.0)).summary()["cut"] == []
+
+
 # -- margins, p-values, Holm, headline ------------------------------------------------------
 
 

@@ -57,7 +57,7 @@ def _per_seed(store: M.Store, cell: str, seeds: list[int], key: str) -> np.ndarr
 
 def seed_stat(values: np.ndarray, B: int) -> M.Stat:
     """A per-seed quantity with no test-message variation: every resample carries it."""
-    return M.Stat(values, np.tile(values, (B, 1)))
+    return M.Stat(values, np.tile(values, (B, 1)), (0.0, np.inf))  # seconds, messages per second
 
 
 def training_flops(d: Design, store: M.Store, m: str) -> float | None:
