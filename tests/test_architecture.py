@@ -162,13 +162,18 @@ def _capability_checks(tree: ast.AST):
                 yield node.lineno, "isinstance(..., *Params)"
 
 
-def test_capabilities_are_read_from_the_model_outside_models_and_params():
+def _offences(check, skip) -> list[str]:
+    """``path:line: what`` for every place ``check(tree)`` finds in nlpgd/, except the modules
+    ``skip(path, top)`` leaves out."""
     found = []
     for path, top in _modules():
-        if top in CAPABILITY_FREE:
-            continue
-        for line, what in _capability_checks(ast.parse(path.read_text())):
-            found.append(f"{path.relative_to(REPO)}:{line}: {what}")
+        if not skip(path, top):
+            found += [f"{path.relative_to(REPO)}:{line}: {what}" for line, what in check(ast.parse(path.read_text()))]
+    return found
+
+
+def test_capabilities_are_read_from_the_model_outside_models_and_params():
+    found = _offences(_capability_checks, lambda path, top: top in CAPABILITY_FREE)
     assert not found, "ask the model's declared capabilities instead:\n" + "\n".join(found)
 
 
@@ -230,12 +235,7 @@ def _verdict_choices(tree: ast.AST):
 
 
 def test_only_report_verdict_chooses_a_verdict_word():
-    found = []
-    for path, _ in _modules():
-        if path.relative_to(PACKAGE) == VERDICT_HOME:
-            continue
-        for line, what in _verdict_choices(ast.parse(path.read_text())):
-            found.append(f"{path.relative_to(REPO)}:{line}: {what}")
+    found = _offences(_verdict_choices, lambda path, top: path.relative_to(PACKAGE) == VERDICT_HOME)
     assert not found, "let report/verdict.judge (or verdict) choose the verdict:\n" + "\n".join(found)
 
 
