@@ -73,6 +73,19 @@ def seed_interval(point, dist, level: float = CI_LEVEL) -> dict:
     return {"mean": mean, "lo": mean - q * se, "hi": mean + q * se, "se": se, "df": float(df), "n_seeds": S}
 
 
+def within(summary: dict, low: float = -np.inf, high: float = np.inf) -> dict:
+    """``summary`` (of :func:`seed_interval`) with its interval cut to ``[low, high]``, the values
+    the quantity can take: a t interval over few seeds can reach past them (a ROC-AUC above 1),
+    which says nothing the cut interval does not. ``cut`` lists the ends that were cut (empty:
+    none). The mean, ``se`` and ``df`` (and so the p-values) are unchanged."""
+    out = {**summary, "cut": []}
+    if summary.get("lo") is not None and summary["lo"] < low:
+        out["lo"], out["cut"] = float(low), ["lo"]
+    if summary.get("hi") is not None and summary["hi"] > high:
+        out["hi"], out["cut"] = float(high), [*out["cut"], "hi"]
+    return out
+
+
 def interval_p_values(mean: float | None, se: float | None, df: float | None, margin: float) -> tuple:
     """Two p-values of a :func:`seed_interval` (the same t distribution): of *no difference*
     (two-sided; < 0.05 exactly when the 95% interval excludes 0) and of *a difference of at

@@ -330,6 +330,17 @@ def partial_path(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + ".partial")
 
 
+_LEFT_PARTIAL: list[tuple[Path, Path]] = []  # (the .partial file kept on Ctrl-C, the file it was to become)
+
+
+def left_partial() -> list[tuple[Path, Path]]:
+    """The ``(partial file, final name)`` pairs that Ctrl-C left behind since the last call
+    (for the command's closing line, :func:`nlpgd.cli.common.cli_errors`); the list is emptied."""
+    out = list(_LEFT_PARTIAL)
+    _LEFT_PARTIAL.clear()
+    return out
+
+
 @contextmanager
 def partial_writer(path: Path) -> Iterator[IO]:
     """Stream text (UTF-8) into ``PATH.partial``, renamed to ``path`` once the block ends.
@@ -350,6 +361,7 @@ def partial_writer(path: Path) -> Iterator[IO]:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except KeyboardInterrupt:
+        _LEFT_PARTIAL.append((tmp, path))
         raise
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -292,6 +292,11 @@ def release_run(folder: Path) -> None:
         lock.release()
 
 
+def held_runs() -> list[Path]:
+    """The run folders this process holds now (resolved paths)."""
+    return list(_HELD)
+
+
 def release_runs() -> None:
     """Release every run folder this process holds (each command ends with this)."""
     for folder in list(_HELD):

@@ -162,13 +162,18 @@ def _capability_checks(tree: ast.AST):
                 yield node.lineno, "isinstance(..., *Params)"
 
 
-def test_capabilities_are_read_from_the_model_outside_models_and_params():
+def _offences(check, skip) -> list[str]:
+    """``path:line: what`` for every place ``check(tree)`` finds in nlpgd/, except the modules
+    ``skip(path, top)`` leaves out."""
     found = []
     for path, top in _modules():
-        if top in CAPABILITY_FREE:
-            continue
-        for line, what in _capability_checks(ast.parse(path.read_text())):
-            found.append(f"{path.relative_to(REPO)}:{line}: {what}")
+        if not skip(path, top):
+            found += [f"{path.relative_to(REPO)}:{line}: {what}" for line, what in check(ast.parse(path.read_text()))]
+    return found
+
+
+def test_capabilities_are_read_from_the_model_outside_models_and_params():
+    found = _offences(_capability_checks, lambda path, top: top in CAPABILITY_FREE)
     assert not found, "ask the model's declared capabilities instead:\n" + "\n".join(found)
 
 
@@ -180,3 +185,70 @@ def test_the_capability_check_finds_what_it_forbids():
         "x = getattr(params, 'variant', None)\n"
     )
     assert len(list(_capability_checks(ast.parse(bad)))) == 4
+
+
+# -- verdicts: report/verdict.judge alone chooses among held / did not hold / equivalent / inconclusive --
+
+VERDICT_HOME = Path("report") / "verdict.py"
+VERDICT_WORDS = {"held", "did not hold", "equivalent", "inconclusive"}
+VERDICT_NAMES = {"HELD", "NOT_HELD", "EQUIVALENT", "INCONCLUSIVE"}
+VERDICT_MAKERS = {"judge", "verdict"}  # report/verdict.py's functions that return a verdict
+
+
+def _verdict_value_ok(value: ast.AST) -> bool:
+    """A verdict stored under a ``verdict`` key is passed on (a name, an item, an attribute) or
+    made by report/verdict.py (``judge(...)``, ``verdict(...)``), never computed here."""
+    if isinstance(value, (ast.Name, ast.Subscript, ast.Attribute)):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        return (func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")) in VERDICT_MAKERS
+    return False
+
+
+def _verdict_choices(tree: ast.AST):
+    """Places that choose a verdict word: a literal verdict word, a verdict constant used other
+    than to compare, print or look up, a ``verdict`` key or keyword given a value not made by judge."""
+    parent = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lower() in VERDICT_WORDS:
+            yield node.lineno, f"the verdict word {node.value!r}"
+        if isinstance(node, ast.Name) and node.id in VERDICT_NAMES:
+            up = parent.get(node)
+            while isinstance(up, (ast.Tuple, ast.List, ast.Set)):
+                up = parent.get(up)
+            looked_up = isinstance(up, ast.Dict) and node in up.keys  # {HELD: "its sentence", ...}[v]
+            if not (looked_up or isinstance(up, (ast.Compare, ast.FormattedValue))):
+                yield node.lineno, f"{node.id} used as a value"
+        pairs = []
+        if isinstance(node, ast.Dict):
+            pairs = [(k, v) for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)]
+            pairs = [(k.value, v) for k, v in pairs]
+        elif isinstance(node, ast.Call):
+            pairs = [(k.arg, k.value) for k in node.keywords]
+        elif isinstance(node, ast.Assign):
+            keys = [t.slice for t in node.targets if isinstance(t, ast.Subscript)]
+            pairs = [(k.value, node.value) for k in keys if isinstance(k, ast.Constant)]
+        for key, value in pairs:
+            if key == "verdict" and not _verdict_value_ok(value):
+                yield value.lineno, "a verdict not made by report/verdict.py"
+
+
+def test_only_report_verdict_chooses_a_verdict_word():
+    found = _offences(_verdict_choices, lambda path, top: path.relative_to(PACKAGE) == VERDICT_HOME)
+    assert not found, "let report/verdict.judge (or verdict) choose the verdict:\n" + "\n".join(found)
+
+
+def test_the_verdict_check_finds_what_it_forbids():
+    bad = (
+        "x = {'verdict': 'held'}\n"  # a word and a value not made by judge: 2
+        "def f(lo):\n    return HELD if lo > 0 else NOT_HELD\n"  # 2
+        "y = dict(verdict=_verdict(1, 2))\n"  # the old stack verdict
+        "r['verdict'] = 'beats' if lo > 0 else 'below'\n"
+    )
+    assert len(list(_verdict_choices(ast.parse(bad)))) == 6
+    fine = (
+        "x = {'verdict': judge(lo, hi, m)}\ny = R(verdict=verdict(p))\nz = {'verdict': f['verdict']}\n"
+        "ok = [f for f in fs if f['verdict'] in (HELD, EQUIVALENT)]\ns = f\"'{NOT_HELD}' on\"\n"
+    )
+    assert list(_verdict_choices(ast.parse(fine))) == []

@@ -269,3 +269,35 @@ def test_a_library_write_refused_inside_compare_is_one_sentence(tmp_path, monkey
     line = one_sentence(r, "models/logreg/seed0/weights.bin: No space left on device", "1 of 2 fits are saved")
     (partial,) = (tmp_path / "out" / "full").iterdir()
     assert partial.name.endswith(".partial") and f"--resume {partial}" in line
+
+
+@pytest.mark.parametrize("out", [True, False], ids=["out-file", "stdout"])
+def test_ctrl_c_says_what_it_left(tiny_run, tmp_path, monkeypatch, out):
+    """Ctrl-C during ``classify --out FILE`` names the FILE.partial it leaves (a file, not a
+    folder) and says FILE was not written; without --out nothing is left and none is named."""
+    from nlpgd.models.naive_bayes import NaiveBayesClassifier
+
+    predict, calls = NaiveBayesClassifier.predict_proba, []
+
+    def second_call_interrupted(self, texts):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return predict(self, texts)
+
+    monkeypatch.setattr(NaiveBayesClassifier, "predict_proba", second_call_interrupted)
+    target = tmp_path / "scores.jsonl"
+    args = ["--out", target] if out else ["--json"]
+    texts = [f"free prize {i}" for i in range(5)]
+    r = invoke("classify", tiny_run, *texts, "--model", "naive_bayes", "--chunk-size", "2", *args)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.exit_code == 130 and "folder" not in last, r.stderr
+    if out:
+        partial = tmp_path / "scores.jsonl.partial"
+        assert partial.is_file() and not target.exists()
+        assert (
+            last
+            == f"interrupted: partial results are left in {partial} (what was written so far; {target} was not written)"
+        )
+    else:
+        assert last == "interrupted" and list(tmp_path.iterdir()) == []

@@ -81,3 +81,36 @@ def test_the_learning_curve_reports_each_part_and_the_new_tables(tmp_path):
     assert titles[-1] == "What differs within each pair (besides the family)"
     costs = json.loads((folder / "costs.json").read_text())
     assert costs["n16/naive_bayes"]["seed0"]["epoch_validation_messages"] == MIN_VALIDATION
+
+
+def test_members_on_a_90_percent_subsample_are_drawn_at_the_size_they_trained_on():
+    """Naive Bayes and logistic regression at the full size train on 90% of the train split per
+    seed: the learning-curve figure draws (and the findings count) them at that size, not at
+    the whole split's; a model that trains on the whole split stays at the whole split's."""
+    from test_verdicts import DISC, GEN, Y_VAL, FakeStore, Y, _design, _hybrid_design, _pair
+
+    from nlpgd.experiments.claims import EXPERIMENTS
+    from nlpgd.experiments.claims.plan import MAIN
+    from nlpgd.experiments.claims.runner import SEED_SHARE
+    from nlpgd.experiments.compare import Splits
+
+    d = _design()
+    d.grid.learning_curve.sizes = [16, 64, "full"]
+    big = Splits(texts={"train": ["x"] * 1000}, labels={"train": ["ham"] * 1000}, ids={}, y={})
+    d.data = {MAIN: big}
+    store = FakeStore()
+    for i, name in enumerate(("n16", "n64", "full")):
+        _pair(store, (f"{name}/{DISC}", f"{name}/{GEN}"), "validation", Y_VAL, "favoured", 80 + i)
+        _pair(store, (f"{name}/{DISC}", f"{name}/{GEN}"), "test", Y, "favoured", 90 + i)
+    result = EXPERIMENTS["learning-curve"].analyse(d, store)
+    n = round(SEED_SHARE * 1000)
+    for panel in result.figures[0]["panels"]:
+        assert {tuple(s["x"]) for s in panel["series"] if s["label"] in (GEN, DISC)} == {(16, 64, n)}
+    large = {f["statistic"] for f in result.findings if f["condition"].startswith("large")}
+    assert large and all(s.endswith(f"at training size {n}") for s in large), large
+    from nlpgd.experiments.claims.learning_curve import trained_on
+
+    assert trained_on(d, GEN) == trained_on(d, DISC) == n
+    # a pair whose seeds vary its fit (the GPT-2 continuum pair) trains on the whole split
+    continuum = _hybrid_design("continuum")
+    assert trained_on(continuum, "gpt2") == len(continuum.data[MAIN].texts["train"]) == 500

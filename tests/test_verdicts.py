@@ -43,7 +43,9 @@ def _labels(n: int, share: float, salt: int) -> np.ndarray:
 def _logits(y: np.ndarray, quality: str, seed: int, salt: int) -> np.ndarray:
     """A good model separates the classes (ROC-AUC near 1, low log loss), a bad one poorly."""
     rng = np.random.default_rng([seed, salt])
-    strength, noise = {"good": (3.0, 1.0), "bad": (0.7, 1.5), "weak": (0.3, 1.0)}[quality]
+    strength, noise = {"good": (3.0, 1.0), "mid": (1.0, 1.0), "bad": (0.7, 1.5), "weak": (0.3, 1.0), "chance": (0, 1)}[
+        quality
+    ]
     return strength * (2 * y - 1) + rng.normal(0.0, noise, len(y))
 
 
@@ -236,8 +238,8 @@ def _analyse(name: str, key: str, metric: str, winner):
     return result, primary
 
 
-# compute's known answers (held / did not hold / equivalent) are in tests/test_pairs.py; the hybrids
-# claim has no known-answer test yet (its findings come from predictions of four cells per hybrid)
+# compute and hybrids have their own known-answer tests below (their findings are not one pair on
+# one metric: compute reads costs.json, hybrids compare each hybrid with the better of its two ends)
 ELSEWHERE = {"compute", "hybrids"}
 
 
@@ -271,6 +273,132 @@ def test_the_generative_member_clearly_better_reads_as_the_claim_says():
     # learning curve: the generative member (the 'other' there) clearly better
     _, primary = _analyse("learning-curve", "learning_curve", "roc_auc", "other")
     assert {f["favoured"] for f in primary} == {DISC} and {f["verdict"] for f in primary} == {NOT_HELD}
+
+
+# -- the compute claim: costs.json with a known answer --------------------------------------
+
+
+@pytest.mark.parametrize("winner", ["favoured", "other", None], ids=["favoured-better", "favoured-worse", "equal"])
+def test_compute_known_answers_through_its_analysis(winner):
+    """The discriminative member (the one the claim favours) trains in clearly fewer seconds,
+    clearly more, or the same within the margin (0.1 s): held, did not hold, equivalent."""
+    d = _design()
+    seconds = {"favoured": (1.0, 9.0), "other": (9.0, 1.0), None: (1.0, 1.02)}[winner]  # (logreg, naive Bayes)
+    rng = np.random.default_rng(5)
+    store = FakeStore()
+    store._json["costs.json"] = {
+        f"full/{m}": {
+            f"seed{s}": {"train_seconds": sec + rng.normal(0, 0.01), "predict_seconds_per_1000": 0.1} for s in SEEDS
+        }
+        for m, sec in zip((DISC, GEN), seconds)
+    }
+    typed = EXPERIMENTS["compute"].analyse(d, store)
+    primary = [f for f in typed.findings if f["metric"] == typed.metric]
+    assert [(f["favoured"], f["other"]) for f in primary] == [(DISC, GEN)]
+    assert primary[0]["verdict"] == EXPECTED[winner], primary[0]["advantage"]
+    assert typed.to_dict()["verdict"]["headline"] == f"{EXPECTED[winner]} for the linear pair"
+
+
+# -- the hybrids claim: each hybrid against the better of its two ends -----------------------
+
+GPT2_TINY = {"type": "gpt2", "n_layer": 1, "n_embd": 32, "n_head": 2, "vocab_size": 300, "epochs": 1, "max_length": 32}
+# kind: (the hybrid, its ends (generative, discriminative), the end that is better everywhere)
+HYBRID_KINDS = {
+    "stack": ("stack", (GEN, DISC), GEN),
+    "continuum": ("gpt2_hybrid", ("gpt2", "gpt2_posterior"), "gpt2_posterior"),
+}
+# winner -> role -> (quality on clean data, whether a shift leaves the model unchanged); with no
+# winner the hybrid is the better end up to a tiny jitter
+HYBRID_PROFILES = {
+    "favoured": {"hybrid": ("good", True), "better": ("mid", False), "worse": ("bad", False)},
+    "other": {"hybrid": ("bad", False), "better": ("good", True), "worse": ("mid", True)},
+    None: {"hybrid": ("good", True), "better": ("good", True), "worse": ("bad", False)},
+}
+
+
+def _hybrid_design(kind: str) -> Design:
+    if kind == "stack":
+        models = {GEN: {"analyzer": "word"}, DISC: {}, "stack": {"members": [GEN, DISC], "folds": 2}}
+        pairs = [Pair("linear pair: naive_bayes vs logreg", GEN, DISC, "linear")]
+    else:
+        posterior = {**GPT2_TINY, "generative_weight": 0.0, "discriminative_weight": 1.0}
+        models = {
+            "gpt2": GPT2_TINY,
+            "gpt2_posterior": posterior,
+            "gpt2_hybrid": {**GPT2_TINY, "discriminative_weight": 0.3},
+        }
+        pairs = [Pair("continuum pair: gpt2 vs gpt2_posterior", "gpt2", "gpt2_posterior", "continuum")]
+    cfg = ExperimentConfig(
+        name="t",
+        seeds=SEEDS,
+        data={"source": "csv", "path": str(TINY_CSV)},
+        models=models,
+        experiment={"missing_words": {"dropout": [0.5], "truncation": [5]}, "bootstrap": 200},
+    )
+    fake = Splits(texts={"train": ["x"] * 500}, labels={"train": ["ham"] * 500}, ids={}, y={})
+    return Design(cfg, cfg.experiment, pairs, [], {MAIN: fake, TARGET: fake})
+
+
+def fill_hybrids(store, kind: str, winner) -> None:
+    """The hybrid and both ends on the full split: clean validation and test, word dropout (the
+    prefix variant the verdict uses), the cross-domain target, and (for the continuum, whose
+    models can generate) the samples' label fidelity."""
+    hybrid, ends, better = HYBRID_KINDS[kind]
+    role = {better: "better", next(e for e in ends if e != better): "worse", hybrid: "hybrid"}  # hybrid last
+    dropout = prefix_name(text_eval(("dropout", 0.5)).name)
+    splits = {"validation": (Y_VAL, False), "test": (Y, False), dropout: (Y, True), f"on-{TARGET}": (Y_TARGET, True)}
+    if kind == "continuum":
+        splits["fidelity"] = (_labels(200, 0.5, 4), False)
+    z: dict = {}
+    for i, (m, r) in enumerate(role.items()):
+        quality, keeps = HYBRID_PROFILES[winner][r]
+        for seed in SEEDS:
+            for j, (split, (y, shifted)) in enumerate(splits.items()):
+                if winner is None and r == "hybrid":
+                    jitter = np.random.default_rng([seed, j, 7]).normal(0.0, 0.01, len(y))
+                    z[m, seed, split] = z[better, seed, split] + jitter
+                elif shifted and not keeps:
+                    z[m, seed, split] = _logits(y, "chance", seed, 90 + 10 * i + j)
+                elif split == dropout:  # word dropout leaves this model's scores as they were
+                    z[m, seed, split] = z[m, seed, "test"]
+                else:
+                    z[m, seed, split] = _logits(y, quality, seed, 90 + 10 * i + j)
+                store.put(f"full/{m}", seed, split, y, z[m, seed, split])
+
+
+@pytest.mark.parametrize("kind", list(HYBRID_KINDS))
+@pytest.mark.parametrize("winner", ["favoured", "other", None], ids=["hybrid-better", "hybrid-worse", "equal"])
+def test_hybrids_known_answers_against_the_better_end(kind, winner):
+    """A hybrid clearly better than both ends on every measure, clearly worse than the better
+    end, or the better end itself up to a jitter: held, did not hold, equivalent on every
+    measure (in-domain ROC-AUC and F1, the drops at word dropout and across domains, the label
+    fidelity of samples). The worse end is clearly worse than the hybrid in the equal case, so a
+    comparison with the wrong end would say held there."""
+    hybrid, ends, better = HYBRID_KINDS[kind]
+    d = _hybrid_design(kind)
+    store = FakeStore()
+    fill_hybrids(store, kind, winner)
+    typed = EXPERIMENTS["hybrids"].analyse(d, store)
+    result = typed.to_dict()
+    found = typed.findings
+    conditions = {"in-domain ROC-AUC", "in-domain F1", "ROC-AUC drop at 0.5 word dropout", f"ROC-AUC drop on {TARGET}"}
+    assert {f["condition"] for f in found} == conditions | (
+        {"label fidelity of samples"} if kind == "continuum" else set()
+    )
+    assert {f["favoured"] for f in found} == {hybrid}
+    expected = EXPECTED[winner]
+    assert {f["verdict"] for f in found} == {expected}, [(f["condition"], f["other"], f["advantage"]) for f in found]
+    in_domain = [f for f in found if f["condition"].startswith("in-domain") or winner is None]
+    assert {f["other"] for f in in_domain} == {better}  # the better end, by its point estimate
+    assert result["verdict"]["headline"] == f"{expected} for {hybrid} vs the better end"
+    (row,) = result["tables"][0]["rows"]
+    assert row[:2] == [hybrid, " | ".join(ends)]
+    if winner == "other":
+        assert row[2:] == [f"0 of {len(found)}", "; ".join(f["condition"] for f in found)]
+        assert "No hybrid is shown at least as good as the better end on every measure" in result["verdict"]["text"]
+    else:
+        assert row[2:] == [f"{len(found)} of {len(found)}", "none"]
+        assert f"on every measure (held or equivalent on each): {hybrid}." in result["verdict"]["text"]
 
 
 # -- the intervals: coverage in simulation -------------------------------------------------
@@ -323,6 +451,36 @@ def test_the_interval_is_the_t_interval_when_the_test_set_adds_nothing():
     assert got["lo"] == pytest.approx(0.3 - half) and got["hi"] == pytest.approx(0.3 + half)
     one = intervals.seed_interval(point[:1], np.random.default_rng(0).normal(0.1, 0.01, (400, 1)))
     assert one["n_seeds"] == 1 and one["lo"] < 0.1 < one["hi"] and one["hi"] - one["lo"] < 0.05
+
+
+def test_an_interval_past_what_the_metric_can_take_is_cut_there_and_says_so():
+    """Two seeds, one near-perfect and one good: the t(1) interval of the mean ROC-AUC reaches
+    past 1 and the interval of a difference of two ROC-AUCs past ±1. Both are cut at the range
+    (the page says so), the mean and the verdict stay as they were."""
+    from nlpgd.report.verdict import effect
+
+    y = _labels(400, 0.25, 9)
+    res = M.Resampler(len(y), 2, 200)
+    roc = [M.Measure("roc_auc", "roc_auc")]
+    sharp = M.measure(res, y, [_logits(y, "good", 0, 1), _logits(y, "mid", 1, 1)], roc)["roc_auc"]
+    raw = intervals.seed_interval(sharp.point, sharp.dist)
+    assert raw["hi"] > 1  # the premise: at 2 seeds the t interval passes what a ROC-AUC can be
+    got = sharp.summary()
+    assert sharp.bounds == (0.0, 1.0) and got["hi"] == 1.0 and got["cut"] == ["hi"]
+    assert got["lo"] == raw["lo"] and got["mean"] == raw["mean"] and got["se"] == raw["se"]
+    assert M.text(got).endswith("1.0000] (cut at the range)")
+    chance = M.measure(res, y, [_logits(y, "chance", s, 2) for s in (0, 1)], roc)["roc_auc"]
+    f = M.finding("p", "a", "b", (sharp, chance), None, metric="roc_auc", statistic="s", margin=0.005)
+    adv = M.advantage(sharp, chance, "higher")
+    assert adv.bounds == (-1.0, 1.0) and (-adv).bounds == (-1.0, 1.0)
+    unclipped = intervals.seed_interval(adv.point, adv.dist)
+    assert unclipped["hi"] > 1 and f["advantage"]["hi"] == 1.0 and f["advantage"]["cut"] == ["hi"]
+    assert f["verdict"] == judge(unclipped["lo"], unclipped["hi"], 0.005)
+    assert "(cut at the range)" in effect(f)
+    # averages keep the range; a level inside it is not cut; log loss is cut at 0 only
+    assert M.average([sharp, sharp]).bounds == (0.0, 1.0) and M.range_of("f1_val") == (0.0, 1.0)
+    assert M.range_of("log_loss") == (0.0, np.inf)
+    assert M.Stat(np.array([0.5, 0.52]), np.tile([0.5, 0.52], (50, 1)), (0.0, 1.0)).summary()["cut"] == []
 
 
 # -- margins, p-values, Holm, headline ------------------------------------------------------

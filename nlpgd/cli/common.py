@@ -22,7 +22,8 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from nlpgd.errors import NlpgdError
-from nlpgd.runs import release_runs
+from nlpgd.io import left_partial
+from nlpgd.runs import PARTIAL, held_runs, release_runs
 
 IN_MAIN = False  # set by nlpgd.cli.main(): this process is the command itself (not a test's CliRunner)
 # `nlpgd --quiet CMD` / `nlpgd --verbose CMD` (the app's options), for the one command that follows
@@ -53,6 +54,7 @@ def cli_errors(fn):
             verbose=GLOBAL_FLAGS["verbose"] or bool(kwargs.get("verbose")),
         )
         _setup_logging(_flags["verbose"])
+        left_partial()  # what an earlier command in this process left is not this one's
         try:
             result = fn(*args, **kwargs)
         except NlpgdError as exc:
@@ -61,7 +63,7 @@ def cli_errors(fn):
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             if is_first_process():
-                typer.echo("interrupted: partial results are left in a '.partial' folder", err=True)
+                typer.echo(interrupted_line(), err=True)
             raise typer.Exit(code=130) from None
         finally:  # the flags hold for this command only (a test runs many in one process)
             release_runs()  # a run folder this command wrote is free for the next writer
@@ -75,6 +77,16 @@ def cli_errors(fn):
         return result
 
     return wrapper
+
+
+def interrupted_line() -> str:
+    """What Ctrl-C left, in one line: the ``.partial`` file of an output written as it goes
+    (``classify --out``), a run folder still named ``.partial``, or nothing half-written."""
+    left = [f"{tmp} (what was written so far; {final} was not written)" for tmp, final in left_partial()]
+    left += [f"the run folder {folder}" for folder in held_runs() if folder.name.endswith(PARTIAL)]
+    if not left:
+        return "interrupted"
+    return f"interrupted: partial results are left in {' and '.join(left)}"
 
 
 def command_finished() -> None:

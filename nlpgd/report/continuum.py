@@ -7,6 +7,7 @@ from nlpgd import stats
 from nlpgd.generation import JUDGE, OVERLAP_N, SELF
 from nlpgd.report.load import RunPredictions
 from nlpgd.report.over_seeds import summarise
+from nlpgd.report.verdict import judge
 
 WEIGHTS = ("generative_weight", "discriminative_weight")
 CONTINUUM_METRICS = ("f1", "log_loss", "ece")
@@ -70,20 +71,22 @@ def continuum(rp: RunPredictions, models: dict, generation: dict) -> dict | None
     return {"points": points, "other_differences": other, "label": next(iter(generation.values()), {}).get("label")}
 
 
-def _verdict(delta: float | None, lo: float | None, hi: float | None) -> str:
-    if delta is None or lo is None or hi is None:
-        return "undetermined"
-    if delta >= 0:
-        return "beats" if lo > 0 else "matches"
-    return "below" if hi < 0 else "below_within_noise"
+def stack_margin(rp: RunPredictions) -> float:
+    """The F1 equivalence margin of the run's config (``experiment.margins.f1``), else the default."""
+    from nlpgd.config_grids import MarginGrid
+
+    given = rp.margins.get("f1")
+    return float(given) if isinstance(given, (int, float)) and given > 0 else MarginGrid().f1
 
 
 def stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float) -> list[dict]:
     """For each stack (a model whose settings list ``members``): its test F1 against the best
     single arm of the run (the highest mean test F1 among the models that are not stacks),
-    with the paired bootstrap interval of the difference, and a plain verdict."""
+    with the paired bootstrap interval of the difference, and the verdict on "the stack beats
+    the best single arm" from :func:`nlpgd.report.verdict.judge` with the F1 margin."""
     stacks = [m for m in rp.models if "members" in rp.model_params.get(m, {})]
     singles = [m for m in rp.models if m not in stacks and models[m]["metrics"]["f1"]["mean"] is not None]
+    margin = stack_margin(rp)
     out = []
     for s in stacks if singles else []:
         best = max(singles, key=lambda m: models[m]["metrics"]["f1"]["mean"])
@@ -98,7 +101,8 @@ def stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float) 
                 "stack_f1": models[s]["metrics"]["f1"],
                 "best_single_f1": models[best]["metrics"]["f1"],
                 "f1_difference": {"mean": delta, "ci_low": lo, "ci_high": hi, "level": level},
-                "verdict": _verdict(delta, lo, hi),
+                "margin": margin,
+                "verdict": judge(None if delta is None else lo, hi, margin),  # no F1: inconclusive
             }
         )
     return out

@@ -34,6 +34,7 @@ class RunPredictions:
     notes: list[str] = field(default_factory=list)  # e.g. log-odds derived from an older run's P(spam)
     model_params: dict[str, dict] = field(default_factory=dict)  # model -> its settings in config.json
     generation: dict[str, dict[int, dict]] = field(default_factory=dict)  # model -> seed -> sample quality report
+    margins: dict[str, float] = field(default_factory=dict)  # experiment.margins of the run's config (may be empty)
 
 
 def rel(path: Path, root: Path) -> str:
@@ -116,6 +117,7 @@ def load_run_predictions(run_dir: Path, *, partial_ok: bool = False) -> RunPredi
     config = _run_config(root)
     return RunPredictions(
         model_params=_model_params(config),
+        margins=dict(((config.get("experiment") or {}).get("margins")) or {}),
         generation=_generation_reports(run, config, models, [int(s) for s in seeds]),
         path=root,
         info=info,

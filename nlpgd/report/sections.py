@@ -6,6 +6,7 @@ from __future__ import annotations
 from nlpgd.report.analysis import ALPHA, CALIBRATION_METRICS
 from nlpgd.report.figures import FIGURES
 from nlpgd.report.render import fmt_big, fmt_p, fmt_stat, fmt_threshold, fmt_where
+from nlpgd.report.verdict import EQUIVALENT, HELD, INCONCLUSIVE, NOT_HELD
 
 MAIN_METRICS = ("accuracy", "f1", "mcc", "roc_auc")
 OTHER_METRICS = ("precision", "recall", "macro_f1", "pr_auc", "log_loss", "brier", "ece")
@@ -287,16 +288,19 @@ def _continuum_blocks(res: dict, level: int) -> list:
     return [("h", level + 1, "Generative-discriminative continuum"), ("p", text), ("table", headers, rows)]
 
 
-_VERDICTS = {
-    "beats": "beats the best single arm: its mean test F1 is higher and the interval of the difference lies above 0",
-    "matches": "reaches at least the best single arm's mean test F1, but the interval of the difference includes 0, "
-    "so the two are not distinguishable on this test set",
-    "below_within_noise": "does not reach the best single arm's mean test F1, though the interval of the difference "
-    "includes 0",
-    "below": "does not reach the best single arm: its mean test F1 is lower and the interval of the difference lies "
-    "below 0",
-    "undetermined": "cannot be compared with the best single arm (no F1)",
-}
+def _stack_outcome(v: dict) -> str:
+    """What the verdict on "the stack beats the best single arm" means, in words."""
+    m = f"± {v.get('margin', 0):g}"
+    return {
+        HELD: "the claim that it beats the best single arm held: the interval of the F1 difference lies above 0",
+        NOT_HELD: "the claim that it beats the best single arm did not hold: the interval of the F1 difference lies "
+        "below 0",
+        EQUIVALENT: f"it is equivalent to the best single arm: the interval of the F1 difference lies inside {m}",
+        INCONCLUSIVE: "whether it beats the best single arm is inconclusive: the interval of the F1 difference "
+        f"includes 0 and reaches beyond {m}"
+        if v["f1_difference"]["mean"] is not None
+        else "whether it beats the best single arm is inconclusive: there is no F1 to compare",
+    }[v["verdict"]]
 
 
 def _stack_blocks(res: dict, level: int) -> list:
@@ -309,7 +313,7 @@ def _stack_blocks(res: dict, level: int) -> list:
         d = v["f1_difference"]
         diff = "n/a" if d["mean"] is None else f"{d['mean']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
         items.append(
-            f"{v['stack']} (members: {', '.join(v['members'])}) {_VERDICTS[v['verdict']]}. Test F1 "
+            f"{v['stack']} (members: {', '.join(v['members'])}): {v['verdict']}; {_stack_outcome(v)}. Test F1 "
             f"{fmt_stat(v['stack_f1'])} against {v['best_single']} {fmt_stat(v['best_single_f1'])}; difference "
             f"{diff} ({lvl:.0%} paired bootstrap interval over test messages)."
         )
@@ -319,7 +323,9 @@ def _stack_blocks(res: dict, level: int) -> list:
             "p",
             "The best single arm is the model with the highest mean test F1 among those that are not stacks (chosen "
             "on test, which favours it). The stack's logistic regression was fitted on out-of-fold scores of the "
-            "train split; validation only chose its regularisation.",
+            "train split; validation only chose its regularisation. The verdict on the claim that the stack beats "
+            "it: held or did not hold when the interval of the F1 difference lies above or below 0, equivalent when "
+            "it lies inside the F1 margin (experiment.margins.f1), inconclusive otherwise.",
         ),
         ("ul", items),
     ]

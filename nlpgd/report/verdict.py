@@ -59,7 +59,10 @@ def num(v, digits: int = 4) -> str:
 
 
 def interval(summary: dict, digits: int = 4) -> str:
-    return f"[{num(summary['lo'], digits)}, {num(summary['hi'], digits)}]"
+    """``[lo, hi]``, and ``(cut at the range)`` when an end was cut to what the quantity can take
+    (:func:`nlpgd.intervals.within`)."""
+    cut = " (cut at the range)" if summary.get("cut") else ""
+    return f"[{num(summary['lo'], digits)}, {num(summary['hi'], digits)}]{cut}"
 
 
 def signed(v, digits: int = 4) -> str:

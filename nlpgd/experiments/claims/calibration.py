@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from nlpgd import stats
 from nlpgd.experiments.claims import measure as M
-from nlpgd.experiments.claims.learning_curve import add_size_cells, sizes, x_of
+from nlpgd.experiments.claims.learning_curve import add_size_cells, sizes, trained_on, x_of
 from nlpgd.experiments.claims.plan import FULL, Plan, size_set
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
@@ -166,7 +166,7 @@ def _tables(d: Design, st: dict) -> list[dict]:
     ]
 
 
-def _figure(d: Design, st: dict, grid_sizes: list, n_full: int) -> dict:
+def _figure(d: Design, st: dict, grid_sizes: list) -> dict:
     r0 = d.grid.calibration.cost_ratios
     plots = [
         ("ece", "ECE", [("before", "ece", "-"), ("after", "ece", "--")]),
@@ -191,7 +191,7 @@ def _figure(d: Design, st: dict, grid_sizes: list, n_full: int) -> dict:
                 series.append(
                     M.series(
                         m + tag,
-                        [x_of(s, n_full) for s in present],
+                        [x_of(s, trained_on(d, m)) for s in present],  # a 90% subsample at full
                         [st[(s, m)][part][key].summary(st[(s, m)]["draws"]) for s in present],
                         style if len(present) > 1 else "o",
                         group=m,
@@ -214,7 +214,6 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     key = _primary_key(d)
     primary = [f for f in findings if f["metric"] == key]
     others = [f for f in findings if f["metric"] != key]
-    n_full = len(d.data["main"].texts["train"])
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
@@ -228,7 +227,7 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         )
         or "no matched pair",
         tables=_tables(d, st),
-        figures=[_figure(d, st, grid_sizes, n_full)],
+        figures=[_figure(d, st, grid_sizes)],
         notes=notes,
         method="Temperature scaling: one T per model and seed fitted on validation (NLL, scipy), on the stored "
         "log-odds. Expected cost per message = (R x ham blocked + spam missed) / messages. The verdict compares the "

@@ -19,7 +19,7 @@ import numpy as np
 from nlpgd import stats
 from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
-from nlpgd.experiments.claims.learning_curve import size_stats, sizes, x_of
+from nlpgd.experiments.claims.learning_curve import size_stats, sizes, trained_on, x_of
 from nlpgd.experiments.claims.plan import FULL, Plan, describe, size_set
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
@@ -57,7 +57,7 @@ def _per_seed(store: M.Store, cell: str, seeds: list[int], key: str) -> np.ndarr
 
 def seed_stat(values: np.ndarray, B: int) -> M.Stat:
     """A per-seed quantity with no test-message variation: every resample carries it."""
-    return M.Stat(values, np.tile(values, (B, 1)))
+    return M.Stat(values, np.tile(values, (B, 1)), (0.0, np.inf))  # seconds, messages per second
 
 
 def training_flops(d: Design, store: M.Store, m: str) -> float | None:
@@ -74,7 +74,7 @@ def seconds_to_reach(d: Design, store: M.Store, m: str, draws) -> dict | None:
     """Training seconds of the fits at the size where the member reaches 95% of its own full-data
     score (the learning-curve cells of this run; None without them)."""
     grid_sizes = sizes(d)[0]
-    n_full = len(d.data["main"].texts["train"])
+    n_full = trained_on(d, m)
     got = size_stats(d, store, grid_sizes, [m], d.seeds)
     present = sorted([s for s in grid_sizes if (s, m) in got["stats"]], key=lambda s: x_of(s, n_full))
     if len(present) < 2 or present[-1] != FULL:
@@ -141,10 +141,9 @@ def _member_rows(d: Design, store: M.Store) -> list[list[str]]:
 
 def _figure(d: Design, store: M.Store) -> dict:
     grid_sizes = sizes(d)[0]
-    n_full = len(d.data["main"].texts["train"])
     lines = []
     for m in d.paired:
-        xs, ys = [], []
+        xs, ys, n_full = [], [], trained_on(d, m)
         for s in grid_sizes:
             v = _per_seed(store, f"{size_set(s).name}/{m}", d.seeds, "train_seconds")
             if v is not None:

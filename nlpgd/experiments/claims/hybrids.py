@@ -28,7 +28,7 @@ from nlpgd.experiments.claims.runner import EVAL_RUNNERS, Design, Session, prefi
 from nlpgd.experiments.generate import Sampling
 from nlpgd.models.registry import build_model
 from nlpgd.params import NaiveBayesParams
-from nlpgd.report.verdict import NOT_HELD, verdict
+from nlpgd.report.verdict import EQUIVALENT, HELD, NOT_HELD, verdict
 from nlpgd.runs import write_predictions
 from nlpgd.sampling import SamplingSettings
 from nlpgd.scoring import score_texts
@@ -195,13 +195,34 @@ def _table(d: Design, findings: list[dict]) -> dict:
             why = "no ends in this config" if members is None else "not fitted in this run"
             rows.append([h, "n/a", why, ""])
             continue
+        good = [f for f in own if f["verdict"] in (HELD, EQUIVALENT)]
         worse = [f["condition"] for f in own if f["verdict"] == NOT_HELD]
-        rows.append([h, " | ".join(members), f"{len(own) - len(worse)} of {len(own)}", "; ".join(worse) or "none"])
+        rows.append([h, " | ".join(members), f"{len(good)} of {len(own)}", "; ".join(worse) or "none"])
     return {
         "title": "Each hybrid against the better end on every measure",
-        "headers": ["hybrid", "ends (generative | discriminative)", f"measures not '{NOT_HELD}'", f"'{NOT_HELD}' on"],
+        "headers": [
+            "hybrid",
+            "ends (generative | discriminative)",
+            f"measures at least as good ('{HELD}' or '{EQUIVALENT}')",
+            f"'{NOT_HELD}' on",
+        ],
         "rows": rows,
     }
+
+
+def answer(d: Design, findings: list[dict]) -> str | None:
+    """The claim's question in one sentence: is some hybrid at least as good as the better end
+    on every measure (each of its findings held or equivalent)? None when nothing was compared."""
+    compared = [h for h in hybrids(d) if any(f["favoured"] == h for f in findings)]
+    if not compared:
+        return None
+    every = [h for h in compared if all(f["verdict"] in (HELD, EQUIVALENT) for f in findings if f["favoured"] == h)]
+    if every:
+        return f"At least as good as the better end on every measure (held or equivalent on each): {', '.join(every)}."
+    return (
+        "No hybrid is shown at least as good as the better end on every measure: each has a measure that did not "
+        "hold or is inconclusive."
+    )
 
 
 def _figure(d: Design, store: M.Store) -> dict:
@@ -236,12 +257,13 @@ def _notes(d: Design) -> list[str]:
 
 def analyse(d: Design, store: M.Store) -> ExperimentResult:
     findings = [f for h in hybrids(d) for f in hybrid_findings(d, store, h)]
+    said = answer(d, findings)
     return ExperimentResult(
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
         metric="roc_auc",
-        verdict=verdict(findings, []),
+        verdict=verdict(findings, [], [said] if said else []),
         findings=findings,
         key_numbers="; ".join(
             f"{f['favoured']} vs {f['other']} on {f['condition']}: {M.text(f['advantage'])}" for f in findings

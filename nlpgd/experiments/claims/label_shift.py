@@ -106,7 +106,11 @@ def _calibrated_stats(res: M.Resampler, store: M.Store, cell: str, seeds: list[i
         yv = store.labels(cell, s, "validation")
         per_seed.append(_seed_shift(res, y, c, c_val, yv, float(record["train_prior"])))
     stat = {
-        k: M.Stat(np.array([p[k][0] for p in per_seed]), np.stack([p[k][1] for p in per_seed], axis=1))
+        k: M.Stat(
+            np.array([p[k][0] for p in per_seed]),
+            np.stack([p[k][1] for p in per_seed], axis=1),
+            M.range_of("prevalence_error" if k.endswith("/error") else k.rsplit("/", 1)[1]),
+        )
         for k in per_seed[0]
     }
     out = dict(stat)

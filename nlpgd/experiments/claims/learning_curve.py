@@ -13,9 +13,10 @@ from __future__ import annotations
 from nlpgd.experiments.claims import curve_points as CP
 from nlpgd.experiments.claims import measure as M
 from nlpgd.experiments.claims import prompted
-from nlpgd.experiments.claims.plan import FULL, Plan, size_set
+from nlpgd.experiments.claims.plan import FULL, MAIN, Plan, size_set
 from nlpgd.experiments.claims.result import ExperimentResult
 from nlpgd.experiments.claims.runner import Design
+from nlpgd.experiments.claims.training_data import full_size
 
 NAME = "learning-curve"
 TITLE = "Data efficiency (learning curves)"
@@ -51,7 +52,15 @@ def plan(d: Design) -> Plan:
 
 
 def x_of(size, n_full: int) -> int:
+    """The training messages of a cell at ``size``: ``n_full`` (what the model trains on at the
+    full size, :func:`trained_on`) or the subset size."""
     return n_full if size == FULL else int(size)
+
+
+def trained_on(d: Design, model: str) -> int:
+    """The messages ``model`` trains on at the full size: the whole train split, or the per-seed
+    90% subsample of naive Bayes and logistic regression (and their pair partners)."""
+    return full_size(d, model, len(d.data[MAIN].texts["train"]))
 
 
 def size_stats(d: Design, store: M.Store, grid_sizes: list, models: list[str], seeds: list[int]) -> dict:
@@ -88,15 +97,16 @@ def _span(sizes: list, n_full: int) -> str:
 
 def _pair_findings(d: Design, st: dict, pair, grid_sizes: list, draws, n_full: int) -> list:
     """Findings of one pair for every curve metric, separately for small and large data (each
-    the metric averaged over that part's sizes)."""
-    found = []
+    the metric averaged over that part's sizes; the parts from the grid's sizes, ``n_full`` the
+    whole train split)."""
+    found, n_pair = [], trained_on(d, pair.generative)
     for condition, sizes in regimes(grid_sizes, n_full):
         if any((s, m) not in st for s in sizes for m in pair.members):
             continue
         for metric in M.CURVE:
             disc = M.average([st[(s, pair.discriminative)][metric] for s in sizes])
             gen = M.average([st[(s, pair.generative)][metric] for s in sizes])
-            statistic = f"{M.label(metric)} {_span(sizes, n_full)}"
+            statistic = f"{M.label(metric)} {_span(sizes, n_pair)}"
             found.append(
                 M.pair_finding(
                     d.grid, pair, "discriminative", (disc, gen), metric=metric, statistic=statistic, condition=condition
@@ -165,17 +175,16 @@ def _leader(advantage: float) -> str:
     return f"the {'discriminative' if advantage > 0 else 'generative'} member leads"
 
 
-def _figure(d: Design, st: dict, grid_sizes: list, draws, ref_st: dict, ref_draws, n_full: int) -> dict:
+def _figure(d: Design, st: dict, grid_sizes: list, draws, ref_st: dict, ref_draws) -> dict:
     panels = []
     for metric in PANELS:
         lines = []
-        for m in d.paired:
+        for m in d.paired:  # each at the messages it trained on (the full size: perhaps its 90% subsample)
             present = [s for s in grid_sizes if (s, m) in st]
-            lines.append(
-                M.series(m, [x_of(s, n_full) for s in present], [st[(s, m)][metric].summary(draws) for s in present])
-            )
+            x = [x_of(s, trained_on(d, m)) for s in present]
+            lines.append(M.series(m, x, [st[(s, m)][metric].summary(draws) for s in present]))
         for m, stat in ref_st.items():
-            lines.append(M.series(f"{m} (reference)", [n_full], [stat[metric].summary(ref_draws)], style="o"))
+            lines.append(M.series(f"{m} (reference)", [trained_on(d, m)], [stat[metric].summary(ref_draws)], style="o"))
         panels.append(
             {
                 "title": M.label(metric),
@@ -192,11 +201,12 @@ def _figure(d: Design, st: dict, grid_sizes: list, draws, ref_st: dict, ref_draw
     }
 
 
-def _pair_tables(d: Design, st: dict, grid_sizes: list, draws, n_full: int) -> list[dict]:
+def _pair_tables(d: Design, st: dict, grid_sizes: list, draws) -> list[dict]:
     """Per size, the crossover (bootstrap) and the messages each member needs, for every pair."""
     metric = d.grid.learning_curve.metric
     per_size, crossover, reach = [], [], []
     for pair in d.pairs:
+        n_full = trained_on(d, pair.generative)  # both members train on the same messages
         rows, pattern = _pattern(d, st, pair, grid_sizes, draws, metric)
         per_size += rows
         crossover += [crossover_row(st, pair, grid_sizes, draws, m, n_full) for m in M.CURVE]
@@ -247,7 +257,7 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
         findings=findings,
         key_numbers=_key_numbers(primary),
         tables=[
-            *_pair_tables(d, st, grid_sizes, draws, n_full),
+            *_pair_tables(d, st, grid_sizes, draws),
             _metric_table(st, ref_st, draws, ref.get("draws"), grid_sizes),
             *([few_labels] if few_labels else []),
             {
@@ -256,15 +266,15 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
                 "rows": param_rows,
             },
         ],
-        figures=[
-            prompted.add_to_figure(d, _figure(d, st, grid_sizes, draws, ref_st, ref.get("draws"), n_full), pts, PANELS)
-        ],
+        figures=[prompted.add_to_figure(d, _figure(d, st, grid_sizes, draws, ref_st, ref.get("draws")), pts, PANELS)],
         notes=notes,
         method="Subsets are stratified and drawn per seed; each point is the mean over seeds. The verdict "
         "compares the members of each pair on the "
         f"metric averaged over the small-data sizes (at most {SMALL_MAX} messages) and, separately, over the "
         f"large-data sizes (at least {LARGE_MIN}, the full split included); a positive advantage means the "
-        "discriminative member is better. The epoch of a model trained in epochs is chosen on a stratified "
+        "discriminative member is better. Naive Bayes and logistic regression (and their pair partners) train "
+        "on a 90% subsample per seed at the full size, so their full-size points are drawn and counted at "
+        "90% of the train split. The epoch of a model trained in epochs is chosen on a stratified "
         "validation subset as large as its training set (at least 16 messages, at most the validation split). "
         + M.INTERVALS,
     )

@@ -50,11 +50,31 @@ INTERVALS = (
     "them, the same resamples for every model) plus the seed-to-seed variance, with Student's t quantiles. "
     "Naive Bayes and logistic regression, functions of their data, train on a stratified 90% of a whole train "
     "split drawn per seed, so that seeds vary them too. A finding whose interval lies inside the metric's "
-    "margin is equivalent."
+    "margin is equivalent. An interval that would reach past what the quantity can take (with few seeds a t "
+    "interval can: a ROC-AUC above 1, a difference of two ROC-AUCs beyond ±1) is cut at that limit and "
+    "marked '(cut at the range)'; the cut changes no verdict."
 )
+# what each metric can take: an interval reaching past it (a t interval over 2 seeds can) is cut there
+RANGES = {
+    "roc_auc": (0.0, 1.0),
+    "pr_auc": (0.0, 1.0),
+    "log_loss": (0.0, np.inf),
+    "f1": (0.0, 1.0),
+    "mcc": (-1.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "brier": (0.0, 1.0),
+    "ece": (0.0, 1.0),
+    "prevalence_error": (0.0, 1.0),
+}
+UNBOUNDED = (-np.inf, np.inf)
 THRESHOLD_FREE = ("roc_auc", "pr_auc", "log_loss")
 THRESHOLDED = ("f1", "mcc", "f1_val", "mcc_val")
 CURVE = THRESHOLD_FREE + THRESHOLDED
+
+
+def range_of(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take (:data:`RANGES`; unbounded when unknown)."""
+    return RANGES.get(metric.removesuffix("_val"), UNBOUNDED)
 
 
 def label(metric: str) -> str:
@@ -130,30 +150,34 @@ class Resampler:
 @dataclass
 class Stat:
     """One quantity per training seed: on the test set (``point``, shape (S,)) and on every
-    resample (``dist``, shape (B, S))."""
+    resample (``dist``, shape (B, S)); ``bounds``: the values it can take (a metric's
+    :data:`RANGES`, carried through differences), where its interval is cut."""
 
     point: np.ndarray
     dist: np.ndarray
+    bounds: tuple[float, float] = UNBOUNDED
 
     def __sub__(self, other: "Stat") -> "Stat":
-        return Stat(self.point - other.point, self.dist - other.dist)
+        lo, hi = self.bounds[0] - other.bounds[1], self.bounds[1] - other.bounds[0]
+        return Stat(self.point - other.point, self.dist - other.dist, (lo, hi))
 
     def __neg__(self) -> "Stat":
-        return Stat(-self.point, -self.dist)
+        return Stat(-self.point, -self.dist, (-self.bounds[1], -self.bounds[0]))
 
     def summary(self, draws: np.ndarray | None = None, level: float = stats.CI_LEVEL) -> dict:
         """Mean over seeds, its interval (:func:`nlpgd.intervals.seed_interval`: ``mean``, ``lo``,
         ``hi``, ``se``, ``df``, ``n_seeds``) and each seed's value. ``draws`` is accepted from
         callers written for the seed bootstrap and not used."""
         return {
-            **intervals.seed_interval(self.point, self.dist, level),
+            **intervals.within(intervals.seed_interval(self.point, self.dist, level), *self.bounds),
             "per_seed": [None if not np.isfinite(v) else float(v) for v in self.point],
         }
 
 
 def average(items: list[Stat]) -> Stat:
     """The mean of several quantities (conditions), seed by seed and resample by resample."""
-    return Stat(np.nanmean([s.point for s in items], axis=0), np.nanmean([s.dist for s in items], axis=0))
+    point, dist = np.nanmean([s.point for s in items], axis=0), np.nanmean([s.dist for s in items], axis=0)
+    return Stat(point, dist, (min(s.bounds[0] for s in items), max(s.bounds[1] for s in items)))
 
 
 @dataclass(frozen=True)
@@ -201,7 +225,8 @@ def measure(res: Resampler, y, P: list[np.ndarray], measures: list[Measure]) -> 
                 dm, pm = d[m.base], pt[m.base]
             dist[m.name].append(dm)
             point[m.name].append(pm[0])
-    return {k: Stat(np.array(point[k], dtype=np.float64), np.stack(dist[k], axis=1)) for k in point}
+    bounds = {m.name: (0.0, max(1.0, m.cost_ratio)) if m.cost_ratio is not None else range_of(m.base) for m in measures}
+    return {k: Stat(np.array(point[k], dtype=np.float64), np.stack(dist[k], axis=1), bounds[k]) for k in point}
 
 
 # -- comparing the members of a pair ------------------------------------------------------

@@ -60,6 +60,13 @@ def seed_share(d: Design, model: str) -> float:
     return 1.0 if all(seeds_vary(d.cfg.models[m]) for m in group) else SEED_SHARE
 
 
+def full_size(d: Design, model: str, n: int) -> int:
+    """How many messages a cell of ``model`` on a whole train split of ``n`` trains on: ``n``, or
+    its per-seed subsample (:func:`seed_share`)."""
+    share = seed_share(d, model)
+    return n if share >= 1 else max(2, round(share * n))
+
+
 def training_data(s: Session, ts: TrainSet, seed: int, model: str | None = None) -> tuple[list[str], list[str]]:
     """The texts and labels a cell of ``model`` is fitted on (before any repetition): a whole
     train split is subsampled per seed for models whose fit the seed would not change."""
@@ -67,7 +74,7 @@ def training_data(s: Session, ts: TrainSet, seed: int, model: str | None = None)
     texts, labels = sp.texts["train"], sp.labels["train"]
     size = ts.size
     if size is None and ts.synthetic is None and model is not None and seed_share(s.design, model) < 1:
-        size = max(2, round(seed_share(s.design, model) * len(labels)))
+        size = full_size(s.design, model, len(labels))
     if size is not None:
         idx = subset_indices(labels, size, seed)
         texts, labels = [texts[i] for i in idx], [labels[i] for i in idx]
