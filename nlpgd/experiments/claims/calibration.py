@@ -97,19 +97,16 @@ def _findings(d: Design, st: dict, grid_sizes: list) -> list[dict]:
         present = [s for s in grid_sizes if (s, pair.generative) in st and (s, pair.discriminative) in st]
         if not present:
             continue
-        draws = st[(present[0], pair.generative)]["draws"]
         for key, text in names:
             gen = M.average([st[(s, pair.generative)]["before"][key] for s in present])
             disc = M.average([st[(s, pair.discriminative)]["before"][key] for s in present])
             out.append(
-                M.finding(
-                    pair.label,
-                    pair.generative,
-                    pair.discriminative,
+                M.pair_finding(
+                    d.grid,
+                    pair,
+                    "generative",
                     (gen, disc),
-                    draws,
                     metric=key,
-                    margin=M.margin(d.grid, key),
                     metric_label=text,
                     direction="lower",
                     statistic=f"{text} {M.span(present)}",

@@ -171,19 +171,16 @@ def _findings(d: Design, shifts: dict) -> list[dict]:
         qs = [q for q in d.grid.label_shift.prevalences if g and c and q in g and q in c]
         if not qs:
             continue
-        draws = g[qs[0]]["draws"]
         span = ", ".join(f"{q:g}" for q in qs)
         for metric, key, direction, text in FINDINGS:
             vg, vc = (M.average([v[q]["calibrated"][key] for q in qs]) for v in (g, c))
             out.append(
-                M.finding(
-                    pair.label,
-                    pair.generative,
-                    pair.discriminative,
+                M.pair_finding(
+                    d.grid,
+                    pair,
+                    "generative",
                     (vg, vc),
-                    draws,
                     metric=metric,
-                    margin=M.margin(d.grid, metric),
                     metric_label=text,
                     direction=direction,
                     statistic=f"{text}, both members temperature-calibrated on validation, averaged over "

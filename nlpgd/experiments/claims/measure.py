@@ -229,6 +229,19 @@ def measure(res: Resampler, y, P: list[np.ndarray], measures: list[Measure]) -> 
     return {k: Stat(np.array(point[k], dtype=np.float64), np.stack(dist[k], axis=1), bounds[k]) for k in point}
 
 
+def measure_test(store: Store, cell: str, seeds: list[int], n_resamples: int) -> tuple | None:
+    """``(resampler, labels, measures, metrics)`` of ``cell``'s test split on ``seeds``: the
+    curve measures (``_val`` thresholds from its validation split) and their values, with the
+    resampler and labels to score another version of the same test messages alike; None when a
+    seed has no test predictions."""
+    if not store.has(cell, seeds, "test"):
+        return None
+    y = store.labels(cell, seeds[0], "test")
+    res = Resampler(len(y), len(seeds), n_resamples)
+    measures = curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
+    return res, y, measures, measure(res, y, store.log_odds(cell, seeds, "test"), measures)
+
+
 # -- comparing the members of a pair ------------------------------------------------------
 
 

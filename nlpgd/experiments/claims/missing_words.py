@@ -41,12 +41,9 @@ def plan(d: Design) -> Plan:
 
 def model_curves(d: Design, store: M.Store, m: str) -> dict:
     seeds, cell = d.seeds_of(m), f"{FULL}/{m}"
-    if not store.has(cell, seeds, "test"):
+    if (tested := M.measure_test(store, cell, seeds, d.grid.bootstrap)) is None:
         return {}
-    y = store.labels(cell, seeds[0], "test")
-    res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
-    clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
+    res, y, measures, clean = tested
     out = {"clean": clean, "draws": res.draws, "shifted": {}, "with_end": {}}
     for t in _transforms(d):
         name = text_eval(t).name
@@ -87,14 +84,12 @@ def _findings(d: Design, curves: dict) -> list[dict]:
                 for metric in M.CURVE:
                     quantity = f"{M.label(metric)} drop"
                     out.append(
-                        M.finding(
-                            pair.label,
-                            pair.generative,
-                            pair.discriminative,
+                        M.pair_finding(
+                            d.grid,
+                            pair,
+                            "generative",
                             (g[variant][t][1][metric], c[variant][t][1][metric]),
-                            g["draws"],
                             metric=metric + suffix,
-                            margin=M.margin(d.grid, metric),
                             metric_label=f"{M.label(metric)} ({how})",
                             statistic=f"{quantity} with {cond} ({how})",
                             direction="lower",

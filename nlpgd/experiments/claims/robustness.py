@@ -78,12 +78,9 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
     "obfuscation": {(kind, s): (metrics, drops)}, "forward": {t: ...}, "reverse": {t: ...},
     "shift": {t: ...}}``."""
     seeds, cell = d.seeds_of(m), f"{FULL}/{m}"
-    if not store.has(cell, seeds, "test"):
+    if (tested := M.measure_test(store, cell, seeds, d.grid.bootstrap)) is None:
         return {}
-    y = store.labels(cell, seeds[0], "test")
-    res = M.Resampler(len(y), len(seeds), d.grid.bootstrap)
-    measures = M.curve_measures(store.labels(cell, seeds[0], "validation"), store.log_odds(cell, seeds, "validation"))
-    clean = M.measure(res, y, store.log_odds(cell, seeds, "test"), measures)
+    res, _, measures, clean = tested
     out = {"clean": clean, "draws": res.draws, "obfuscation": {}, "forward": {}, "reverse": {}, "shift": {}}
     for kind, s in _obfuscations(d):
         shifted = _scored(store, res, cell, seeds, text_eval(("obfuscate", kind, s)).name, measures)
@@ -121,7 +118,7 @@ def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
     g, c = drops.get(pair.generative), drops.get(pair.discriminative)
     if not g or not c:
         return []
-    draws, out = g["draws"], []
+    out = []
     top = max((s for _, s in _obfuscations(d)), default=None)
     kinds = [k for k, s in _obfuscations(d) if s == top and (k, s) in g["obfuscation"] and (k, s) in c["obfuscation"]]
     for metric in M.CURVE:
@@ -137,14 +134,12 @@ def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
                     parts.append((cond, f"{quantity}, {how}", g[way][t][2][metric], c[way][t][2][metric]))
         for cond, statistic, vg, vc in parts:
             out.append(
-                M.finding(
-                    pair.label,
-                    pair.generative,
-                    pair.discriminative,
+                M.pair_finding(
+                    d.grid,
+                    pair,
+                    "generative",
                     (vg, vc),
-                    draws,
                     metric=metric,
-                    margin=M.margin(d.grid, metric),
                     statistic=statistic,
                     direction="lower",
                     quantity=quantity,
