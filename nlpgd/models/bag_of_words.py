@@ -5,6 +5,7 @@ same features. Saved as ``vocabulary.json`` plus ``.npy`` arrays, never pickle."
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from pathlib import Path
 from typing import Sequence
 
@@ -13,17 +14,53 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.io import atomic_write_text, atomic_writer, check_regular_file, read_json
-from nlpgd.models.base import Capabilities, Classifier
+from nlpgd.models.base import Capabilities, Classifier, FitContext
 from nlpgd.params import CountFeatureParams
 
 VOCABULARY = "vocabulary.json"
 
 
 class CountFeatureClassifier(Classifier):
-    """A classifier on count features: one of the linear pair, paired on identical features."""
+    """A classifier on count features: one of the linear pair, paired on identical features.
+
+    The fitted vectorizer (``vectorizer_``) and the persistence live here: the vocabulary
+    JSON plus one ``.npy`` file per array a subclass names in :meth:`_arrays`. A subclass
+    fits its estimator on the count matrix (:meth:`_fit_counts`) and rebuilds it from the
+    arrays read back at the shapes it gives (:meth:`_array_shapes`, :meth:`_restore`)."""
 
     params: CountFeatureParams
     capabilities = Capabilities(seed_free=True)
+    what = "a count-feature model"  # named in the sentence when no vocabulary can be built
+
+    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
+        self.vectorizer_, X = fit_counts(self.params, texts, self.what)
+        self._fit_counts(X, labels)
+
+    @abstractmethod
+    def _fit_counts(self, X, labels: list[str]) -> None:
+        """Fit the estimator on the training count matrix ``X``."""
+
+    @abstractmethod
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays to save, by file stem (``coef`` -> ``coef.npy``)."""
+
+    @abstractmethod
+    def _array_shapes(self, n_classes: int, n_features: int) -> dict[str, tuple]:
+        """The shape each saved array must have, by file stem, in the order they are read."""
+
+    @abstractmethod
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Rebuild the fitted estimator from the arrays read back (``vectorizer_`` is set)."""
+
+    def _save(self, path: Path) -> None:
+        save_vocabulary(self.vectorizer_, path)
+        for stem, array in self._arrays().items():
+            save_array(path / f"{stem}.npy", array)
+
+    def _load(self, path: Path, meta: dict) -> None:
+        self.vectorizer_ = load_vectorizer(self.params, path)
+        shapes = self._array_shapes(len(self.classes_), len(self.vectorizer_.vocabulary_))
+        self._restore({stem: load_array(path / f"{stem}.npy", shape) for stem, shape in shapes.items()}, meta)
 
     @property
     def pair_kind(self) -> str | None:

@@ -415,6 +415,23 @@ def apply_prior(models: dict, prior: dict[str, float] | None) -> list[str]:
     return skipped
 
 
+class ScoredClassifier(Classifier):
+    """A classifier whose ``P(y | x)`` is the row-wise softmax of per-class scores (logits, or
+    ``log P(x, y)`` up to a constant): its probabilities and its log-odds both come from
+    :meth:`_class_scores`, the log-odds as a difference of scores (finite however sure it is)."""
+
+    @abstractmethod
+    def _class_scores(self, texts: list[str]) -> np.ndarray:
+        """(n, n_classes) float scores, columns in ``classes_`` order."""
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        return softmax_rows(self._class_scores(texts))
+
+    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
+        scores = self._class_scores(texts)
+        return scores[:, 1] - scores[:, 0]
+
+
 def softmax_rows(scores: np.ndarray) -> np.ndarray:
     """Numerically stable row-wise softmax in float64, returned as float64."""
     scores = np.asarray(scores, dtype=np.float64)

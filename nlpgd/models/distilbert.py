@@ -39,7 +39,7 @@ import numpy as np
 from nlpgd.distributed import broadcast_object, is_main_process
 from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
-from nlpgd.models.base import FitContext, softmax_rows
+from nlpgd.models.base import FitContext, ScoredClassifier
 from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars
 from nlpgd.models.vocab import train_wordpiece, wordpiece_from_json
 from nlpgd.params import DistilBertParams
@@ -138,7 +138,7 @@ def build_scratch_model(p: DistilBertParams, tokenizer, classes: Sequence[str]):
 
 
 # -- the classifier ---------------------------------------------------------------------
-class DistilBertClassifier(HFClassifier):
+class DistilBertClassifier(ScoredClassifier, HFClassifier):
     """Fine-tuned encoder (DistilBERT family) for ``P(y | x)``; see the module docstring."""
 
     params_class = DistilBertParams
@@ -284,14 +284,7 @@ class DistilBertClassifier(HFClassifier):
         return tokenizer
 
     # -- prediction -------------------------------------------------------------------
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        return softmax_rows(self._logits(texts))
-
-    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
-        logits = self._logits(texts)
-        return logits[:, 1] - logits[:, 0]
-
-    def _logits(self, texts: list[str]) -> np.ndarray:
+    def _class_scores(self, texts: list[str]) -> np.ndarray:
         """The classification head's logits, float64, rows in input order."""
         import torch
 

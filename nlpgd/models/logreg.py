@@ -9,34 +9,25 @@ JSON plus ``coef.npy`` and ``intercept.npy``, never pickle.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from nlpgd.models.bag_of_words import (
-    CountFeatureClassifier,
-    fit_counts,
-    load_array,
-    load_vectorizer,
-    save_array,
-    save_vocabulary,
-)
-from nlpgd.models.base import FitContext
+from nlpgd.models.bag_of_words import CountFeatureClassifier
 from nlpgd.params import LogRegParams
 
 
 class LogRegClassifier(CountFeatureClassifier):
     params_class = LogRegParams
     params: LogRegParams
+    what = "logistic regression"
 
     def _lr(self) -> LogisticRegression:
         p = self.params
         return LogisticRegression(C=p.C, class_weight=p.class_weight, max_iter=p.max_iter)
 
-    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
-        self.vectorizer_, X = fit_counts(self.params, texts, "logistic regression")
+    def _fit_counts(self, X, labels: list[str]) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             self.lr_ = self._lr().fit(X, labels)
@@ -61,17 +52,16 @@ class LogRegClassifier(CountFeatureClassifier):
     def _meta_extra(self) -> dict:
         return {"converged": getattr(self, "converged_", None)}
 
-    def _save(self, path: Path) -> None:
-        save_vocabulary(self.vectorizer_, path)
-        save_array(path / "coef.npy", self.lr_.coef_)
-        save_array(path / "intercept.npy", self.lr_.intercept_)
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"coef": self.lr_.coef_, "intercept": self.lr_.intercept_}
 
-    def _load(self, path: Path, meta: dict) -> None:
-        self.vectorizer_ = load_vectorizer(self.params, path)
-        rows = 1 if len(self.classes_) == 2 else len(self.classes_)
+    def _array_shapes(self, n_classes: int, n_features: int) -> dict[str, tuple]:
+        rows = 1 if n_classes == 2 else n_classes  # one row of weights for two classes
+        return {"coef": (rows, n_features), "intercept": (rows,)}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         lr = self._lr()
-        lr.coef_ = load_array(path / "coef.npy", (rows, len(self.vectorizer_.vocabulary_)))
-        lr.intercept_ = load_array(path / "intercept.npy", (rows,))
+        lr.coef_, lr.intercept_ = arrays["coef"], arrays["intercept"]
         lr.classes_ = self.classes_
         lr.n_features_in_ = lr.coef_.shape[1]
         self.lr_ = lr

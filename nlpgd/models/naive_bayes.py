@@ -13,22 +13,14 @@ none of those capabilities.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
 from nlpgd.errors import NlpgdError
-from nlpgd.models.bag_of_words import (
-    CountFeatureClassifier,
-    fit_counts,
-    load_array,
-    load_vectorizer,
-    save_array,
-    save_vocabulary,
-)
-from nlpgd.models.base import Capabilities, FitContext, check_prior, softmax_rows
+from nlpgd.models.bag_of_words import CountFeatureClassifier
+from nlpgd.models.base import Capabilities, ScoredClassifier, check_prior
 from nlpgd.params import NaiveBayesParams
 from nlpgd.sampling import TEMPERATURE, SamplingSettings, check_count
 
@@ -36,10 +28,11 @@ NOT_COMPLEMENT = ("generative", "prior_replaceable", "can_generate")
 _ARRAYS = ("feature_count_", "class_count_", "feature_log_prob_", "class_log_prior_")
 
 
-class NaiveBayesClassifier(CountFeatureClassifier):
+class NaiveBayesClassifier(CountFeatureClassifier, ScoredClassifier):
     params_class = NaiveBayesParams
     capabilities = Capabilities(generative=True, prior_replaceable=True, can_generate=True, seed_free=True)
     params: NaiveBayesParams
+    what = "naive Bayes"
 
     def can(self, capability: str) -> bool:
         if self.params.variant == "complement" and capability in NOT_COMPLEMENT:
@@ -53,8 +46,7 @@ class NaiveBayesClassifier(CountFeatureClassifier):
         cls = MultinomialNB if p.variant == "multinomial" else ComplementNB
         return cls(alpha=p.alpha, fit_prior=p.fit_prior)
 
-    def _fit(self, texts: list[str], labels: list[str], ctx: FitContext) -> None:
-        self.vectorizer_, X = fit_counts(self.params, texts, "naive Bayes")
+    def _fit_counts(self, X, labels: list[str]) -> None:
         self.nb_ = self._nb().fit(X, labels)
         lengths = np.asarray(X.sum(axis=1)).ravel()
         y = np.asarray(labels)
@@ -74,7 +66,7 @@ class NaiveBayesClassifier(CountFeatureClassifier):
             )
         return super().set_prior(prior)
 
-    def _jll(self, texts: Sequence[str]) -> np.ndarray:
+    def _class_scores(self, texts: Sequence[str]) -> np.ndarray:
         """``log P(x, y)`` up to a constant, with the replaced prior when there is one."""
         jll = self.nb_.predict_joint_log_proba(self._X(texts))
         if getattr(self, "replaced_prior_", None) is not None:
@@ -85,16 +77,9 @@ class NaiveBayesClassifier(CountFeatureClassifier):
         self._check_fitted()
         return self.vectorizer_.transform([str(t) for t in texts])
 
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        return softmax_rows(self._jll(texts))
-
-    def _predict_log_odds(self, texts: list[str]) -> np.ndarray:
-        jll = self._jll(texts)
-        return jll[:, 1] - jll[:, 0]
-
     def predict_log_joint(self, texts: Sequence[str]) -> np.ndarray:
         """Unnormalised ``log P(x, y)`` per class (columns in ``classes_`` order)."""
-        return self._jll(texts)
+        return self._class_scores(texts)
 
     # -- generator --------------------------------------------------------------------
     def log_likelihood(self, texts: Sequence[str], label: str) -> np.ndarray:
@@ -127,20 +112,24 @@ class NaiveBayesClassifier(CountFeatureClassifier):
     def n_parameters(self) -> int | None:
         return int(self.nb_.feature_log_prob_.size + self.nb_.class_log_prior_.size)
 
-    def _save(self, path: Path) -> None:
-        save_vocabulary(self.vectorizer_, path)
-        for name in _ARRAYS:
-            save_array(path / f"{name.rstrip('_')}.npy", getattr(self.nb_, name))
-        save_array(path / "mean_length.npy", self.mean_length_)
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**{name.rstrip("_"): getattr(self.nb_, name) for name in _ARRAYS}, "mean_length": self.mean_length_}
 
-    def _load(self, path: Path, meta: dict) -> None:
-        self.vectorizer_ = load_vectorizer(self.params, path)
-        k, v = len(self.classes_), len(self.vectorizer_.vocabulary_)
-        shapes = {"feature_count_": (k, v), "class_count_": (k,), "feature_log_prob_": (k, v), "class_log_prior_": (k,)}
+    def _array_shapes(self, n_classes: int, n_features: int) -> dict[str, tuple]:
+        k, v = n_classes, n_features
+        return {
+            "feature_count": (k, v),
+            "class_count": (k,),
+            "feature_log_prob": (k, v),
+            "class_log_prior": (k,),
+            "mean_length": (k,),
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         nb = self._nb()
         for name in _ARRAYS:
-            setattr(nb, name, load_array(path / f"{name.rstrip('_')}.npy", shapes[name]))
+            setattr(nb, name, arrays[name.rstrip("_")])
         nb.classes_ = self.classes_
-        nb.n_features_in_ = v
+        nb.n_features_in_ = len(self.vectorizer_.vocabulary_)
         self.nb_ = nb
-        self.mean_length_ = load_array(path / "mean_length.npy", (k,))
+        self.mean_length_ = arrays["mean_length"]
