@@ -249,6 +249,17 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
 
 
+def existing(path: Path, what: str, *, folder: bool = False) -> Path:
+    """``path`` with ``~`` expanded, when it exists and is a file (a folder with ``folder``);
+    otherwise one sentence: ``{what} not found: {path}`` or ``not a {what}: {path}``."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise NlpgdError(f"{what} not found: {path}")
+    if not (path.is_dir() if folder else path.is_file()):
+        raise NlpgdError(f"not a {what}: {path}")
+    return path
+
+
 def check_regular_file(path: Path, what: str = "file") -> Path:
     """``path`` if it is a regular file (or a link to one); otherwise one sentence saying what
     it is: missing, or not a regular file (a folder, a device such as /dev/urandom, a pipe,

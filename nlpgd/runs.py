@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from nlpgd.errors import NlpgdError, first_line
-from nlpgd.io import atomic_writer, check_writable, inside_folder, read_json, write_error, write_json
+from nlpgd.io import atomic_writer, check_writable, existing, inside_folder, read_json, write_error, write_json
 
 FORMAT_VERSION = 1
 PARTIAL = ".partial"
@@ -320,11 +320,7 @@ REQUIRED = ("run.json", "config.yaml", "split_manifest.json", "metrics.json")
 
 def open_run(path: Path, *, allow_partial: bool = False) -> Run:
     """Open a finished run folder, or say in one sentence what is wrong with it."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise NlpgdError(f"run folder not found: {path}")
-    if not path.is_dir():
-        raise NlpgdError(f"not a run folder: {path}")
+    path = existing(path, "run folder", folder=True)
     if path.is_symlink():
         path = path.resolve()
     if not (path / "run.json").is_file():

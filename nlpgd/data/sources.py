@@ -12,16 +12,13 @@ from typing import Any
 
 from nlpgd.config import DataConfig
 from nlpgd.errors import NlpgdError
+from nlpgd.io import existing
 
 Records = list[dict[str, Any]]
 
 
 def _check_file(path: Path, *, text: bool = True) -> Path:
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise NlpgdError(f"data file not found: {path}")
-    if not path.is_file():
-        raise NlpgdError(f"data path is not a file: {path}")
+    path = existing(path, "data file")
     if path.stat().st_size == 0:
         raise NlpgdError(f"data file is empty: {path}")
     if text:
