@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nlpgd.config_data import SOURCES, DataConfig, GenerationConfig, Strict
 from nlpgd.config_grids import (
@@ -45,7 +45,7 @@ from nlpgd.config_grids import (
 )
 from nlpgd.errors import NlpgdError
 from nlpgd.io import RepeatedKey, load_yaml
-from nlpgd.params import REGISTRY, ModelSpec
+from nlpgd.params import REGISTRY, ModelSpec, follows_registry
 
 # the sections live in config_data (data, generation) and config_grids (experiment); importing them
 # from here keeps working
@@ -86,7 +86,11 @@ __all__ = [
 ]
 
 
+@follows_registry
 class ExperimentConfig(Strict):
+    # built on first use and again when a model type is registered (nlpgd.params.register)
+    model_config = ConfigDict(defer_build=True)
+
     name: str = Field(description="experiment name: the run folder is outputs/<name>/<run-id>")
     description: str = ""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)

@@ -1,10 +1,12 @@
+import warnings
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from nlpgd.config import apply_overrides, config_from_dict, load_config
 from nlpgd.errors import NlpgdError
-from nlpgd.params import REGISTRY, DistilBertParams, NaiveBayesParams
+from nlpgd.params import REGISTRY, DistilBertParams, NaiveBayesParams, register
 
 from conftest import REPO
 
@@ -97,3 +99,34 @@ def test_hub_source_needs_a_name():
     d["data"] = {"source": "hub"}
     with pytest.raises(NlpgdError, match="needs data.name"):
         config_from_dict(d)
+
+
+# -- a model type registered after import (a plugin, a test) -----------------------------
+
+
+class LateParams(NaiveBayesParams):
+    type: Literal["late_nb"] = "late_nb"
+
+
+@pytest.fixture
+def late_type():
+    from nlpgd.config import ExperimentConfig
+
+    register(LateParams, "nlpgd.models.naive_bayes:NaiveBayesClassifier")
+    yield LateParams
+    REGISTRY.pop("late_nb")
+    ExperimentConfig.model_rebuild(force=True)  # as it was before the registration
+
+
+def test_a_type_registered_after_import_dumps_and_validates_without_warnings(late_type):
+    data = {"name": "late", "data": {"source": "csv", "path": "x.csv"}, "models": {"m": {"type": "naive_bayes"}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a pydantic serializer warning fails the test
+        # an instance put in by hand (as tests do with model_copy) serializes with its own fields
+        base = config_from_dict(data)
+        copied = base.model_copy(update={"models": {"m": late_type(alpha=0.25)}}).model_dump(mode="json")
+        # and a config naming the type validates to its params class
+        cfg = config_from_dict({**data, "models": {"m": {"type": "late_nb"}}})
+        dumped = cfg.model_dump(mode="json")
+    assert copied["models"]["m"] == {**dumped["models"]["m"], "alpha": 0.25}
+    assert type(cfg.models["m"]) is LateParams and dumped["models"]["m"]["type"] == "late_nb"

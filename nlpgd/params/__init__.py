@@ -11,9 +11,9 @@ contract test, the smoke-config check, the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Union
+from typing import Annotated, Callable, Union
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from nlpgd.params.base import CountFeatureParams, ModelParams, TrainerParams, validate_prior
 from nlpgd.params.distilbert import DistilBertParams
@@ -30,10 +30,33 @@ class Arm:
 
 
 REGISTRY: dict[str, Arm] = {}
+_REBUILDS: list[Callable[[], object]] = []  # the schemas that hold a ModelSpec (see follows_registry)
 
 
 def register(params: type[ModelParams], implementation: str) -> None:
+    """Make ``params``'s type known; every schema with a :class:`ModelSpec` is rebuilt, so a type
+    registered after import (a plugin, a test) validates and serializes like the built-in ones."""
     REGISTRY[params.type_name()] = Arm(params, implementation)
+    for rebuild in _REBUILDS:
+        rebuild()
+
+
+class ModelSpec:
+    """A model entry of an experiment config: the params class its ``type`` names. The union of
+    the registered params classes is made when a schema holding it is built, so it is as current
+    as the registry; a model class with such a field is marked :func:`follows_registry`."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        arms = tuple(arm.params for arm in REGISTRY.values())
+        return handler(Annotated[Union[arms], Field(discriminator="type")])
+
+
+def follows_registry(model: type[BaseModel]) -> type[BaseModel]:
+    """Class decorator for a model with a :class:`ModelSpec` field (declare it with
+    ``defer_build=True``: its schema is built on first use): rebuilt on every :func:`register`."""
+    _REBUILDS.append(lambda: model.model_rebuild(force=True))
+    return model
 
 
 register(NaiveBayesParams, "nlpgd.models.naive_bayes:NaiveBayesClassifier")
@@ -41,9 +64,6 @@ register(LogRegParams, "nlpgd.models.logreg:LogRegClassifier")
 register(DistilBertParams, "nlpgd.models.distilbert:DistilBertClassifier")
 register(GPT2Params, "nlpgd.models.gpt2:GPT2Classifier")
 register(StackParams, "nlpgd.models.stack:StackClassifier")
-
-#: a model entry of an experiment config: the params class chosen by its ``type``
-ModelSpec = Annotated[Union[tuple(arm.params for arm in REGISTRY.values())], Field(discriminator="type")]
 
 
 def type_names() -> list[str]:
@@ -62,6 +82,7 @@ __all__ = [
     "DistilBertParams",
     "GPT2Params",
     "StackParams",
+    "follows_registry",
     "register",
     "type_names",
 ]
