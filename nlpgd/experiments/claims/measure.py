@@ -395,28 +395,34 @@ def drop_key(f: dict) -> str:
     )
 
 
-def paired_result(d, store: Store, findings: list[dict], *, metric: str, key, tables, effects=(), **fields):
-    """The typed result of a claim measured on the matched pairs: the verdict over
-    ``findings`` (the pairs' parameter notes as its caveats), ``key(finding)`` of each primary
-    finding as the key numbers, and the tables: the experiment's own ``tables``, every
-    comparison, ``effects`` (what the perturbations did) and the pairs' parameters.
-    ``fields``: the rest of :class:`~nlpgd.experiments.claims.result.ExperimentResult`."""
-    from nlpgd.experiments.claims.plan import FULL
+def judged_result(metric: str, findings: list[dict], *, key, nothing: str, caveats=None, **fields):
+    """The typed result of an experiment whose verdict rests on ``metric``: :func:`judged` over
+    ``findings`` (``caveats``: the verdict's notes), ``key(finding)`` of each primary finding as
+    the key numbers (``nothing`` when there is none); ``fields``: the rest of
+    :class:`~nlpgd.experiments.claims.result.ExperimentResult` (its tables, figures, ...)."""
     from nlpgd.experiments.claims.result import ExperimentResult
 
+    primary, judgement = judged(metric, findings, caveats)
+    key_numbers = "; ".join(key(f) for f in primary) or nothing
+    return ExperimentResult(metric=metric, verdict=judgement, findings=findings, key_numbers=key_numbers, **fields)
+
+
+def paired_result(d, store: Store, findings: list[dict], *, metric: str, key, tables, effects=(), **fields):
+    """The typed result of a claim measured on the matched pairs (:func:`judged_result`, the
+    pairs' parameter notes as the verdict's caveats), with the tables: the experiment's own
+    ``tables``, every comparison, ``effects`` (what the perturbations did) and the pairs'
+    parameters. ``fields``: the rest of :class:`~nlpgd.experiments.claims.result.ExperimentResult`."""
+    from nlpgd.experiments.claims.plan import FULL
+
     param_rows, param_notes = parameter_rows(store, d.pairs, FULL, d.seeds)
-    primary, judgement = judged(metric, findings, param_notes)
-    return ExperimentResult(
-        metric=metric,
-        verdict=judgement,
-        findings=findings,
-        key_numbers="; ".join(key(f) for f in primary) or "no matched pair",
-        tables=[
-            *tables,
-            findings_table(findings),
-            *effects,
-            {"title": "Matched pairs: parameters", "headers": PARAMETER_HEADERS, "rows": param_rows},
-        ],
+    params_table = {"title": "Matched pairs: parameters", "headers": PARAMETER_HEADERS, "rows": param_rows}
+    return judged_result(
+        metric,
+        findings,
+        key=key,
+        nothing="no matched pair",
+        caveats=param_notes,
+        tables=[*tables, findings_table(findings), *effects, params_table],
         **fields,
     )
 
