@@ -378,6 +378,15 @@ def pair_finding(grid, pair, favoured: str, values: tuple[Stat, Stat], *, metric
     return finding(pair.label, *members, values, None, metric=metric, margin=margin(grid, metric), **kw)
 
 
+def drop_finding(grid, pair, drops: tuple[Stat, Stat], *, metric: str, condition: str, suffix: str = "", **kw) -> dict:
+    """A :func:`pair_finding` on how much ``metric`` drops under ``condition`` (a perturbation, a
+    shift): ``drops`` (generative, discriminative), the smaller drop is better; the finding's
+    metric is ``metric`` + ``suffix`` (a scoring variant, e.g. ``_with_end``). Read back in the
+    key numbers by :func:`drop_key`; ``kw`` (``statistic``, ...) as :func:`finding` takes them."""
+    kw = {"direction": "lower", "quantity": f"{label(metric)} drop", "condition": condition, **kw}
+    return pair_finding(grid, pair, "generative", drops, metric=metric + suffix, **kw)
+
+
 def judged(metric: str, findings: list[dict], notes: list[str] | None = None) -> tuple[list[dict], dict]:
     """The primary findings (those on the claim's ``metric``) and the verdict over ``findings``:
     :func:`nlpgd.report.verdict.verdict` on the primary ones, the others checked against them;

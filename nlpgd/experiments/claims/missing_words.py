@@ -82,19 +82,16 @@ def _findings(d: Design, curves: dict) -> list[dict]:
                 if t not in g[variant] or t not in c[variant]:
                     continue
                 for metric in M.CURVE:
-                    quantity = f"{M.label(metric)} drop"
                     out.append(
-                        M.pair_finding(
+                        M.drop_finding(
                             d.grid,
                             pair,
-                            "generative",
                             (g[variant][t][1][metric], c[variant][t][1][metric]),
-                            metric=metric + suffix,
-                            metric_label=f"{M.label(metric)} ({how})",
-                            statistic=f"{quantity} with {cond} ({how})",
-                            direction="lower",
-                            quantity=quantity,
+                            metric=metric,
+                            suffix=suffix,
                             condition=cond,
+                            metric_label=f"{M.label(metric)} ({how})",
+                            statistic=f"{M.label(metric)} drop with {cond} ({how})",
                         )
                     )
     return out

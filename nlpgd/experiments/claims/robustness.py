@@ -133,19 +133,7 @@ def _pair_findings(d: Design, drops: dict, pair) -> list[dict]:
                     cond, how = _condition(d, way, t)
                     parts.append((cond, f"{quantity}, {how}", g[way][t][2][metric], c[way][t][2][metric]))
         for cond, statistic, vg, vc in parts:
-            out.append(
-                M.pair_finding(
-                    d.grid,
-                    pair,
-                    "generative",
-                    (vg, vc),
-                    metric=metric,
-                    statistic=statistic,
-                    direction="lower",
-                    quantity=quantity,
-                    condition=cond,
-                )
-            )
+            out.append(M.drop_finding(d.grid, pair, (vg, vc), metric=metric, condition=cond, statistic=statistic))
     return out
 
 
