@@ -230,10 +230,8 @@ def measure(res: Resampler, y, P: list[np.ndarray], measures: list[Measure]) -> 
 
 
 def measure_test(store: Store, cell: str, seeds: list[int], n_resamples: int) -> tuple | None:
-    """``(resampler, labels, measures, metrics)`` of ``cell``'s test split on ``seeds``: the
-    curve measures (``_val`` thresholds from its validation split) and their values, with the
-    resampler and labels to score another version of the same test messages alike; None when a
-    seed has no test predictions."""
+    """``(resampler, labels, curve measures, their values)`` of ``cell``'s test split (``_val``
+    thresholds from validation), to score other versions of those messages alike; None: not scored."""
     if not store.has(cell, seeds, "test"):
         return None
     y = store.labels(cell, seeds[0], "test")
@@ -379,10 +377,8 @@ def pair_finding(grid, pair, favoured: str, values: tuple[Stat, Stat], *, metric
 
 
 def drop_finding(grid, pair, drops: tuple[Stat, Stat], *, metric: str, condition: str, suffix: str = "", **kw) -> dict:
-    """A :func:`pair_finding` on how much ``metric`` drops under ``condition`` (a perturbation, a
-    shift): ``drops`` (generative, discriminative), the smaller drop is better; the finding's
-    metric is ``metric`` + ``suffix`` (a scoring variant, e.g. ``_with_end``). Read back in the
-    key numbers by :func:`drop_key`; ``kw`` (``statistic``, ...) as :func:`finding` takes them."""
+    """A :func:`pair_finding` on the drops (generative, discriminative; smaller is better) of ``metric``
+    under ``condition``, as ``metric + suffix`` (a scoring variant); :func:`drop_key` reads it back."""
     kw = {"direction": "lower", "quantity": f"{label(metric)} drop", "condition": condition, **kw}
     return pair_finding(grid, pair, "generative", drops, metric=metric + suffix, **kw)
 
@@ -405,10 +401,8 @@ def drop_key(f: dict) -> str:
 
 
 def judged_result(metric: str, findings: list[dict], *, key, nothing: str, caveats=None, **fields):
-    """The typed result of an experiment whose verdict rests on ``metric``: :func:`judged` over
-    ``findings`` (``caveats``: the verdict's notes), ``key(finding)`` of each primary finding as
-    the key numbers (``nothing`` when there is none); ``fields``: the rest of
-    :class:`~nlpgd.experiments.claims.result.ExperimentResult` (its tables, figures, ...)."""
+    """The :class:`~.result.ExperimentResult` of :func:`judged` over ``findings`` (``caveats``: its notes),
+    ``key(finding)`` of each primary one as the key numbers (else ``nothing``), ``fields`` the rest."""
     from nlpgd.experiments.claims.result import ExperimentResult
 
     primary, judgement = judged(metric, findings, caveats)
@@ -417,22 +411,15 @@ def judged_result(metric: str, findings: list[dict], *, key, nothing: str, cavea
 
 
 def paired_result(d, store: Store, findings: list[dict], *, metric: str, key, tables, effects=(), **fields):
-    """The typed result of a claim measured on the matched pairs (:func:`judged_result`, the
-    pairs' parameter notes as the verdict's caveats), with the tables: the experiment's own
-    ``tables``, every comparison, ``effects`` (what the perturbations did) and the pairs'
-    parameters. ``fields``: the rest of :class:`~nlpgd.experiments.claims.result.ExperimentResult`."""
+    """:func:`judged_result` of a claim on the matched pairs (their parameter notes as caveats); tables: its
+    own ``tables``, every comparison, ``effects`` (what the perturbations did), the pairs' parameters."""
     from nlpgd.experiments.claims.plan import FULL
 
     param_rows, param_notes = parameter_rows(store, d.pairs, FULL, d.seeds)
     params_table = {"title": "Matched pairs: parameters", "headers": PARAMETER_HEADERS, "rows": param_rows}
+    tables = [*tables, findings_table(findings), *effects, params_table]
     return judged_result(
-        metric,
-        findings,
-        key=key,
-        nothing="no matched pair",
-        caveats=param_notes,
-        tables=[*tables, findings_table(findings), *effects, params_table],
-        **fields,
+        metric, findings, key=key, nothing="no matched pair", caveats=param_notes, tables=tables, **fields
     )
 
 
