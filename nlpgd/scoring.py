@@ -10,6 +10,7 @@ that does not grow with their number.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,14 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from nlpgd import CHUNK_SIZE
+from nlpgd.distributed import gather_on_main
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import load_model
 from nlpgd.runs import open_run
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def spam_column(model: Classifier) -> int:
@@ -152,3 +155,36 @@ def score_chunks(
             chunk,
             {key: np.asarray(m.predict_proba(texts), dtype=np.float64)[:, columns[key]] for key, m in models.items()},
         )
+
+
+class Truncations:
+    """One line for the texts an encoder cut to its ``max_length``, after the last chunk,
+    instead of the model's own line for every chunk (``count()`` after each chunk, on every
+    process of a launch; ``report(n)`` adds them up on the first)."""
+
+    def __init__(self, models: dict[str, Classifier]):
+        self.models = {k: m for k, m in models.items() if hasattr(m, "n_truncated_predict_")}
+        self.totals = dict.fromkeys(self.models, 0)
+        self.loggers = {logging.getLogger(type(m).__module__) for m in self.models.values()}
+
+    def __enter__(self):
+        self.levels = {lg: lg.level for lg in self.loggers}
+        for lg in self.loggers:
+            lg.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for lg, level in self.levels.items():
+            lg.setLevel(level)
+
+    def count(self) -> None:
+        for key, m in self.models.items():
+            self.totals[key] += m.n_truncated_predict_
+
+    def report(self, done: int) -> None:
+        gathered = gather_on_main(self.totals)
+        for key in self.totals if gathered else ():
+            n = sum(g[key] for g in gathered)
+            if n:
+                limit = self.models[key].params.max_length
+                log.info("%s: %s of %s texts truncated to %d tokens", key, f"{n:,}", f"{done:,}", limit)

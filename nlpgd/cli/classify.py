@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import logging
 import math
 import os
 import sys
@@ -27,9 +26,6 @@ from nlpgd.cli.common import (
 )
 from nlpgd.errors import NlpgdError
 from nlpgd.io import check_output_file, partial_writer
-
-log = logging.getLogger(__name__)
-
 
 RunDir = Annotated[
     Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
@@ -174,9 +170,9 @@ def _per_token_models(models: dict, tokens: bool, quiet: bool) -> dict:
 
 def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, progress, sink) -> int:
     """Score ``messages`` chunk by chunk and hand each scored chunk to ``sink``; the count."""
-    from nlpgd.scoring import score_chunks
+    from nlpgd.scoring import Truncations, score_chunks
 
-    done, truncated = 0, _Truncations(models)
+    done, truncated = 0, Truncations(models)
     try:
         with truncated:
             for chunk, p_spam in score_chunks(models, messages, chunk_size, text=lambda item: item[1]):
@@ -191,36 +187,6 @@ def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, 
         progress.close()
     truncated.report(done)
     return done
-
-
-class _Truncations:
-    """One line for the texts an encoder cut to its ``max_length``, after the last chunk,
-    instead of the model's own line for every chunk."""
-
-    def __init__(self, models: dict):
-        self.models = {k: m for k, m in models.items() if hasattr(m, "n_truncated_predict_")}
-        self.totals = dict.fromkeys(self.models, 0)
-        self.loggers = {logging.getLogger(type(m).__module__) for m in self.models.values()}
-
-    def __enter__(self):
-        self.levels = {lg: lg.level for lg in self.loggers}
-        for lg in self.loggers:
-            lg.setLevel(logging.WARNING)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for lg, level in self.levels.items():
-            lg.setLevel(level)
-
-    def count(self) -> None:
-        for key, m in self.models.items():
-            self.totals[key] += m.n_truncated_predict_
-
-    def report(self, done: int) -> None:
-        for key, n in self.totals.items():
-            if n:
-                limit = self.models[key].params.max_length
-                log.info("%s: %s of %s texts truncated to %d tokens", key, f"{n:,}", f"{done:,}", limit)
 
 
 def _label(p: float) -> str:
