@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from nlpgd.cli import app
 
+from conftest import TINY_CSV
+
 runner = CliRunner()
 WORDS = "win free prize cash claim hey lunch tomorrow meeting home later".split()
 
@@ -323,3 +325,46 @@ def test_a_stacks_members_draw_no_bar_off_a_terminal(tiny_run):
     r = invoke("classify", tiny_run, "-", "--json", "--model", "stack", input=text)
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 1500
     assert r.stderr == "", r.stderr[:200]
+
+
+def generated_rows(n: int):
+    """``(id, text, label)`` of ``n`` messages of 20 words (about 120 characters), made on demand."""
+    for i in range(n):
+        words = " ".join(WORDS[(i * k) % 11] for k in range(1, 20))
+        yield f"m{i}", f"{words} {i}", int(i % 3 == 0)
+
+
+@pytest.mark.parametrize("model", ["naive_bayes", "gpt2"])
+def test_evaluate_memory_grows_by_the_numbers_the_metrics_need_not_the_texts(tiny_run, tmp_path, model):
+    """evaluate's scoring loop on 50,000 generated messages: predictions are written as each
+    chunk is scored and only each message's label and log-odds stay for the exact metrics
+    (ROC-AUC sorts all of them), so the peak may exceed that of 3 chunks' worth by at most
+    128 bytes a message (their arrays and sklearn's copies of them). Keeping the texts and
+    ids (about 250 bytes a message here), or scoring everything at once, fails this."""
+    from nlpgd.experiments.evaluate import score_rows
+    from nlpgd.scoring import load_run_models
+
+    models = load_run_models(tiny_run, model, progress=False)
+    small, n = 3 * 4096, 50_000
+
+    def run(count):
+        out = tmp_path / f"e{count}"
+        metrics = score_rows(models, generated_rows(count), out, "test")
+        assert [m["n"] for m in metrics.values()] == [count]
+
+    run(100)  # imports and one-time caches, outside the measurement
+    bound = peak_traced(lambda: run(small))
+    peak = peak_traced(lambda: run(n))
+    allowed = 1.25 * bound + 256 * 1024 + 128 * (n - small)
+    assert peak < allowed, (
+        f"{model}: peak {peak / 2**20:.1f} MB at {n:,} messages vs {bound / 2**20:.1f} MB at {small:,}"
+    )
+    csv = (tmp_path / f"e{n}" / "predictions" / model / "seed0.test.csv").read_text().splitlines()
+    assert len(csv) == n + 1 and csv[1].startswith("m0,1,") and csv[-1].startswith(f"m{n - 1},")
+
+
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_evaluate_chunk_size_below_one_is_one_sentence(tiny_run, no_scoring, size):
+    r = invoke("evaluate", tiny_run, "--dataset", f"csv:{TINY_CSV}", "--chunk-size", size)
+    one_sentence(r, "--chunk-size", size)
+    assert not (tiny_run / "evaluations").exists()
