@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from nlpgd import CHUNK_SIZE
-from nlpgd.distributed import gather_on_main
+from nlpgd.distributed import gather_on_main, share
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import load_model
@@ -142,19 +142,26 @@ def score_chunks(
     chunk_size: int = CHUNK_SIZE,
     *,
     text: Callable[[T], str] | None = None,
-) -> Iterator[tuple[list[T], dict[str, np.ndarray]]]:
+) -> Iterator[tuple[list[T], dict[str, np.ndarray] | None]]:
     """``(chunk, {key: P(spam) of each item})`` for consecutive chunks of ``items``, each
     yielded as soon as every model has scored it; ``text`` picks an item's text (default: the
     item is the text). ``items`` may be any iterable (a generator, a file, stdin) and is read
     one chunk at a time, so memory depends on ``chunk_size`` and the models, never on how
-    many items there are."""
+    many items there are. Under torchrun / accelerate launch every process reads the same
+    items and scores its share of each chunk; the first gets the whole chunk's scores, the
+    others ``None`` in their place."""
     columns = {key: spam_column(m) for key, m in models.items()}
     for chunk in chunked(items, chunk_size):
-        texts = chunk if text is None else [text(item) for item in chunk]
-        yield (
-            chunk,
-            {key: np.asarray(m.predict_proba(texts), dtype=np.float64)[:, columns[key]] for key, m in models.items()},
-        )
+        texts = share(chunk if text is None else [text(item) for item in chunk])
+        mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
+        gathered = gather_on_main(mine)
+        yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
+
+
+def _p_spam(model: Classifier, texts: list[str], column: int) -> np.ndarray:
+    if not texts:  # more processes than items in the last chunk
+        return np.zeros(0)
+    return np.asarray(model.predict_proba(texts), dtype=np.float64)[:, column]
 
 
 class Truncations:

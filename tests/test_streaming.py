@@ -349,8 +349,8 @@ def test_evaluate_memory_grows_by_the_numbers_the_metrics_need_not_the_texts(tin
 
     def run(count):
         out = tmp_path / f"e{count}"
-        metrics = score_rows(models, generated_rows(count), out, "test")
-        assert [m["n"] for m in metrics.values()] == [count]
+        metrics, shares = score_rows(models, generated_rows(count), out, "test")
+        assert [m["n"] for m in metrics.values()] == [count] and shares == [count]
 
     run(100)  # imports and one-time caches, outside the measurement
     bound = peak_traced(lambda: run(small))
@@ -368,3 +368,28 @@ def test_evaluate_chunk_size_below_one_is_one_sentence(tiny_run, no_scoring, siz
     r = invoke("evaluate", tiny_run, "--dataset", f"csv:{TINY_CSV}", "--chunk-size", size)
     one_sentence(r, "--chunk-size", size)
     assert not (tiny_run / "evaluations").exists()
+
+
+def test_classify_dataset_gives_each_message_of_the_split_by_id(copy_run):
+    """``classify --dataset`` scores a data set's split as ``evaluate`` does, message for message."""
+    run = copy_run()
+    spec = ["--dataset", f"csv:{TINY_CSV}", "--split", "all", "--model", "naive_bayes"]
+    r = invoke("classify", run, *spec, "--json", "--chunk-size", "9")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert invoke("evaluate", run, *spec[:4], "--name", "e", "--quiet").exit_code == 0
+    import csv
+
+    with (run / "evaluations" / "e" / "predictions" / "naive_bayes" / "seed0.all.csv").open() as f:
+        expected = [(r["id"], float(r["prob_spam"])) for r in csv.DictReader(f)]
+    assert [row["id"] for row in rows] == [i for i, _ in expected] and len(expected) > 100
+    # classify reports predict_proba, evaluate P(spam) from the log-odds: equal to the last bit or two
+    assert [row["prob_spam"] for row in rows] == pytest.approx([p for _, p in expected], rel=1e-12, abs=1e-300)
+
+
+def test_classify_dataset_options_refused_before_scoring(tiny_run, no_scoring, monkeypatch):
+    spec = ["--dataset", f"csv:{TINY_CSV}"]
+    one_sentence(invoke("classify", tiny_run, "free prize", *spec), "texts or --dataset, not both")
+    one_sentence(invoke("classify", tiny_run, *spec, "--split", "dev"), "unknown split 'dev'")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under a launch each process cannot read the same stdin
+    one_sentence(invoke("classify", tiny_run, "-", input="free prize\n"), "with --dataset")

@@ -100,7 +100,7 @@ def _evaluate_into(
         if main:
             ensure_dir(tmp)
             atomic_write_text(tmp / MARKER, "written by nlpgd evaluate\n")
-        results = score_rows(models, _rows(data.dataset, splits), tmp, split, *chunks)
+        results, shares = score_rows(models, _rows(data.dataset, splits), tmp, split, *chunks)
         if main:
             counts = {c: sum(data.summary["class_counts"][s].get(c, 0) for s in splits) for c in LABELS}
             info = {
@@ -110,6 +110,7 @@ def _evaluate_into(
                 "n": n,
                 "prior": prior,
                 "prior_not_applied_to": unchanged,
+                "messages_per_process": shares,
                 "class_counts": counts,
                 "notes": sorted({n for r in results.values() for n in r["notes"]}),
                 "finished": now_iso(),
@@ -142,20 +143,23 @@ def score_rows(
     split: str,
     chunk_size: int = CHUNK_SIZE,
     on_chunk: Callable[[int], None] | None = None,
-) -> dict:
+) -> tuple[dict, list[int]]:
     """Each model's metrics on ``(id, text, label)`` rows, read, scored and written a chunk at a
     time: predictions go to ``out/predictions/<model>/<seed>.<split>.csv`` as each chunk is
     scored, and only each message's label and scores stay for the metrics (never its text), so
     memory grows by a few bytes per message. Under a launch each process scores its share of
-    every chunk; the first gathers, writes and returns the metrics, the others return ``{}``."""
+    every chunk; the first gathers, writes and returns the metrics and how many messages each
+    process scored, the others return ``({}, [])``."""
     main = is_main_process()
     kept = {key: _Kept() for key in models}
     labels: list[np.ndarray] = []
+    mine = 0  # messages this process scored
     with contextlib.ExitStack() as files, Truncations(models) as truncated:
         writers = {key: _open_predictions(files, out, key, split) for key in models} if main else {}
         for chunk in chunked(rows, chunk_size):
             part = share([text for _, text, _ in chunk])
             scored = gather_on_main({key: _score_part(m, part) for key, m in models.items()})
+            mine += len(part)
             if part:  # a process with no share of the last chunk scored nothing
                 truncated.count()
             if main:
@@ -168,11 +172,12 @@ def score_rows(
                 on_chunk(len(chunk))
     y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int8)
     truncated.report(len(y))
+    shares = gather_on_main(mine)
     if not main:
-        return {}
+        return {}, []
     results = {key: {**evaluate_predictions(y, k.log_odds()), "seconds": k.seconds} for key, k in kept.items()}
     write_json(out / "metrics.json", results)
-    return results
+    return results, shares
 
 
 def _open_predictions(files: contextlib.ExitStack, out: Path, key: str, split: str):
