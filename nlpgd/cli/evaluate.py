@@ -34,6 +34,8 @@ ChunkSize = Annotated[
     ),
 ]
 
+ModelName = Annotated[Optional[str], typer.Option("--model", help="Only this model (default: every model in the run).")]
+
 
 @cli_errors
 def evaluate(
@@ -55,6 +57,7 @@ def evaluate(
     quiet: Quiet = False,
     as_json: AsJson = False,
     chunk_size: ChunkSize = CHUNK_SIZE,
+    model: ModelName = None,
     verbose: Verbose = False,
 ) -> None:
     """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/.
@@ -82,6 +85,7 @@ def evaluate(
                 prior=parse_prior(prior),
                 chunk_size=chunk_size,
                 on_chunk=progress.update,
+                model=model,
             )
         finally:
             progress.close()

@@ -49,6 +49,7 @@ def evaluate_run(
     prior: dict | None = None,
     chunk_size: int = CHUNK_SIZE,
     on_chunk: Callable[[int], None] | None = None,
+    model: str | None = None,
 ) -> tuple[Path, dict]:
     """Score every saved model of ``run_dir`` on a data set; ``prior`` replaces the class
     prior of the generative models (label shift). Results go to ``evaluations/<name>/``,
@@ -57,7 +58,7 @@ def evaluate_run(
 
     Messages are scored and written ``chunk_size`` at a time (``on_chunk(n)`` after each);
     under torchrun / accelerate launch each chunk is shared between the processes and the
-    first one alone writes (the others return an empty dict)."""
+    first one alone writes (the others return an empty dict). ``model``: only that model's seeds."""
     if chunk_size < 1:
         raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
     if split not in SPLIT_CHOICES:
@@ -70,11 +71,11 @@ def evaluate_run(
         # one writer per run folder: a second one stops here, having changed nothing; a
         # read-only run folder fails before any work; a refusal reaches every process
         on_main_process(lambda: (held.enter_context(writing(run.path)), check_writable(owner))[-1])
-        return _evaluate_into(run.path, owner, name, data_cfg, split, prior, (chunk_size, on_chunk))
+        return _evaluate_into(run.path, owner, name, data_cfg, split, prior, (model, chunk_size, on_chunk))
 
 
 def _evaluate_into(
-    run_path: Path, owner: Path, name: str, data_cfg: DataConfig, split: str, prior, chunks: tuple
+    run_path: Path, owner: Path, name: str, data_cfg: DataConfig, split: str, prior, scoring: tuple
 ) -> tuple[Path, dict]:
     """:func:`evaluate_run` once the run folder is this process's to write."""
     final = owner / name
@@ -91,7 +92,8 @@ def _evaluate_into(
             f"the {split} split of {data_cfg.path or data_cfg.source} is empty ({n_all} messages in all); "
             "use --split all"
         )
-    models = load_run_models(run_path, progress=False)  # the caller's progress counts messages
+    only, *chunks = scoring
+    models = load_run_models(run_path, only, progress=False)  # the caller's progress counts messages
     unchanged = apply_prior(models, prior)
     if unchanged:
         log.warning("the prior applies to generative models only; unchanged: %s", ", ".join(unchanged))
