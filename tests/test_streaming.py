@@ -377,7 +377,8 @@ def test_classify_dataset_gives_each_message_of_the_split_by_id(copy_run):
     r = invoke("classify", run, *spec, "--json", "--chunk-size", "9")
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert invoke("evaluate", run, *spec[:4], "--name", "e", "--quiet").exit_code == 0
+    assert invoke("evaluate", run, *spec, "--name", "e", "--quiet").exit_code == 0
+    assert list(json.loads((run / "evaluations" / "e" / "metrics.json").read_text())) == ["naive_bayes/seed0"]
     import csv
 
     with (run / "evaluations" / "e" / "predictions" / "naive_bayes" / "seed0.all.csv").open() as f:
