@@ -1,4 +1,6 @@
-"""Streaming scoring: messages per second and peak memory of ``nlpgd classify RUN - --json``.
+"""Streaming scoring: messages per second and peak memory of ``nlpgd classify RUN - --json``
+(or, with ``--mode evaluate``, of ``nlpgd evaluate RUN --dataset csv:FILE --split all --model ARM``
+on the same messages with their labels, de-duplication off).
 
 Prints figures, asserts nothing. For each arm (naive Bayes, logistic regression, MiniLM as
 the ``distilbert`` arm, GPT-2) and each size (10k, 100k, 1M short messages, drawn with
@@ -11,6 +13,11 @@ same command on one message), CPU seconds (all threads; on cores shared with oth
     .venv/bin/python benchmarks/bench_scoring.py --train                  # trains the run first
     .venv/bin/python benchmarks/bench_scoring.py --run outputs/bench-scoring/latest
     .venv/bin/python benchmarks/bench_scoring.py --run RUN --sizes 10000,100000 --arms gpt2
+    .venv/bin/python benchmarks/bench_scoring.py --run RUN --mode evaluate --sizes 10000,100000
+
+``evaluate`` reads, cleans and splits the data set whole before it scores (its peak RSS grows
+with the file: the data layer holds every record once while it prepares them); its scoring
+and writing go a chunk at a time.
 
 ``--train`` fits the main job's models (configs/default.yaml: naive Bayes, logreg, MiniLM at
 96 tokens, the scratch GPT-2 at 96 tokens; not the hybrid) on the SMS collection with
@@ -87,10 +94,36 @@ def write_messages(sms: Path, n: int, folder: Path) -> Path:
     return path
 
 
-def classify_once(run: Path, arm: str, messages: Path, chunk_size: int | None) -> tuple[float, float, float]:
+def write_labelled(sms: Path, n: int, folder: Path) -> Path:
+    """The same draws as :func:`write_messages`, with their labels, as ``text,label`` CSV."""
+    import csv
+
+    path = folder / f"labelled_{n}.csv"
+    if not path.is_file():
+        lines = sms.read_text(encoding="utf-8").splitlines()
+        rows = [(" ".join(t.split()), label) for label, t in (line.split("\t", 1) for line in lines if "\t" in line)]
+        rng = random.Random(0)
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows(rng.choice(rows) for _ in range(n))
+    return path
+
+
+def command_args(mode: str, run: Path, arm: str, messages: Path) -> list[str]:
+    if mode == "classify":
+        return ["classify", str(run), "-", "--json", "--model", arm]
+    name = f"bench-{arm}-{messages.stem}"
+    spec = ["--dataset", f"csv:{messages}", "--split", "all", "--set", "dedup=false"]
+    return ["evaluate", str(run), *spec, "--model", arm, "--name", name, "--quiet"]
+
+
+def classify_once(
+    run: Path, arm: str, messages: Path, chunk_size: int | None, mode: str = "classify"
+) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of
-    ``classify RUN - --json --model ARM < messages``."""
-    args = ["classify", str(run), "-", "--json", "--model", arm]
+    ``classify RUN - --json --model ARM < messages`` (or of the evaluate command)."""
+    args = command_args(mode, run, arm, messages)
     if chunk_size:
         args += ["--chunk-size", str(chunk_size)]
     with messages.open("rb") as stdin, open(os.devnull, "wb") as devnull:
@@ -100,7 +133,7 @@ def classify_once(run: Path, arm: str, messages: Path, chunk_size: int | None) -
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"classify --model {arm} on {messages.name} exited with {proc.returncode}")
+        raise SystemExit(f"{mode} --model {arm} on {messages.name} exited with {proc.returncode}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports kilobytes
 
 
@@ -108,8 +141,10 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}" if seconds > 0 else "-"
 
 
-def bench_arm(run: Path, arm: str, files: dict[int, Path], one: Path, chunk_size: int | None) -> dict[int, float]:
-    start_s, start_cpu, start_mb = classify_once(run, arm, one, chunk_size)
+def bench_arm(
+    run: Path, arm: str, files: dict[int, Path], one: Path, chunk_size: int | None, mode: str = "classify"
+) -> dict[int, float]:
+    start_s, start_cpu, start_mb = classify_once(run, arm, one, chunk_size, mode)
     print(f"\n{ARMS[arm]} ({arm}): startup (one message) {start_s:.1f} s, {start_mb:,.0f} MB", flush=True)
     print(
         f"{'messages':>10s} {'wall s':>8s} {'msg/s':>9s} {'msg/s after startup':>20s} "
@@ -117,7 +152,7 @@ def bench_arm(run: Path, arm: str, files: dict[int, Path], one: Path, chunk_size
     )
     peaks = {}
     for n, path in files.items():
-        wall, cpu, peak = classify_once(run, arm, path, chunk_size)
+        wall, cpu, peak = classify_once(run, arm, path, chunk_size, mode)
         peaks[n] = peak
         print(
             f"{n:>10,d} {wall:>8.1f} {rate(n, wall):>9s} {rate(n, wall - start_s):>20s} "
@@ -143,7 +178,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated message counts")
     ap.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     ap.add_argument("--large-arms", default=None, help="arms that run the sizes above 100k (default: all)")
-    ap.add_argument("--chunk-size", type=int, default=None, help="classify --chunk-size (default: its own)")
+    ap.add_argument("--chunk-size", type=int, default=None, help="the command's --chunk-size (default: its own)")
+    ap.add_argument("--mode", choices=("classify", "evaluate"), default="classify", help="which command to time")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "nlpgd-bench-scoring")
     args = ap.parse_args()
     if args.data is None or not args.data.is_file():
@@ -156,8 +192,9 @@ def main() -> None:
     arms = [a for a in args.arms.split(",") if a]
     large = set(arms if args.large_arms is None else args.large_arms.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
-    files = {n: write_messages(args.data, n, args.work) for n in sizes}
-    one = write_messages(args.data, 1, args.work)
+    write = write_messages if args.mode == "classify" else write_labelled
+    files = {n: write(args.data, n, args.work) for n in sizes}
+    one = write(args.data, 1 if args.mode == "classify" else 3, args.work)  # evaluate needs one in its split
     print(f"run {args.run}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"sizes {', '.join(f'{n:,}' for n in sizes)} (above 100,000 only for {', '.join(sorted(large)) or 'none'})")
     for arm in arms:
@@ -167,6 +204,7 @@ def main() -> None:
             files={n: p for n, p in files.items() if n <= 100_000 or arm in large},
             one=one,
             chunk_size=args.chunk_size,
+            mode=args.mode,
         )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other jobs on the same cores make every figure noisy)")
 

@@ -101,6 +101,29 @@ def on_main_process(fn: Callable[[], Any]) -> Any:
     return result
 
 
+def share(items: list) -> list:
+    """This process's part of ``items`` (all of them in a plain run): consecutive slices in rank
+    order, the first ranks one item more when they do not divide evenly (accelerate's
+    ``split_between_processes``), so :func:`gather_on_main` puts them back in order."""
+    dist = _dist()
+    if dist is None or dist.get_world_size() == 1:
+        return items
+    from accelerate import PartialState
+
+    with PartialState().split_between_processes(items) as part:
+        return list(part)
+
+
+def gather_on_main(obj: Any) -> list | None:
+    """Every process's ``obj`` in rank order on rank 0, None on the others (``[obj]`` in a plain run)."""
+    dist = _dist()
+    if dist is None or dist.get_world_size() == 1:
+        return [obj]
+    out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def finish_launch() -> None:
     """End a multi-process launch cleanly: every rank arrives, then the process group closes."""
     dist = _dist()

@@ -37,6 +37,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -51,17 +52,23 @@ def write_predictions(path: Path, ids, labels, log_odds, log_lik=None) -> None:
     """One predictions file from each message's log-odds (P(spam) and the decision at 0.5 are
     written beside them, derived) and, for a generative model, ``log_lik``: ``(n, 2)`` log P(x
     | ham), log P(x | spam)."""
+    with atomic_writer(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(PREDICTION_COLUMNS)
+        w.writerows(prediction_rows(ids, labels, log_odds, log_lik))
+
+
+def prediction_rows(ids, labels, log_odds, log_lik=None) -> Iterator[list]:
+    """The rows of a predictions file (after its header :data:`PREDICTION_COLUMNS`), so that a
+    file can also be written a chunk at a time (``evaluate``)."""
     from nlpgd.stats import prob
 
     z = np.asarray(log_odds, dtype=np.float64)
     p = prob(z)
     ll = None if log_lik is None else np.asarray(log_lik, dtype=np.float64)
-    with atomic_writer(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(PREDICTION_COLUMNS)
-        for i, row in enumerate(zip(ids, labels, z, p)):
-            lik = ["", ""] if ll is None else [repr(float(v)) for v in ll[i]]
-            w.writerow([row[0], int(row[1]), repr(float(row[3])), int(row[2] > 0), repr(float(row[2])), *lik])
+    for i, row in enumerate(zip(ids, labels, z, p)):
+        lik = ["", ""] if ll is None else [repr(float(v)) for v in ll[i]]
+        yield [row[0], int(row[1]), repr(float(row[3])), int(row[2] > 0), repr(float(row[2])), *lik]
 
 
 PREDICTION_COLUMNS = ("id", "label", "prob_spam", "pred", "log_odds", "log_lik_ham", "log_lik_spam")

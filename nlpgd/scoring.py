@@ -10,6 +10,7 @@ that does not grow with their number.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,14 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from nlpgd import CHUNK_SIZE
+from nlpgd.distributed import gather_on_main, share
 from nlpgd.errors import NlpgdError
 from nlpgd.models.base import Classifier
 from nlpgd.models.registry import load_model
 from nlpgd.runs import open_run
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def spam_column(model: Classifier) -> int:
@@ -139,16 +142,56 @@ def score_chunks(
     chunk_size: int = CHUNK_SIZE,
     *,
     text: Callable[[T], str] | None = None,
-) -> Iterator[tuple[list[T], dict[str, np.ndarray]]]:
+) -> Iterator[tuple[list[T], dict[str, np.ndarray] | None]]:
     """``(chunk, {key: P(spam) of each item})`` for consecutive chunks of ``items``, each
     yielded as soon as every model has scored it; ``text`` picks an item's text (default: the
     item is the text). ``items`` may be any iterable (a generator, a file, stdin) and is read
     one chunk at a time, so memory depends on ``chunk_size`` and the models, never on how
-    many items there are."""
+    many items there are. Under torchrun / accelerate launch every process reads the same
+    items and scores its share of each chunk; the first gets the whole chunk's scores, the
+    others ``None`` in their place."""
     columns = {key: spam_column(m) for key, m in models.items()}
     for chunk in chunked(items, chunk_size):
-        texts = chunk if text is None else [text(item) for item in chunk]
-        yield (
-            chunk,
-            {key: np.asarray(m.predict_proba(texts), dtype=np.float64)[:, columns[key]] for key, m in models.items()},
-        )
+        texts = share(chunk if text is None else [text(item) for item in chunk])
+        mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
+        gathered = gather_on_main(mine)
+        yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
+
+
+def _p_spam(model: Classifier, texts: list[str], column: int) -> np.ndarray:
+    if not texts:  # more processes than items in the last chunk
+        return np.zeros(0)
+    return np.asarray(model.predict_proba(texts), dtype=np.float64)[:, column]
+
+
+class Truncations:
+    """One line for the texts an encoder cut to its ``max_length``, after the last chunk,
+    instead of the model's own line for every chunk (``count()`` after each chunk, on every
+    process of a launch; ``report(n)`` adds them up on the first)."""
+
+    def __init__(self, models: dict[str, Classifier]):
+        self.models = {k: m for k, m in models.items() if hasattr(m, "n_truncated_predict_")}
+        self.totals = dict.fromkeys(self.models, 0)
+        self.loggers = {logging.getLogger(type(m).__module__) for m in self.models.values()}
+
+    def __enter__(self):
+        self.levels = {lg: lg.level for lg in self.loggers}
+        for lg in self.loggers:
+            lg.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for lg, level in self.levels.items():
+            lg.setLevel(level)
+
+    def count(self) -> None:
+        for key, m in self.models.items():
+            self.totals[key] += m.n_truncated_predict_
+
+    def report(self, done: int) -> None:
+        gathered = gather_on_main(self.totals)
+        for key in self.totals if gathered else ():
+            n = sum(g[key] for g in gathered)
+            if n:
+                limit = self.models[key].params.max_length
+                log.info("%s: %s of %s texts truncated to %d tokens", key, f"{n:,}", f"{done:,}", limit)

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from nlpgd.cli import app
 
+from conftest import TINY_CSV
+
 runner = CliRunner()
 WORDS = "win free prize cash claim hey lunch tomorrow meeting home later".split()
 
@@ -323,3 +325,72 @@ def test_a_stacks_members_draw_no_bar_off_a_terminal(tiny_run):
     r = invoke("classify", tiny_run, "-", "--json", "--model", "stack", input=text)
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 1500
     assert r.stderr == "", r.stderr[:200]
+
+
+def generated_rows(n: int):
+    """``(id, text, label)`` of ``n`` messages of 20 words (about 120 characters), made on demand."""
+    for i in range(n):
+        words = " ".join(WORDS[(i * k) % 11] for k in range(1, 20))
+        yield f"m{i}", f"{words} {i}", int(i % 3 == 0)
+
+
+@pytest.mark.parametrize("model", ["naive_bayes", "gpt2"])
+def test_evaluate_memory_grows_by_the_numbers_the_metrics_need_not_the_texts(tiny_run, tmp_path, model):
+    """evaluate's scoring loop on 50,000 generated messages: predictions are written as each
+    chunk is scored and only each message's label and log-odds stay for the exact metrics
+    (ROC-AUC sorts all of them), so the peak may exceed that of 3 chunks' worth by at most
+    128 bytes a message (their arrays and sklearn's copies of them). Keeping the texts and
+    ids (about 250 bytes a message here), or scoring everything at once, fails this."""
+    from nlpgd.experiments.evaluate import score_rows
+    from nlpgd.scoring import load_run_models
+
+    models = load_run_models(tiny_run, model, progress=False)
+    small, n = 3 * 4096, 50_000
+
+    def run(count):
+        out = tmp_path / f"e{count}"
+        metrics, shares = score_rows(models, generated_rows(count), out, "test")
+        assert [m["n"] for m in metrics.values()] == [count] and shares == [count]
+
+    run(100)  # imports and one-time caches, outside the measurement
+    bound = peak_traced(lambda: run(small))
+    peak = peak_traced(lambda: run(n))
+    allowed = 1.25 * bound + 256 * 1024 + 128 * (n - small)
+    assert peak < allowed, (
+        f"{model}: peak {peak / 2**20:.1f} MB at {n:,} messages vs {bound / 2**20:.1f} MB at {small:,}"
+    )
+    csv = (tmp_path / f"e{n}" / "predictions" / model / "seed0.test.csv").read_text().splitlines()
+    assert len(csv) == n + 1 and csv[1].startswith("m0,1,") and csv[-1].startswith(f"m{n - 1},")
+
+
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_evaluate_chunk_size_below_one_is_one_sentence(tiny_run, no_scoring, size):
+    r = invoke("evaluate", tiny_run, "--dataset", f"csv:{TINY_CSV}", "--chunk-size", size)
+    one_sentence(r, "--chunk-size", size)
+    assert not (tiny_run / "evaluations").exists()
+
+
+def test_classify_dataset_gives_each_message_of_the_split_by_id(copy_run):
+    """``classify --dataset`` scores a data set's split as ``evaluate`` does, message for message."""
+    run = copy_run()
+    spec = ["--dataset", f"csv:{TINY_CSV}", "--split", "all", "--model", "naive_bayes"]
+    r = invoke("classify", run, *spec, "--json", "--chunk-size", "9")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert invoke("evaluate", run, *spec, "--name", "e", "--quiet").exit_code == 0
+    assert list(json.loads((run / "evaluations" / "e" / "metrics.json").read_text())) == ["naive_bayes/seed0"]
+    import csv
+
+    with (run / "evaluations" / "e" / "predictions" / "naive_bayes" / "seed0.all.csv").open() as f:
+        expected = [(r["id"], float(r["prob_spam"])) for r in csv.DictReader(f)]
+    assert [row["id"] for row in rows] == [i for i, _ in expected] and len(expected) > 100
+    # classify reports predict_proba, evaluate P(spam) from the log-odds: equal to the last bit or two
+    assert [row["prob_spam"] for row in rows] == pytest.approx([p for _, p in expected], rel=1e-12, abs=1e-300)
+
+
+def test_classify_dataset_options_refused_before_scoring(tiny_run, no_scoring, monkeypatch):
+    spec = ["--dataset", f"csv:{TINY_CSV}"]
+    one_sentence(invoke("classify", tiny_run, "free prize", *spec), "texts or --dataset, not both")
+    one_sentence(invoke("classify", tiny_run, *spec, "--split", "dev"), "unknown split 'dev'")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under a launch each process cannot read the same stdin
+    one_sentence(invoke("classify", tiny_run, "-", input="free prize\n"), "with --dataset")

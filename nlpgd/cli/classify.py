@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import logging
 import math
 import os
 import sys
@@ -21,15 +20,14 @@ from nlpgd.cli.common import (
     Verbose,
     cli_errors,
     echo_table,
+    is_first_process,
+    parse_dataset_spec,
     parse_prior,
     progress_bars,
     progress_output,
 )
 from nlpgd.errors import NlpgdError
 from nlpgd.io import check_output_file, partial_writer
-
-log = logging.getLogger(__name__)
-
 
 RunDir = Annotated[
     Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
@@ -78,6 +76,19 @@ Out = Annotated[
 ]
 
 
+Dataset = Annotated[
+    Optional[str],
+    typer.Option(
+        "--dataset",
+        help="Classify the messages of a data set instead of TEXTS (a YAML file or SOURCE:LOCATION, as evaluate "
+        "takes); JSON lines carry each message's id. Under torchrun the processes share the messages.",
+        show_default=False,
+    ),
+]
+Split = Annotated[str, typer.Option("--split", help="With --dataset: train, validation, test or all.")]
+DataSet = Annotated[Optional[list[str]], typer.Option("--set", help="With --dataset: override a data setting.")]
+
+
 @cli_errors
 def classify(
     run_dir: RunDir,
@@ -89,47 +100,90 @@ def classify(
     tokens: Tokens = False,
     chunk_size: ChunkSize = CHUNK_SIZE,
     out: Out = None,
+    dataset: Dataset = None,
+    split: Split = "test",
+    set_: DataSet = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Print each model's label and spam probability for each text.
 
     With '-', stdin is read, scored and written one chunk at a time (--chunk-size), so any
-    number of messages fits in memory and results appear as they are ready."""
+    number of messages fits in memory and results appear as they are ready. Under ``torchrun
+    --nproc_per_node N -m nlpgd classify RUN --dataset ...`` the N processes share every chunk
+    and the first one writes."""
+    from nlpgd.distributed import finish_launch
     from nlpgd.scoring import load_run_models
 
-    if chunk_size < 1:
-        raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
-    if out is not None:
-        check_output_file(out)
-    messages = _messages(texts)
+    _check_options(texts, dataset, chunk_size, out)
+    messages, total = _messages(texts) if dataset is None else _dataset_messages(dataset, split, set_)
     prior_map = parse_prior(prior)
-    bars = progress_bars()
+    bars = progress_bars() and is_first_process()
     models = load_run_models(run_dir, model, seed, progress=False)  # the bar below counts messages
     from nlpgd.models.base import apply_prior
 
     unchanged = apply_prior(models, prior_map)
-    if unchanged:
+    if unchanged and is_first_process():
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
-    per_token = _per_token_models(models, tokens, quiet=as_json or out is not None)
-    total = None if texts == ["-"] else len(texts or [])
+    per_token = _per_token_models(models, tokens, quiet=as_json or out is not None or not is_first_process())
     progress = RateProgress("classifying", "msg", bar=bars, total=total)
+    key = "line" if dataset is None else "id"
     with progress_output(bars):
-        if out is not None:
+        if not is_first_process():  # scores its share of each chunk; the first process writes
+            _stream(models, messages, chunk_size, progress, None)
+        elif out is not None:
             with partial_writer(out) as f:
-                done = _stream(models, messages, chunk_size, progress, _JsonLines(f.write, per_token))
+                done = _stream(models, messages, chunk_size, progress, _JsonLines(f.write, per_token, key))
             typer.echo(
                 f"wrote {done * len(models):,} lines ({done:,} messages x {len(models)} models) to {out}", err=True
             )
         else:
-            sink = _JsonLines(_echo, per_token) if as_json else _Table(models, per_token)
+            sink = _JsonLines(_echo, per_token, key) if as_json else _Table(models, per_token)
             _stream(models, messages, chunk_size, progress, sink)
+    finish_launch()
 
 
-def _messages(texts: list[str] | None) -> Iterator[tuple[int, str]]:
+def _check_options(texts: list[str] | None, dataset: str | None, chunk_size: int, out: Path | None) -> None:
+    """Options refused before any work (and, under a launch, the process group started)."""
+    from nlpgd.distributed import init_launch, launched_world_size, on_main_process
+
+    if chunk_size < 1:
+        raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
+    if dataset is not None and texts:
+        raise NlpgdError("give texts or --dataset, not both")
+    if launched_world_size() > 1 and dataset is None:
+        raise NlpgdError("under torchrun / accelerate launch, classify reads its messages with --dataset")
+    init_launch()
+    if out is not None:
+        on_main_process(lambda: check_output_file(out))
+
+
+def _dataset_messages(spec: str, split: str, overrides: list[str] | None) -> tuple[Iterator[tuple[str, str]], int]:
+    """``(id, text)`` of each message of a data set's ``split``, read a batch at a time, and
+    their number. Every process of a launch reads the same messages (the split is seeded)."""
+    from nlpgd.data import load_splits
+    from nlpgd.experiments.evaluate import SPLIT_CHOICES
+
+    if split not in SPLIT_CHOICES:
+        raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
+    data = load_splits(parse_dataset_spec(spec, overrides), need_both_classes=False)
+    splits = ("train", "validation", "test") if split == "all" else (split,)
+    total = sum(len(data.dataset[s]) for s in splits)
+    if not total:
+        raise NlpgdError(f"the {split} split of {spec} is empty; use --split all")
+
+    def rows() -> Iterator[tuple[str, str]]:
+        for s in splits:
+            for batch in data.dataset[s].iter(batch_size=1024):
+                yield from zip(batch["id"], batch["text"])
+
+    return rows(), total
+
+
+def _messages(texts: list[str] | None) -> tuple[Iterator[tuple[int, str]], int | None]:
     """``(number, text)`` of every message to classify: the arguments (numbered from 1), or
     with '-' the non-blank lines of stdin (numbered by line), read lazily. No message at all
-    is one sentence, found before any model is loaded."""
+    is one sentence, found before any model is loaded. Also their number (None for stdin)."""
     items = list(texts or [])
     if items == ["-"]:
         source = _stdin_lines(sys.stdin)
@@ -141,7 +195,7 @@ def _messages(texts: list[str] | None) -> Iterator[tuple[int, str]]:
     first = next(source, None)
     if first is None:
         raise NlpgdError("no text to classify: pass messages as arguments or '-' to read stdin")
-    return itertools.chain([first], source)
+    return itertools.chain([first], source), None if items == ["-"] else len(items)
 
 
 def _stdin_lines(stream) -> Iterator[tuple[int, str]]:
@@ -174,14 +228,15 @@ def _per_token_models(models: dict, tokens: bool, quiet: bool) -> dict:
 
 def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, progress, sink) -> int:
     """Score ``messages`` chunk by chunk and hand each scored chunk to ``sink``; the count."""
-    from nlpgd.scoring import score_chunks
+    from nlpgd.scoring import Truncations, score_chunks
 
-    done, truncated = 0, _Truncations(models)
+    done, truncated = 0, Truncations(models)
     try:
         with truncated:
             for chunk, p_spam in score_chunks(models, messages, chunk_size, text=lambda item: item[1]):
                 truncated.count()
-                sink(chunk, p_spam)
+                if sink is not None:  # None: another process of a launch, which writes nothing
+                    sink(chunk, p_spam)
                 done += len(chunk)
                 progress.update(len(chunk))
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
@@ -191,36 +246,6 @@ def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, 
         progress.close()
     truncated.report(done)
     return done
-
-
-class _Truncations:
-    """One line for the texts an encoder cut to its ``max_length``, after the last chunk,
-    instead of the model's own line for every chunk."""
-
-    def __init__(self, models: dict):
-        self.models = {k: m for k, m in models.items() if hasattr(m, "n_truncated_predict_")}
-        self.totals = dict.fromkeys(self.models, 0)
-        self.loggers = {logging.getLogger(type(m).__module__) for m in self.models.values()}
-
-    def __enter__(self):
-        self.levels = {lg: lg.level for lg in self.loggers}
-        for lg in self.loggers:
-            lg.setLevel(logging.WARNING)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for lg, level in self.levels.items():
-            lg.setLevel(level)
-
-    def count(self) -> None:
-        for key, m in self.models.items():
-            self.totals[key] += m.n_truncated_predict_
-
-    def report(self, done: int) -> None:
-        for key, n in self.totals.items():
-            if n:
-                limit = self.models[key].params.max_length
-                log.info("%s: %s of %s texts truncated to %d tokens", key, f"{n:,}", f"{done:,}", limit)
 
 
 def _label(p: float) -> str:
@@ -236,24 +261,25 @@ class _JsonLines:
     common row is formatted directly (``json.dumps`` of a dict per row took a third of naive
     Bayes' time); the same text as ``json.dumps`` gives (ASCII, escaped), key for key."""
 
-    def __init__(self, write, per_token: dict):
-        self.write, self.per_token = write, per_token
+    def __init__(self, write, per_token: dict, key: str = "line"):
+        self.write, self.per_token, self.key = write, per_token, key
 
     def __call__(self, chunk: list[tuple[int, str]], p_spam: dict) -> None:
         keys = {key: json.dumps(key) for key in p_spam}
         lines = []
         for i, (number, text) in enumerate(chunk):
+            where = number if type(number) is int else json.dumps(number)  # a line number or a message id
             quoted = json.dumps(text)
             for key, p in p_spam.items():
                 ps = float(p[i])
                 if key in self.per_token or not math.isfinite(ps):
-                    row = {"line": number, "model": key, "text": text, "label": _label(ps), "prob_spam": ps}
+                    row = {self.key: number, "model": key, "text": text, "label": _label(ps), "prob_spam": ps}
                     if key in self.per_token:
                         row["tokens"] = _token_rows(self.per_token[key], text)
                     lines.append(json.dumps(row) + "\n")
                     continue
                 lines.append(
-                    f'{{"line": {number}, "model": {keys[key]}, "text": {quoted}, '
+                    f'{{"{self.key}": {where}, "model": {keys[key]}, "text": {quoted}, '
                     f'"label": "{_label(ps)}", "prob_spam": {ps!r}}}\n'
                 )
         self.write("".join(lines))

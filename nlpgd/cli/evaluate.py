@@ -9,16 +9,32 @@ from typing import Annotated, Optional
 
 import typer
 
+from nlpgd import CHUNK_SIZE
 from nlpgd.cli.common import (
     Quiet,
+    RateProgress,
     Verbose,
     cli_errors,
     echo_table,
+    is_first_process,
     parse_dataset_spec,
     parse_prior,
     progress_bars,
     progress_output,
 )
+from nlpgd.errors import NlpgdError
+
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (where the results went and each model's metrics).")
+]
+ChunkSize = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size", help="Messages scored and written together: memory depends on this, not on the data set's size."
+    ),
+]
+
+ModelName = Annotated[Optional[str], typer.Option("--model", help="Only this model (default: every model in the run).")]
 
 
 @cli_errors
@@ -39,25 +55,52 @@ def evaluate(
         typer.Option(help="Class prior for the generative models, e.g. --prior spam=0.5 (label shift); repeatable."),
     ] = None,
     quiet: Quiet = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object (where the results went and each model's metrics).")
-    ] = False,
+    as_json: AsJson = False,
+    chunk_size: ChunkSize = CHUNK_SIZE,
+    model: ModelName = None,
     verbose: Verbose = False,
 ) -> None:
-    """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/."""
+    """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/.
+
+    Messages are scored and written a chunk at a time (--chunk-size). Under ``torchrun
+    --nproc_per_node N -m nlpgd evaluate ...`` (or ``accelerate launch``) the N processes
+    share every chunk and the first one writes."""
+    from nlpgd.distributed import finish_launch
     from nlpgd.experiments.evaluate import evaluate_run
 
+    if chunk_size < 1:
+        raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
     cfg = parse_dataset_spec(dataset, set_)
     if name is None:  # an explicit --name "" is checked (and refused) like any other name
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
-    progress = progress_bars(not quiet)
-    with progress_output(progress):
-        out, rows = evaluate_run(run_dir, cfg, split=split, name=name, prior=parse_prior(prior), progress=progress)
+    bars = progress_bars(not quiet)
+    progress = RateProgress("evaluating", "msg", bar=bars and is_first_process())
+    with progress_output(bars):
+        try:
+            out, rows = evaluate_run(
+                run_dir,
+                cfg,
+                split=split,
+                name=name,
+                prior=parse_prior(prior),
+                chunk_size=chunk_size,
+                on_chunk=progress.update,
+                model=model,
+            )
+        finally:
+            progress.close()
+    finish_launch()
+    if not is_first_process():
+        return
+    _print_results(rows, out, as_json, {"run_dir": str(run_dir), "dataset": dataset, "split": split})
+
+
+def _print_results(rows: dict, out: Path, as_json: bool, summary: dict) -> None:
     notes = sorted({n for m in rows.values() for n in m.get("notes", ())})
     if as_json:  # stdout holds the JSON object alone; notes go to stderr as always
         for note in notes:
             typer.echo(f"note: {note}", err=True)
-        summary = {"run_dir": str(run_dir), "results": str(out), "dataset": dataset, "split": split, "metrics": rows}
+        summary = {"run_dir": summary["run_dir"], "results": str(out), **summary, "metrics": rows}
         typer.echo(json.dumps(summary, indent=2))
         return
     echo_table(

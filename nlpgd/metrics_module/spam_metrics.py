@@ -29,6 +29,7 @@ class SpamMetrics(evaluate.Metric):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation="",
+            format="numpy",  # the inputs reach _compute as arrays, never one Python object per message
             inputs_description=_KWARGS,
             features=datasets.Features(
                 {"references": datasets.Value("int32"), "prediction_scores": datasets.Value("float64")}
