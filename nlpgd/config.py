@@ -245,20 +245,34 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _list_index(node: list, part: str, item: str, prefix: str) -> int:
+    """The list item ``part`` names (``corpora.0.data.path``), or one sentence."""
+    if not part.isdigit() or int(part) >= len(node):
+        raise NlpgdError(f"override '{item}': '{prefix}' is not an item of the list (it has {len(node)}, from 0)")
+    return int(part)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``key.path=value`` settings into ``data``; a number picks an item of a list (``corpora.1.name=x``)."""
     for item in overrides or []:
         path, value = parse_override(item)
         node = data
         for i, part in enumerate(path[:-1]):
+            prefix = ".".join(path[: i + 1])
+            if isinstance(node, list):
+                node = node[_list_index(node, part, item, prefix)]
+                continue
             nxt = node.get(part) if isinstance(node, dict) else None
             if nxt is None:
                 nxt = {}
                 node[part] = nxt
-            if not isinstance(nxt, dict):
-                prefix = ".".join(path[: i + 1])
+            if not isinstance(nxt, (dict, list)):
                 raise NlpgdError(f"override '{item}': '{prefix}' is a value, not a section")
             node = nxt
-        node[path[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item, ".".join(path))] = value
+        else:
+            node[path[-1]] = value
     return data
 
 

@@ -14,7 +14,7 @@ from test_claims import TRIM, _numbers, run_experiment
 from nlpgd.config import EXPERIMENT_NAMES
 from nlpgd.runs import read_predictions
 
-from conftest import TINY_CSV, invoke, one_sentence
+from conftest import REPO, TINY_CSV, invoke, one_sentence
 
 
 def _data(path: Path) -> dict:
@@ -158,3 +158,36 @@ def test_bad_corpora_are_one_sentence(corpora, tmp_path, change, fragments):
 def test_compare_refuses_a_config_of_several_corpora(corpora, tmp_path):
     r = invoke("compare", corpora["both"], "--output-dir", tmp_path / "out", "--quiet")
     one_sentence(r, "'corpora' list and no 'data' section", "only `nlpgd experiment`")
+
+
+def test_shipped_matrix_configs_name_their_corpora():
+    from nlpgd.config import load_config
+
+    sms = load_config(REPO / "configs" / "claims_sms.yaml", ["corpora.0.data.path=/elsewhere/SMSSpamCollection"])
+    assert [(c.name, c.data.source) for c in sms.corpora] == [("sms", "uci_sms"), ("spamassassin", "spamassassin")]
+    assert sms.corpora[0].data.path == "/elsewhere/SMSSpamCollection" and sms.data is None
+    hub = load_config(REPO / "configs" / "claims_hub.yaml")
+    assert [(c.name, c.data.name) for c in hub.corpora] == [
+        ("sms", "ucirvine/sms_spam"),
+        ("enron", "SetFit/enron_spam"),
+        ("spamassassin", None),
+    ]
+    assert hub.corpora[0].data.revision == "refs/convert/parquet" and len(hub.seeds) == 5
+
+
+def test_the_real_shifts_run_on_the_spamassassin_corpus_only():
+    from nlpgd.config import config_from_dict
+    from nlpgd.experiments.claims.corpora import corpus_configs
+
+    cfg = config_from_dict(
+        {
+            "name": "x",
+            "seeds": [0, 1],
+            "models": {"naive_bayes": {}, "logreg": {}},
+            "corpora": [{"name": "csv", "data": f"csv:{TINY_CSV}"}, {"name": "sa", "data": "spamassassin"}],
+            "experiment": {"robustness": {"shifts": ["temporal"]}},
+        }
+    )
+    one = corpus_configs(cfg)
+    assert one["csv"].experiment.robustness.shifts == [] and one["sa"].experiment.robustness.shifts == ["temporal"]
+    assert one["csv"].data.path == str(TINY_CSV) and one["csv"].corpora is None

@@ -46,8 +46,18 @@ def corpus_configs(cfg: ExperimentConfig) -> dict[str, ExperimentConfig]:
                 data = dataset_config(data)
             except NlpgdError as exc:
                 raise NlpgdError(f"config key 'corpora.{i}.data' (corpus '{c.name}'): {exc}") from None
-        out[c.name] = cfg.model_copy(update={"data": data, "corpora": None})
+        out[c.name] = _without_shifts(cfg.model_copy(update={"data": data, "corpora": None}))
     return out
+
+
+def _without_shifts(one: ExperimentConfig) -> ExperimentConfig:
+    """The real shifts are SpamAssassin's (:mod:`nlpgd.data.shifts`): a corpus read from elsewhere
+    runs without them (they would fit the same SpamAssassin cells again in its folder)."""
+    grid = one.experiment
+    if grid is None or not grid.robustness.shifts or one.data.source == "spamassassin":
+        return one
+    robustness = grid.robustness.model_copy(update={"shifts": []})
+    return one.model_copy(update={"experiment": grid.model_copy(update={"robustness": robustness})})
 
 
 def designs(cfg: ExperimentConfig, names: list[str]) -> dict[str, tuple]:
@@ -61,6 +71,11 @@ def designs(cfg: ExperimentConfig, names: list[str]) -> dict[str, tuple]:
             parts[c] = design(one, names)
         except NlpgdError as exc:
             raise NlpgdError(f"corpus '{c}': {exc}") from None
+        if one.experiment.robustness.shifts != cfg.experiment.robustness.shifts:
+            parts[c][0].notes.append(
+                f"the real shifts ({', '.join(cfg.experiment.robustness.shifts)}) are SpamAssassin's: they run on "
+                f"the SpamAssassin corpora only, not on '{c}'"
+            )
     for a, (d, _, _) in parts.items():
         for b, (other, _, _) in parts.items():
             if b == a:
