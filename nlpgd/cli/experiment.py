@@ -72,7 +72,8 @@ experiment.__doc__ = HELP
 
 
 def _verdicts(run_dir: Path) -> str:
-    """One line per claim: its verdict, metric and key numbers."""
+    """One line per claim (and corpus): its verdict, metric and key numbers; then the cross-corpus matrix."""
+    from nlpgd.experiments.claims.measure import drop_key
     from nlpgd.io import read_json
 
     lines = []
@@ -83,4 +84,7 @@ def _verdicts(run_dir: Path) -> str:
         lines.append(
             f"{c['experiment']}{on}: {c['verdict']['label']} (on {metric}; {wall or 0:.0f} s): {c['key_numbers']}"
         )
+    for p in read_json(run_dir / "results.json").get("matrix", {}).get("pairs", []):
+        for f in p["findings"]:  # several corpora: the cross-corpus matrix, one line per direction
+            lines.append(f"cross-corpus: {f['verdict']} ({drop_key(f)})")
     return "\n".join(lines)

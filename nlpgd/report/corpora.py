@@ -87,7 +87,8 @@ def _matrix_blocks(found: dict, figures: list[tuple], context: str, tables: list
         png, rel, title = figures[k]
         blocks.append(("figure", png, rel, title, f"{title} — {context}"))
         scores, drops = tables[2 * k], tables[2 * k + 1]
-        blocks += [("p", drops["title"]), ("table", drops["headers"], drops["rows"])]
+        rows = [[*row[:-1], cell(row[-1], row[-1])] for row in drops["rows"]]  # the verdict, coloured in HTML
+        blocks += [("p", drops["title"]), ("table", drops["headers"], rows)]
         blocks.append(("details", scores["title"], [("table", scores["headers"], scores["rows"])]))
     return blocks
 

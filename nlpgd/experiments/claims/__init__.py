@@ -110,13 +110,13 @@ def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command
     d, prepared, plans = design(cfg, names)
     run_, done, evals_done, timings = _open(kind, cfg, prepared, resume, command)
     s = Session(d, run_, done, evals_done, resume=resume is not None, progress=cfg.progress)
-    carry_out(kind, s, plans, timings, command)
+    execute_phases(kind, s, plans, timings, command)
     _report(kind, names, d, run_.path, timings)
     tidy(run_.path)
     return run_.finish({"wall_seconds": timings})
 
 
-def carry_out(kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None) -> None:
+def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None) -> None:
     """Every phase (an experiment's plan) in order, each cell fitted once however many phases
     ask for it, each phase's wall time in ``timings`` (saved as it goes). An interruption names
     ``where`` (default the session's run) as the run to resume."""

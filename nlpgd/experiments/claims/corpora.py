@@ -126,7 +126,7 @@ def _open_corpus(parent: Run, name: str, kind: str, d: Design, prepared, command
 
 def _one_corpus(kind: str, names: list[str], parent: Run, name: str, part: tuple, resume, command: str) -> list:
     """One corpus carried out (unless finished before a resume) and analysed: its results."""
-    from nlpgd.experiments.claims import _report, carry_out, context_line, tidy
+    from nlpgd.experiments.claims import _report, context_line, execute_phases, tidy
 
     d, prepared, plans = part
     log.info("corpus %s: %s", name, context_line(d))
@@ -134,7 +134,7 @@ def _one_corpus(kind: str, names: list[str], parent: Run, name: str, part: tuple
     finished = run.info.get("status") == "complete"
     if not finished:
         s = Session(d, run, done, evals_done, resume=resume is not None, progress=d.cfg.progress)
-        carry_out(f"{kind} {name}", s, {**plans, PHASE: matrix_plan(d)}, timings, command, where=parent)
+        execute_phases(f"{kind} {name}", s, {**plans, PHASE: matrix_plan(d)}, timings, command, where=parent)
     results = _report(kind, names, d, run.path, timings)
     if not finished:
         tidy(run.path)
