@@ -118,8 +118,11 @@ def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command
 
 def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None) -> None:
     """Every phase (an experiment's plan) in order, each cell fitted once however many phases
-    ask for it, each phase's wall time in ``timings`` (saved as it goes). An interruption names
-    ``where`` (default the session's run) as the run to resume."""
+    ask for it, each phase's wall time in ``timings`` (saved as it goes). An interruption says
+    how many fits are saved and which run to resume: ``where`` = ``(run, fits saved in its other
+    parts, fits in all)`` when the session is one part of a run (a corpus), else the session's."""
+    from collections import ChainMap
+
     from tqdm.auto import tqdm
 
     merged = Plan()
@@ -129,7 +132,8 @@ def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict
     bar = tqdm(
         total=sum(len(p) for p in phases.values()), desc=kind, unit="cell", disable=not s.progress, file=sys.stderr
     )
-    with interrupt_note(where or s.run, s.done, len(merged), command or f"nlpgd experiment {kind} CONFIG", bar):
+    resumed, saved, total = where or (s.run, {}, len(merged))
+    with interrupt_note(resumed, ChainMap(s.done, saved), total, command or f"nlpgd experiment {kind} CONFIG", bar):
         for name, p in phases.items():
             t0 = time.perf_counter()
             execute(s, p, merged, bar)

@@ -13,6 +13,7 @@ A resumed run continues the corpus it stopped in; a finished corpus is only anal
 from __future__ import annotations
 
 import logging
+from functools import reduce
 from pathlib import Path
 
 from nlpgd.config import DataConfig, ExperimentConfig, dataset_config
@@ -124,17 +125,18 @@ def _open_corpus(parent: Run, name: str, kind: str, d: Design, prepared, command
     return run, *records
 
 
-def _one_corpus(kind: str, names: list[str], parent: Run, name: str, part: tuple, resume, command: str) -> list:
-    """One corpus carried out (unless finished before a resume) and analysed: its results."""
+def _one_corpus(kind: str, names: list[str], where: tuple, name: str, part: tuple, resume, command: str) -> list:
+    """One corpus carried out (unless finished before a resume) and analysed: its results.
+    ``where``: the enclosing run, the fits saved in its other corpora and the fits in all."""
     from nlpgd.experiments.claims import _report, context_line, execute_phases, tidy
 
-    d, prepared, plans = part
+    d, prepared, phases = part
     log.info("corpus %s: %s", name, context_line(d))
-    run, done, evals_done, timings = _open_corpus(parent, name, kind, d, prepared, command)
+    run, done, evals_done, timings = _open_corpus(where[0], name, kind, d, prepared, command)
     finished = run.info.get("status") == "complete"
     if not finished:
         s = Session(d, run, done, evals_done, resume=resume is not None, progress=d.cfg.progress)
-        execute_phases(f"{kind} {name}", s, {**plans, PHASE: matrix_plan(d)}, timings, command, where=parent)
+        execute_phases(f"{kind} {name}", s, phases, timings, command, where=where)
     results = _report(kind, names, d, run.path, timings)
     if not finished:
         tidy(run.path)
@@ -148,9 +150,16 @@ def run_corpora(kind: str, names: list[str], cfg: ExperimentConfig, *, resume: P
     from nlpgd.experiments.claims import context_line
     from nlpgd.report.corpora import write_corpora_page
 
-    parts = designs(cfg, names)
+    parts = {
+        c: (d, prepared, {**plans, PHASE: matrix_plan(d)}) for c, (d, prepared, plans) in designs(cfg, names).items()
+    }
+    cells = {c: reduce(Plan.merge, part[2].values(), Plan()).cells for c, part in parts.items()}
     parent = _open_parent(kind, cfg, resume, command)
-    results = {c: _one_corpus(kind, names, parent, c, part, resume, command) for c, part in parts.items()}
+    saved: dict[str, bool] = {}  # the fits of the corpora done so far, for the interruption's count
+    results = {}
+    for c, part in parts.items():
+        results[c] = _one_corpus(kind, names, (parent, saved, sum(map(len, cells.values()))), c, part, resume, command)
+        saved.update({f"{c}/{key}": True for key in cells[c]})
     stores = {c: (part[0], Store(parent.path / CORPORA_DIR / c)) for c, part in parts.items()}
     found = matrix.analyse(stores)
     contexts = {c: context_line(part[0]) for c, part in parts.items()}
