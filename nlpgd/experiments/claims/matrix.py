@@ -21,7 +21,8 @@ METHOD = (
     "own test split (the diagonal) and on the test split of every other corpus B. The drop from A to B is the "
     "in-domain score minus the score on B (larger = more brittle); the two test sets are resampled "
     "independently, the members of a pair with the same resamples. A positive advantage means the generative "
-    "member dropped less. " + M.INTERVALS
+    "member dropped less. A model near chance in-domain has little to drop: read each drop beside the scores "
+    "(the heat map's first two panels). " + M.INTERVALS
 )
 
 
