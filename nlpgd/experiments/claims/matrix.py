@@ -57,18 +57,13 @@ def _pair(parts: dict[str, tuple[Design, M.Store]], pair, metric: str) -> dict:
             if b == a or b not in g or b not in c:
                 continue
             findings.append(
-                M.finding(
-                    pair.label,
-                    pair.generative,
-                    pair.discriminative,
+                M.drop_finding(
+                    parts[a][0].grid,
+                    pair,
                     (g[b][1], c[b][1]),
-                    None,
                     metric=metric,
-                    margin=M.margin(parts[a][0].grid, metric),
-                    statistic=f"{M.label(metric)} drop, trained on {a}, tested on {b}",
-                    direction="lower",
-                    quantity=f"{M.label(metric)} drop",
                     condition=f"{a} to {b}",
+                    statistic=f"{M.label(metric)} drop, trained on {a}, tested on {b}",
                 )
             )
     summaries = {
