@@ -31,6 +31,7 @@ from nlpgd.config_grids import (
     AugmentationGrid,
     CalibrationGrid,
     ComputeGrid,
+    CorpusSpec,
     CrossDomainTarget,
     ExperimentGrid,
     HybridsGrid,
@@ -41,6 +42,7 @@ from nlpgd.config_grids import (
     PairSpec,
     RobustnessGrid,
     SharedGrid,
+    check_corpora,
     distinct_seeds,
 )
 from nlpgd.errors import NlpgdError
@@ -57,6 +59,7 @@ __all__ = [
     "AugmentationGrid",
     "CalibrationGrid",
     "ComputeGrid",
+    "CorpusSpec",
     "CrossDomainTarget",
     "DataConfig",
     "ExperimentConfig",
@@ -94,7 +97,13 @@ class ExperimentConfig(Strict):
     name: str = Field(description="experiment name: the run folder is outputs/<name>/<run-id>")
     description: str = ""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    data: DataConfig
+    data: DataConfig | None = Field(None, description="the messages (required unless `corpora` is given)")
+    corpora: list[CorpusSpec] | None = Field(
+        None,
+        min_length=1,
+        description="several corpora instead of `data` (nlpgd experiment only): every experiment runs on each "
+        "with the same models and seeds, on one claims page with the cross-corpus matrix",
+    )
     models: dict[str, ModelSpec] = Field(min_length=1)
     generation: GenerationConfig | None = Field(
         None, description="sample from each model that can generate and assess the samples (omit: no sampling)"
@@ -126,6 +135,21 @@ class ExperimentConfig(Strict):
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
         return distinct_seeds(v)
+
+    @field_validator("corpora")
+    @classmethod
+    def _corpora(cls, v: list[CorpusSpec] | None) -> list[CorpusSpec] | None:
+        return check_corpora(v)
+
+    @model_validator(mode="after")
+    def _one_data(self):
+        if self.data is None and self.corpora is None:
+            raise ValueError("the config needs a 'data' section (or, for nlpgd experiment, a 'corpora' list)")
+        if self.data is not None and self.corpora is not None:
+            raise ValueError(
+                "give 'data' (one corpus) or 'corpora' (several, each with its own data section), not both"
+            )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -221,20 +245,34 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _list_index(node: list, part: str, item: str, prefix: str) -> int:
+    """The list item ``part`` names (``corpora.0.data.path``), or one sentence."""
+    if not part.isdigit() or int(part) >= len(node):
+        raise NlpgdError(f"override '{item}': '{prefix}' is not an item of the list (it has {len(node)}, from 0)")
+    return int(part)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``key.path=value`` settings into ``data``; a number picks an item of a list (``corpora.1.name=x``)."""
     for item in overrides or []:
         path, value = parse_override(item)
         node = data
         for i, part in enumerate(path[:-1]):
+            prefix = ".".join(path[: i + 1])
+            if isinstance(node, list):
+                node = node[_list_index(node, part, item, prefix)]
+                continue
             nxt = node.get(part) if isinstance(node, dict) else None
             if nxt is None:
                 nxt = {}
                 node[part] = nxt
-            if not isinstance(nxt, dict):
-                prefix = ".".join(path[: i + 1])
+            if not isinstance(nxt, (dict, list)):
                 raise NlpgdError(f"override '{item}': '{prefix}' is a value, not a section")
             node = nxt
-        node[path[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item, ".".join(path))] = value
+        else:
+            node[path[-1]] = value
     return data
 
 

@@ -7,6 +7,7 @@ holds the shared settings and one field per experiment of :data:`nlpgd.claims_re
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, create_model, field_validator
@@ -52,6 +53,32 @@ class CrossDomainTarget(Strict):
         "or a data mapping"
     )
     optional: bool = Field(False, description="skip with a note when it cannot be loaded (instead of an error)")
+
+
+class CorpusSpec(Strict):
+    """One corpus of a claims matrix (the config's ``corpora:`` list): a short name and its data."""
+
+    name: str = Field(description="short name: a column of the claims page and a folder of the run (corpora/<name>)")
+    data: str | DataConfig = Field(
+        description="SOURCE:LOCATION (as `nlpgd evaluate --dataset` takes), a data or experiment YAML, "
+        "or a data mapping, as the `data:` section of a one-corpus config"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _short(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", v) or v in (".", ".."):
+            raise ValueError(f"corpus name '{v}' may only use letters, digits, '.', '_' and '-'")
+        return v
+
+
+def check_corpora(corpora: list[CorpusSpec] | None) -> list[CorpusSpec] | None:
+    """``corpora`` as given, refused when two share a short name (each is a column and a folder)."""
+    names = [c.name for c in corpora or []]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise ValueError(f"two corpora are named '{twice}'; give each corpus a short name of its own")
+    return corpora
 
 
 class LearningCurveGrid(Strict):

@@ -61,9 +61,10 @@ def experiment(
     cfg = cfg.model_copy(update={"progress": progress})
     with progress_output(progress), use_hardware(cfg.device, cfg.precision):  # the config's device and precision
         run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
-    summary = run_dir / ("claims.md" if name == CLAIMS else "verdict.md")
-    typer.echo(_verdicts(run_dir) if name == CLAIMS else summary.read_text(encoding="utf-8").rstrip())
-    typer.echo(f"report: {run_dir / ('claims.md' if name == CLAIMS else 'report.md')} (and .html, figures/)")
+    page = name == CLAIMS or cfg.corpora is not None  # several corpora: one claims page, whatever NAME
+    summary = run_dir / ("claims.md" if page else "verdict.md")
+    typer.echo(_verdicts(run_dir) if page else summary.read_text(encoding="utf-8").rstrip())
+    typer.echo(f"report: {run_dir / ('claims.md' if page else 'report.md')} (and .html, figures/)")
     typer.echo(f"run folder: {run_dir}")
 
 
@@ -71,12 +72,19 @@ experiment.__doc__ = HELP
 
 
 def _verdicts(run_dir: Path) -> str:
-    """One line per claim: its verdict, metric and key numbers."""
+    """One line per claim (and corpus): its verdict, metric and key numbers; then the cross-corpus matrix."""
+    from nlpgd.experiments.claims.measure import drop_key
     from nlpgd.io import read_json
 
     lines = []
     for c in read_json(run_dir / "results.json")["claims"]:
         wall = c.get("wall_seconds")
         metric = ", ".join(c["verdict"]["metric"]) or "n/a"
-        lines.append(f"{c['experiment']}: {c['verdict']['label']} (on {metric}; {wall or 0:.0f} s): {c['key_numbers']}")
+        on = f" on {c['corpus']}" if c.get("corpus") else ""
+        lines.append(
+            f"{c['experiment']}{on}: {c['verdict']['label']} (on {metric}; {wall or 0:.0f} s): {c['key_numbers']}"
+        )
+    for p in read_json(run_dir / "results.json").get("matrix", {}).get("pairs", []):
+        for f in p["findings"]:  # several corpora: the cross-corpus matrix, one line per direction
+            lines.append(f"cross-corpus: {f['verdict']} ({drop_key(f)})")
     return "\n".join(lines)

@@ -39,6 +39,7 @@ from nlpgd.hardware import use_hardware
 from nlpgd.io import (
     atomic_write_text,
     check_free_space,
+    ensure_dir,
     is_write_refusal,
     library_writes,
     read_json,
@@ -181,11 +182,15 @@ def _finish(run: Run, cfg: ExperimentConfig) -> Path:
     return run.finish()
 
 
-def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: str | None = None, **info) -> Run:
+def start_run(
+    cfg: ExperimentConfig, data: PreparedData | None, command: str, folder: str | None = None, at=None, **info
+) -> Run:
     """A new ``<run-id>.partial`` folder (under ``output_dir/<folder or the config's name>``)
     holding the config, what the data layer did, the split manifest and the train texts;
-    ``info`` adds to ``run.json``."""
-    run = Run.create(Path(cfg.output_dir), folder or cfg.name)
+    ``info`` adds to ``run.json``. ``at``: a new folder inside a run being written instead (one
+    corpus of a claims matrix; the enclosing run holds the lock); ``data`` None: a run of
+    several corpora, whose data lie in those folders."""
+    run = Run.create(Path(cfg.output_dir), folder or cfg.name) if at is None else Run(ensure_dir(Path(at)))
     run.start(
         {
             "experiment": cfg.name,
@@ -202,6 +207,8 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: s
     )
     atomic_write_text(run.path / "config.yaml", dump_config(cfg))
     write_json(run.path / "config.json", cfg.model_dump(mode="json"))
+    if data is None:
+        return run
     write_json(run.path / "data.json", data.summary)
     write_json(run.path / "split_manifest.json", data.manifest())
     train = data.dataset["train"]
@@ -210,7 +217,7 @@ def start_run(cfg: ExperimentConfig, data: PreparedData, command: str, folder: s
     return run
 
 
-def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple[Run, dict]:
+def reopen_run(cfg: ExperimentConfig, data: PreparedData | None, resume: Path) -> tuple[Run, dict]:
     """The interrupted run ``resume`` and its finished cells, after checking that the config
     (display and storage keys aside) and the split are the run's own."""
     run = open_run(resume, allow_partial=True)
@@ -224,7 +231,8 @@ def reopen_run(cfg: ExperimentConfig, data: PreparedData, resume: Path) -> tuple
     diff = difference_message(saved, current, "config key")
     if diff is not None:
         raise NlpgdError(f"cannot resume {run.path}: {diff}")
-    check_manifest(data, read_json(run.path / "split_manifest.json"))
+    if data is not None:  # None: a run of several corpora (each corpus's folder has its manifest)
+        check_manifest(data, read_json(run.path / "split_manifest.json"))
     progress = run.path / PROGRESS_FILE
     return run, (read_json(progress) if progress.exists() else {})
 

@@ -99,33 +99,54 @@ def _log_design(d: Design) -> None:
 
 
 def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run experiment ``kind`` (or ``claims``: all of them) on ``cfg``; returns the finished run folder."""
-    from tqdm.auto import tqdm
-
+    """Run experiment ``kind`` (or ``claims``: all of them) on ``cfg``; returns the finished run
+    folder. A config with ``corpora:`` runs on each of them (:mod:`.corpora`)."""
     names = check_name(kind)
     cfg = cfg.model_copy(update={"experiment": cfg.experiment or ExperimentGrid()})
+    if cfg.corpora is not None:
+        from nlpgd.experiments.claims.corpora import run_corpora
+
+        return run_corpora(kind, names, cfg, resume=resume, command=command)
     d, prepared, plans = design(cfg, names)
-    merged = Plan()
-    for p in plans.values():
-        merged.merge(p)
     run_, done, evals_done, timings = _open(kind, cfg, prepared, resume, command)
-    _log_design(d)
     s = Session(d, run_, done, evals_done, resume=resume is not None, progress=cfg.progress)
-    bar = tqdm(
-        total=sum(len(p) for p in plans.values()), desc=kind, unit="cell", disable=not cfg.progress, file=sys.stderr
-    )
-    with interrupt_note(run_, done, len(merged), command or f"nlpgd experiment {kind} CONFIG", bar):
-        for name in names:
-            t0 = time.perf_counter()
-            execute(s, plans[name], merged, bar)
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-            write_json(run_.path / TIMINGS_FILE, timings)
-    bar.close()
+    execute_phases(kind, s, plans, timings, command)
     _report(kind, names, d, run_.path, timings)
-    for f in (PROGRESS_FILE, EVALS_FILE):
-        (run_.path / f).unlink(missing_ok=True)
-    shutil.rmtree(run_.path / "work", ignore_errors=True)
+    tidy(run_.path)
     return run_.finish({"wall_seconds": timings})
+
+
+def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None) -> None:
+    """Every phase (an experiment's plan) in order, each cell fitted once however many phases
+    ask for it, each phase's wall time in ``timings`` (saved as it goes). An interruption says
+    how many fits are saved and which run to resume: ``where`` = ``(run, fits saved in its other
+    parts, fits in all)`` when the session is one part of a run (a corpus), else the session's."""
+    from collections import ChainMap
+
+    from tqdm.auto import tqdm
+
+    merged = Plan()
+    for p in phases.values():
+        merged.merge(p)
+    _log_design(s.design)
+    bar = tqdm(
+        total=sum(len(p) for p in phases.values()), desc=kind, unit="cell", disable=not s.progress, file=sys.stderr
+    )
+    resumed, saved, total = where or (s.run, {}, len(merged))
+    with interrupt_note(resumed, ChainMap(s.done, saved), total, command or f"nlpgd experiment {kind} CONFIG", bar):
+        for name, p in phases.items():
+            t0 = time.perf_counter()
+            execute(s, p, merged, bar)
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+            write_json(s.run.path / TIMINGS_FILE, timings)
+    bar.close()
+
+
+def tidy(path: Path) -> None:
+    """What only an unfinished run needs: the progress records and the fits' work folders."""
+    for f in (PROGRESS_FILE, EVALS_FILE):
+        (path / f).unlink(missing_ok=True)
+    shutil.rmtree(path / "work", ignore_errors=True)
 
 
 def context_line(d: Design) -> str:
@@ -138,7 +159,9 @@ def context_line(d: Design) -> str:
     )
 
 
-def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -> None:
+def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -> list[dict]:
+    """Every experiment analysed from the run's predictions, its report and the claims page
+    written; returns the results (``results.json``'s form)."""
     from nlpgd.report.claims import write_claims_page, write_experiment_report
     from nlpgd.report.verdict import apply_holm
 
@@ -162,3 +185,4 @@ def _report(kind: str, names: list[str], d: Design, path: Path, timings: dict) -
         write_claims_page(path, results, context, list(dict.fromkeys(d.notes)), tables=[differs])
     else:
         write_experiment_report(path, results[0], context, f"{results[0]['title']} — {context}")
+    return results

@@ -57,7 +57,7 @@ def drop(clean: dict, shifted: dict) -> dict:
     return {k: M.advantage(clean[k], shifted[k], M.better(k)) for k in clean}
 
 
-def _trained_elsewhere(d: Design, store: M.Store, rcell: str, seeds, away: str, res=None) -> tuple | None:
+def trained_elsewhere(d: Design, store: M.Store, rcell: str, seeds, away: str, res=None) -> tuple | None:
     """``(in-domain, away, drop)`` of a cell trained off the main data: its own test split, and
     the test set ``away`` (scored with ``res``, default fresh resamples of it)."""
     if not (store.has(rcell, seeds, "test") and store.has(rcell, seeds, away)):
@@ -93,11 +93,11 @@ def model_drops(d: Design, store: M.Store, m: str) -> dict:
                 M.Resampler(len(yt), len(seeds), d.grid.bootstrap), yt, store.log_odds(cell, seeds, f"on-{t}"), measures
             )
             out["forward"][t] = (clean, cross, drop(clean, cross))
-        if m in d.paired and (r := _trained_elsewhere(d, store, f"{target_set(t).name}/{m}", seeds, f"on-{MAIN}", res)):
+        if m in d.paired and (r := trained_elsewhere(d, store, f"{target_set(t).name}/{m}", seeds, f"on-{MAIN}", res)):
             out["reverse"][t] = r
     for t in d.shifts:
         away = text_eval(source=shift_sources(t)[1]).name
-        if m in d.paired and (r := _trained_elsewhere(d, store, f"{shift_set(t).name}/{m}", seeds, away)):
+        if m in d.paired and (r := trained_elsewhere(d, store, f"{shift_set(t).name}/{m}", seeds, away)):
             out["shift"][t] = r
     return out
 

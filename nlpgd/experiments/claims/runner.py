@@ -73,6 +73,7 @@ class Design:
     data: dict[str, Splits]  # MAIN, every cross-domain target that could be loaded, both sides of each shift
     notes: list[str] = field(default_factory=list)
     shifts: dict[str, dict] = field(default_factory=dict)  # real shifts: name -> what each side holds
+    others: list[str] = field(default_factory=list)  # the other corpora of a claims matrix (data keys, not targets)
 
     @property
     def seeds(self) -> list[int]:
@@ -91,9 +92,9 @@ class Design:
 
     @property
     def targets(self) -> list[str]:
-        """The cross-domain targets (not the sides of the real shifts)."""
+        """The cross-domain targets (not the sides of the real shifts, nor a matrix's other corpora)."""
         sides = {k for t in self.shifts for k in shift_sources(t)}
-        return [t for t in self.data if t != MAIN and t not in sides]
+        return [t for t in self.data if t != MAIN and t not in sides and t not in self.others]
 
     @property
     def main_name(self) -> str:
