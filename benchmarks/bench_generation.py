@@ -99,13 +99,51 @@ def measure(samples, test_spam, train_texts, nb, generator, max_new, seed) -> di
     }
 
 
-def run_corpus(corpus: str, args) -> list[dict]:
+def draw(gen, n: int, k: int, train_spam, settings: dict, seed: int) -> list[str]:
+    """``n`` spam samples: plain (``k`` 1), or the ``n`` of ``k`` x n the critic keeps."""
     from nlpgd.experiments.critic import select_with_critic
+
+    if k > 1:
+        return select_with_critic(gen, "spam", n, k, train_spam, settings, seed).selected
+    return gen.generate("spam", n, seed=seed, progress=False, **settings)
+
+
+def choose_on_validation(gen, val_spam, train_spam, train_texts, window: int, args) -> dict:
+    """For samples of ``window`` tokens (real emails cut the same way): the sampling settings
+    (the grid of ``choose_sampling``) and then the critic's K (of ``--ks``, 1: no critic),
+    each the one whose worst judge AUC against the VALIDATION spam is lowest."""
+    from nlpgd.experiments.generate import cut_like
     from nlpgd.experiments.sampling_choice import choose_sampling
+    from nlpgd.realism import judge_all
+    from nlpgd.sampling import SamplingSettings
+
+    base = SamplingSettings(max_new_tokens=window)
+    t0 = time.perf_counter()
+    choice = choose_sampling(
+        gen, "spam", val_spam, train_texts, base=base, judges=JUDGES, n=min(args.n, 200), seed=args.seed
+    )
+    real, _ = cut_like(gen, [t for _, t in val_spam], window)
+    by_k = {}
+    for k in args.ks:  # another seed than the test rows' samples
+        samples = draw(gen, min(args.n, 200), k, train_spam, choice["settings"], args.seed + 500)
+        by_k[k] = max(r["auc"] for r in judge_all(samples, real, JUDGES, seed=args.seed).values())
+    k = min(by_k, key=by_k.get)
+    print(
+        f"window {window}: sampling chosen on validation in {time.perf_counter() - t0:.0f} s: {choice['settings']} "
+        f"(worst judge AUC {choice['score']:.3f}); critic K on validation {by_k} -> {k}",
+        flush=True,
+    )
+    grid = [(r["settings"], r["auc"]) for r in choice["grid"]]
+    return {"defaults": base.as_dict(), "settings": choice["settings"], "k": k, "by_k": by_k, "grid": grid}
+
+
+def run_corpus(corpus: str, args) -> list[dict]:
+    import torch
+
+    from nlpgd import hardware
     from nlpgd.models.base import FitContext
     from nlpgd.models.gpt2 import GPT2Classifier
     from nlpgd.models.naive_bayes import NaiveBayesClassifier
-    from nlpgd.sampling import SamplingSettings
 
     cfg = config(corpus, args.set)
     data = splits(cfg)
@@ -120,57 +158,52 @@ def run_corpus(corpus: str, args) -> list[dict]:
     )
     params = cfg.models["generator"]
     gen = GPT2Classifier(params)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     gen.fit(*train, FitContext(seed=args.seed, validation=val, progress=args.progress, name=corpus))
-    train_s = time.perf_counter() - t0
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     gen.progress = False
     print(
-        f"{corpus}: generator trained in {train_s:.0f} s ({gen.n_parameters() / 1e6:.1f}M parameters; {load()})",
+        f"{corpus}: generator trained in {train_s:.0f} s, {cpu_s:.0f} CPU s ({gen.n_parameters() / 1e6:.1f}M "
+        f"parameters, on {hardware.current_device()}, {torch.get_num_threads()} threads; {load()})",
         flush=True,
     )
+    if args.train_only:
+        return [{"corpus": corpus, "train_s": train_s, "cpu_s": cpu_s}]
     nb = NaiveBayesClassifier(cfg.models["naive_bayes"]).fit(*train)
-    max_new = cfg.generation.max_new_tokens
-    base = SamplingSettings(max_new_tokens=max_new)
-    t0 = time.perf_counter()
-    choice = choose_sampling(
-        gen, "spam", val_spam, train[0], base=base, judges=JUDGES, n=min(args.n, 200), seed=args.seed
-    )
-    tune_s = time.perf_counter() - t0
-    print(
-        f"{corpus}: sampling chosen on validation in {tune_s:.0f} s: {choice['settings']} (worst judge AUC "
-        f"{choice['score']:.3f} on validation)",
-        flush=True,
-    )
-    tuned = choice["settings"]
+    test_spam = [t for _, t, y in data["test"] if y == "spam"]  # read for the table only
     rows = []
-    for what in ("defaults", "tuned", f"tuned + critic (K = {args.select})"):
-        t0 = time.perf_counter()
-        settings = base.as_dict() if what == "defaults" else tuned
-        if what.startswith("tuned + critic"):
-            samples = select_with_critic(gen, "spam", args.n, args.select, train_spam, settings, args.seed).selected
-        else:
-            samples = gen.generate("spam", args.n, seed=args.seed, progress=False, **settings)
-        sample_s = time.perf_counter() - t0
-        test_spam = [t for _, t, y in data["test"] if y == "spam"]  # read for the table only
-        row = {
-            "corpus": corpus,
-            "what": what,
-            "n": len(samples),
-            "train_s": train_s,
-            "sample_s": sample_s,
-            "settings": settings,
-            **measure(samples, test_spam, train[0], nb, gen, max_new, args.seed),
-        }
-        rows.append(row)
-        j = row["judges"]
-        print(
-            f"{corpus} / {what}: char AUC {j['char']['auc']:.3f}, word AUC {j['word']['auc']:.3f}, NB spam "
-            f"{row['nb_fidelity']:.1%}, copies {row['copies']:.1%}, 8-gram {row['overlap8']:.1%} ({sample_s:.0f} s)",
-            flush=True,
-        )
-        for s in samples[: args.show]:
-            print("   sample:", s[:200].replace("\n", " / "))
-        row["samples_head"] = samples[:10]
+    for window in args.windows or [cfg.generation.max_new_tokens]:
+        pick = choose_on_validation(gen, val_spam, train_spam, train[0], window, args)
+        for what, settings, k in (
+            ("defaults", pick["defaults"], 1),
+            ("tuned", pick["settings"], 1),
+            (f"tuned + critic (K = {pick['k']}, chosen on validation)", pick["settings"], pick["k"]),
+        ):
+            if k == 1 and what.startswith("tuned +"):
+                continue  # the plain tuned row already is it
+            t0 = time.perf_counter()
+            samples = draw(gen, args.n, k, train_spam, settings, args.seed)
+            row = {
+                "corpus": corpus,
+                "what": f"{what}, {window} tokens",
+                "window": window,
+                "n": len(samples),
+                "train_s": train_s,
+                "sample_s": time.perf_counter() - t0,
+                "settings": settings,
+                "validation": pick,
+                **measure(samples, test_spam, train[0], nb, gen, window, args.seed),
+            }
+            rows.append(row)
+            j = row["judges"]
+            print(
+                f"{corpus} / {row['what']}: TEST char AUC {j['char']['auc']:.3f}, word AUC {j['word']['auc']:.3f}, "
+                f"NB spam {row['nb_fidelity']:.1%}, copies {row['copies']:.1%}, 8-gram {row['overlap8']:.1%} "
+                f"({row['sample_s']:.0f} s)",
+                flush=True,
+            )
+            row["samples_head"] = samples[:10]
+            print(*(f"   sample: {s[:200]}".replace("\n", " / ") for s in samples[: args.show]), sep="\n")
     rows[0]["validation_real_head"] = [t for _, t in val_spam[:10]]
     return rows
 
@@ -222,12 +255,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", default=",".join(CORPORA), help=f"comma-separated, of {', '.join(CORPORA)}")
     ap.add_argument("--n", type=int, default=200, help="spam samples per row")
-    ap.add_argument("--select", type=int, default=4, help="critic: candidates per kept sample")
+    ap.add_argument(
+        "--ks", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4], help="critic K to choose from (1: none)"
+    )
+    ap.add_argument(
+        "--windows",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="sample lengths in tokens, real emails cut the same way (default: the config's max_new_tokens)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="training and sampling seed")
     ap.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE", help="override a model setting")
     ap.add_argument("--show", type=int, default=3, help="samples to print per row")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--train-only", action="store_true", help="only train and time the generators")
     ap.add_argument("--null-coverage", type=int, default=0, metavar="DRAWS", help="only check the AUC interval")
     args = ap.parse_args()
     if args.null_coverage:
@@ -247,8 +288,12 @@ def main() -> None:
     rows = []
     for corpus in corpora:
         rows += run_corpus(corpus, args)
+        if args.train_only:
+            continue
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    if args.train_only:
+        return
     print(f"\n{table(rows)}\n\n{time.perf_counter() - t0:.0f} s in all; {load()}")
 
 
