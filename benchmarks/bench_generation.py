@@ -2,12 +2,15 @@
 
 Prints figures, asserts nothing. For each corpus (``--corpora``), the generator of
 ``configs/generate_<corpus>.yaml`` (a scratch GPT-2 per class, early stopping on validation
-perplexity) is trained on the config's train split, then three rows of ``--n`` spam samples:
+perplexity) is trained on the config's train split; then, for each sample window (``--windows``,
+in tokens; default the config's ``max_new_tokens``; real emails are cut to the same first tokens),
+the sampling settings and then the critic's K (of ``--ks``; 1: no critic) are chosen on the
+VALIDATION spam (worst judge's AUC), and rows of ``--n`` spam samples are measured:
 
 - ``defaults``: the default sampling settings (temperature 1, top-k 50, top-p 0.95);
 - ``tuned``: the settings ``nlpgd generate --sampling tune`` chooses (the grid of
-  ``nlpgd.experiments.sampling_choice``, scored by the judges against the VALIDATION spam);
-- ``tuned + critic``: the same settings, keeping the n of ``--select`` x n candidates the critic
+  ``nlpgd.experiments.sampling_choice``);
+- ``tuned + critic``: when a K above 1 was chosen, the n of K x n candidates the critic
   (trained on TRAIN-split spam vs the generator's own samples) finds most real.
 
 Each row: both judges' two-sample AUC [95% CI] against the held-out TEST spam (read once, for
@@ -17,6 +20,8 @@ train split, copies of the test messages, distinct-2, and seconds. Nothing is tu
 
     .venv/bin/python benchmarks/bench_generation.py                       # both corpora, the table
     .venv/bin/python benchmarks/bench_generation.py --corpora sms --n 100 --set generator.epochs=2   # a quick look
+    .venv/bin/python benchmarks/bench_generation.py --corpora spamassassin --windows 64,96 --ks 1,4
+    .venv/bin/python benchmarks/bench_generation.py --corpora spamassassin --train-only   # time the training
     .venv/bin/python benchmarks/bench_generation.py --null-coverage 30   # the AUC interval's coverage
 
 Targets (issue 19): both judges <= 0.80 on each corpus; >= 90% NB fidelity; < 5% copies; < 5%
