@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -33,6 +33,25 @@ HELP = (
     "with --resume) with results.json, report.md, report.html, verdict.md and figures.\n"
 )
 
+Workers = Annotated[
+    int,
+    typer.Option(
+        help="Run independent cells (experiment x size x seed x model) in N local processes (one GPU each when "
+        "the config runs on GPUs, else the cores divided by N as torch threads, or OMP_NUM_THREADS when set); a "
+        "cell that reads another's output waits for it. The numbers are a serial run's with the same threads per "
+        "process.",
+        metavar="N",
+    ),
+]
+Ray = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Run the cells on a Ray cluster instead: auto (the cluster this machine belongs to), local (start one "
+        'here) or HOST:PORT. Needs the optional extra: pip install "nlpgd\\[ray]"; the output folder must be on '
+        "storage every node sees.",
+        metavar="ADDRESS",
+    ),
+]
 Config, Overrides = config_options("configs/claims.yaml", "experiment.learning_curve.sizes=[16,64]")
 
 
@@ -51,16 +70,26 @@ def experiment(
     resume: Resume = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    workers: Workers = 1,
+    ray: Ray = None,
 ) -> None:
     from nlpgd.experiments.claims import CLAIMS, check_name, run
+    from nlpgd.experiments.claims.pool import Engine, check_workers
     from nlpgd.hardware import use_hardware
 
+    check_workers(workers)
     check_name(name)  # an unknown name fails before the config is read
+    if ray is not None:
+        from nlpgd.experiments.claims.engines import check_reachable, import_ray
+
+        import_ray()  # Ray missing, or nothing at the address: one sentence before any work
+        check_reachable(ray)
     cfg = load_run_config(config, set_, output_dir, quiet)
     progress = progress_bars(cfg.progress)  # off a terminal: no bars, a plain log
     cfg = cfg.model_copy(update={"progress": progress})
+    engine = Engine(workers, ray)
     with progress_output(progress), use_hardware(cfg.device, cfg.precision):  # the config's device and precision
-        run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]))
+        run_dir = run(name, cfg, resume=resume, command=shlex.join(["nlpgd", *sys.argv[1:]]), engine=engine)
     page = name == CLAIMS or cfg.corpora is not None  # several corpora: one claims page, whatever NAME
     summary = run_dir / ("claims.md" if page else "verdict.md")
     typer.echo(_verdicts(run_dir) if page else summary.read_text(encoding="utf-8").rstrip())

@@ -17,7 +17,6 @@ import importlib
 import logging
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from nlpgd import claims_registry
@@ -27,16 +26,16 @@ from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims.differs import differs_table
 from nlpgd.experiments.claims.measure import Store
 from nlpgd.experiments.claims.plan import MAIN, Plan, resolve_pairs
-from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, execute, load_shifts, load_targets
+from nlpgd.experiments.claims.pool import SERIAL, TIMINGS_FILE, Engine, carry_out
+from nlpgd.experiments.claims.runner import EVALS_FILE, Design, Session, load_shifts, load_targets
 from nlpgd.experiments.compare import PROGRESS_FILE, Splits, interrupt_note, reopen_run, start_run
-from nlpgd.io import read_json, write_json
+from nlpgd.io import read_json
 
 log = logging.getLogger(__name__)
 # name -> module, in the order of nlpgd/claims_registry.py (the one place an experiment is registered)
 EXPERIMENTS = {e.name: importlib.import_module(e.module) for e in claims_registry.EXPERIMENTS}
 CLAIMS = "claims"
 NAMES = (*EXPERIMENT_NAMES, CLAIMS)
-TIMINGS_FILE = "timings.json"
 
 
 def check_name(name: str) -> list[str]:
@@ -98,27 +97,33 @@ def _log_design(d: Design) -> None:
         log.info("note: %s", n)
 
 
-def run(kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "") -> Path:
-    """Run experiment ``kind`` (or ``claims``: all of them) on ``cfg``; returns the finished run
-    folder. A config with ``corpora:`` runs on each of them (:mod:`.corpora`)."""
+def run(
+    kind: str, cfg: ExperimentConfig, *, resume: Path | None = None, command: str = "", engine: Engine = SERIAL
+) -> Path:
+    """Run experiment ``kind`` (or ``claims``: all of them) on ``cfg``, its cells on ``engine``
+    (default: one after another here); returns the finished run folder. A config with
+    ``corpora:`` runs on each of them (:mod:`.corpora`)."""
     names = check_name(kind)
     cfg = cfg.model_copy(update={"experiment": cfg.experiment or ExperimentGrid()})
     if cfg.corpora is not None:
         from nlpgd.experiments.claims.corpora import run_corpora
 
-        return run_corpora(kind, names, cfg, resume=resume, command=command)
+        return run_corpora(kind, names, cfg, resume=resume, command=command, engine=engine)
     d, prepared, plans = design(cfg, names)
     run_, done, evals_done, timings = _open(kind, cfg, prepared, resume, command)
     s = Session(d, run_, done, evals_done, resume=resume is not None, progress=cfg.progress)
-    execute_phases(kind, s, plans, timings, command)
+    execute_phases(kind, s, plans, timings, command, engine=engine)
     _report(kind, names, d, run_.path, timings)
     tidy(run_.path)
     return run_.finish({"wall_seconds": timings})
 
 
-def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None) -> None:
-    """Every phase (an experiment's plan) in order, each cell fitted once however many phases
-    ask for it, each phase's wall time in ``timings`` (saved as it goes). An interruption says
+def execute_phases(
+    kind: str, s: Session, phases: dict[str, Plan], timings: dict, command: str, where=None, engine: Engine = SERIAL
+) -> None:
+    """Every phase (an experiment's plan) in order, or every cell on ``engine``
+    (:func:`~.pool.carry_out`), each cell fitted once however many phases ask for it, each
+    phase's wall time in ``timings`` (saved as it goes). An interruption says
     how many fits are saved and which run to resume: ``where`` = ``(run, fits saved in its other
     parts, fits in all)`` when the session is one part of a run (a corpus), else the session's."""
     from collections import ChainMap
@@ -134,11 +139,7 @@ def execute_phases(kind: str, s: Session, phases: dict[str, Plan], timings: dict
     )
     resumed, saved, total = where or (s.run, {}, len(merged))
     with interrupt_note(resumed, ChainMap(s.done, saved), total, command or f"nlpgd experiment {kind} CONFIG", bar):
-        for name, p in phases.items():
-            t0 = time.perf_counter()
-            execute(s, p, merged, bar)
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-            write_json(s.run.path / TIMINGS_FILE, timings)
+        carry_out(s, phases, merged, timings, bar, engine)
     bar.close()
 
 

@@ -125,7 +125,9 @@ def _open_corpus(parent: Run, name: str, kind: str, d: Design, prepared, command
     return run, *records
 
 
-def _one_corpus(kind: str, names: list[str], where: tuple, name: str, part: tuple, resume, command: str) -> list:
+def _one_corpus(
+    kind: str, names: list[str], where: tuple, name: str, part: tuple, resume, command: str, engine
+) -> list:
     """One corpus carried out (unless finished before a resume) and analysed: its results.
     ``where``: the enclosing run, the fits saved in its other corpora and the fits in all."""
     from nlpgd.experiments.claims import _report, context_line, execute_phases, tidy
@@ -136,7 +138,7 @@ def _one_corpus(kind: str, names: list[str], where: tuple, name: str, part: tupl
     finished = run.info.get("status") == "complete"
     if not finished:
         s = Session(d, run, done, evals_done, resume=resume is not None, progress=d.cfg.progress)
-        execute_phases(f"{kind} {name}", s, phases, timings, command, where=where)
+        execute_phases(f"{kind} {name}", s, phases, timings, command, where=where, engine=engine)
     results = _report(kind, names, d, run.path, timings)
     if not finished:
         tidy(run.path)
@@ -144,7 +146,9 @@ def _one_corpus(kind: str, names: list[str], where: tuple, name: str, part: tupl
     return results
 
 
-def run_corpora(kind: str, names: list[str], cfg: ExperimentConfig, *, resume: Path | None, command: str) -> Path:
+def run_corpora(
+    kind: str, names: list[str], cfg: ExperimentConfig, *, resume: Path | None, command: str, engine
+) -> Path:
     """Every experiment of ``names`` on every corpus of ``cfg.corpora``, the cross-corpus matrix
     and one page; returns the finished run folder."""
     from nlpgd.experiments.claims import context_line
@@ -158,7 +162,8 @@ def run_corpora(kind: str, names: list[str], cfg: ExperimentConfig, *, resume: P
     saved: dict[str, bool] = {}  # the fits of the corpora done so far, for the interruption's count
     results = {}
     for c, part in parts.items():
-        results[c] = _one_corpus(kind, names, (parent, saved, sum(map(len, cells.values()))), c, part, resume, command)
+        where = (parent, saved, sum(map(len, cells.values())))
+        results[c] = _one_corpus(kind, names, where, c, part, resume, command, engine)
         saved.update({f"{c}/{key}": True for key in cells[c]})
     stores = {c: (part[0], Store(parent.path / CORPORA_DIR / c)) for c, part in parts.items()}
     found = matrix.analyse(stores)

@@ -32,6 +32,11 @@ from nlpgd.config import DataConfig, ExperimentConfig, ExperimentGrid, dataset_c
 from nlpgd.data import load_splits
 from nlpgd.errors import NlpgdError
 from nlpgd.experiments.claims.plan import FULL, MAIN, Cell, Pair, Plan, TrainSet, shift_sources
+from nlpgd.experiments.claims.session import (  # noqa: F401 (runner.X, as before)
+    EVALS_FILE,
+    PERTURBATIONS_FILE,
+    Session,
+)
 from nlpgd.experiments.claims.training_data import (  # noqa: F401 (runner.X, as before)
     MIN_VALIDATION,
     SEED_SHARE,
@@ -44,19 +49,17 @@ from nlpgd.experiments.claims.training_data import (  # noqa: F401 (runner.X, as
     synthetic_path,
     training_data,
 )
-from nlpgd.experiments.compare import Splits, fit_and_score, record_cell
+from nlpgd.experiments.compare import Splits, fit_and_score
 from nlpgd.experiments.generate import Sampling
 from nlpgd.generation import sample_quality
-from nlpgd.io import read_json, write_json, write_jsonl
+from nlpgd.io import write_json, write_jsonl
 from nlpgd.models.base import FitContext
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
-from nlpgd.runs import Run, quality_path, read_predictions, write_predictions
+from nlpgd.runs import quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
 from nlpgd.scoring import load_named_model, score_texts
 
 log = logging.getLogger(__name__)
-EVALS_FILE = "evals.json"
-PERTURBATIONS_FILE = "perturbations.json"
 
 
 # -- what a run is made of ----------------------------------------------------------------
@@ -177,25 +180,6 @@ def load_shifts(cfg: ExperimentConfig, grid: ExperimentGrid) -> tuple[dict[str, 
     return data, reports
 
 
-@dataclass
-class Session:
-    """A design being carried out in a run folder."""
-
-    design: Design
-    run: Run
-    done: dict  # fit keys -> True (progress.json, as compare keeps it)
-    evals_done: dict  # "<cell key>:<eval>" -> True
-    resume: bool = False
-    progress: bool = True
-
-    def mark_eval(self, cell: Cell, name: str) -> None:
-        self.evals_done[f"{cell.key}:{name}"] = True
-        write_json(self.run.path / EVALS_FILE, self.evals_done)
-
-    def eval_done(self, cell: Cell, name: str) -> bool:
-        return bool(self.evals_done.get(f"{cell.key}:{name}"))
-
-
 # -- one cell -----------------------------------------------------------------------------
 
 
@@ -226,7 +210,7 @@ def fit_cell(s: Session, cell: Cell) -> None:
         epoch_validation_messages=len(validation[0]),
         cell_seconds=time.perf_counter() - t0,
     )
-    record_cell(s.run, cell.name, cell.seed, metrics, cost, s.done)
+    s.record_fit(cell, metrics, cost)
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
     auc, f1 = metrics["test"]["roc_auc"], metrics["test"]["f1"]
     log.info("%s: test ROC-AUC %s, F1 %.4f (%.1f s)", cell.key, _fmt(auc), f1, cost["cell_seconds"])
@@ -247,11 +231,13 @@ def evaluate_cell(s: Session, cell: Cell, names) -> None:
     for ev in todo:
         EVAL_RUNNERS[ev.kind](s, cell, model, ev)
         s.mark_eval(cell, ev.name)
+    s.record_eval_seconds(cell, time.perf_counter() - t0)
     log.info("%s: %d evals in %.1f s", cell.key, len(todo), time.perf_counter() - t0)
 
 
-def cleanup(s: Session, plan: Plan) -> None:
-    """Delete the saved model of every fitted cell whose evals are all written."""
+def cleanup(s: Session, plan: Plan, prune: bool = True) -> None:
+    """Delete the saved model of every fitted cell whose evals are all written (and, with
+    ``prune``, the folders above it left empty: not while workers may be making them)."""
     if s.design.grid.keep_models:
         return
     for cell in plan.cells.values():
@@ -259,7 +245,8 @@ def cleanup(s: Session, plan: Plan) -> None:
             folder = s.run.model_dir(cell.name, cell.seed)
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
-                for parent in (folder.parent, folder.parent.parent, folder.parent.parent.parent):
+                parents = (folder.parent, folder.parent.parent, folder.parent.parent.parent) if prune else ()
+                for parent in parents:
                     with contextlib.suppress(OSError):
                         parent.rmdir()  # only when empty
 
@@ -279,10 +266,7 @@ def _texts_eval(s: Session, cell: Cell, model, ev) -> None:
             s.run.predictions_path(cell.name, cell.seed, prefix_name(ev.name)), sp.ids["test"], sp.y["test"], z, ll
         )
     if ev.transform:
-        record = s.run.path / PERTURBATIONS_FILE
-        table = read_json(record) if record.exists() else {}
-        table[f"{ev.name}/seed{cell.seed}"] = effect
-        write_json(record, table)
+        s.record_perturbation(f"{ev.name}/seed{cell.seed}", effect)
 
 
 SHORTENING = ("truncate", "dropout")  # perturbations that leave a message shorter than it was
@@ -343,7 +327,7 @@ def _shift_eval(s: Session, cell: Cell, model, ev) -> None:
     val = read_predictions(s.run.predictions_path(cell.name, cell.seed, "validation"))
     texts, y = sp.texts["test"], sp.y["test"]
     assumed = assumed_spam_prior(model, cell.key)
-    train_prior = float(read_json(s.run.path / "costs.json")[cell.name][f"seed{cell.seed}"]["train_spam_share"])
+    train_prior = float(s.cost(cell)["train_spam_share"])
     record = {
         "train_prior": train_prior,
         "assumed_prior": assumed,
