@@ -24,6 +24,8 @@ import multiprocessing
 import os
 import pickle
 import socket
+import subprocess
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -32,7 +34,6 @@ from nlpgd.experiments.claims.pool import RAY_EXTRA, Engine, Task, run_task
 from nlpgd.hardware import current_device
 
 log = logging.getLogger(__name__)
-CONNECT_SECONDS = 5.0  # an unreachable Ray address fails within this (and ray.init's own wait)
 _WORKER: dict = {}  # in a worker process: what every task of the run shares
 
 
@@ -140,18 +141,46 @@ def import_ray():
 
 
 def check_reachable(address: str) -> None:
-    """One sentence within :data:`CONNECT_SECONDS` when nothing answers at ``address``
-    (``auto`` and ``local`` are found or started by Ray itself)."""
-    if address in ("auto", "local"):
+    """One sentence within 10 seconds when no Ray cluster answers at ``address`` (``local`` is
+    started by Ray itself): a closed port or a silent host at once or within
+    :data:`CONNECT_SECONDS`; anything else that answers is asked to join, as ``ray.init`` would,
+    in a separate process given :data:`JOIN_SECONDS` (``ray.init`` itself retries for longer, and
+    a process that joins cannot be stopped halfway)."""
+    if address == "local":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise NlpgdError(f"--ray {address}: give HOST:PORT (or ray://HOST:PORT), auto, or local")
+    if address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise NlpgdError(f"--ray {address}: give HOST:PORT (or ray://HOST:PORT), auto, or local")
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+        except OSError as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or first_line(exc)
+            raise NlpgdError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+    import_ray()
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
-    except OSError as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or first_line(exc)
-        raise NlpgdError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+        probe = subprocess.run(
+            [sys.executable, "-c", JOIN_PROBE, address], capture_output=True, text=True, timeout=JOIN_SECONDS
+        )
+    except subprocess.TimeoutExpired:
+        raise NlpgdError(
+            f"cannot reach the Ray cluster at {address}: no Ray cluster answered within {JOIN_SECONDS:g} s"
+        ) from None
+    if probe.returncode != 0:
+        reason = next((ln for ln in reversed(probe.stderr.splitlines()) if ln.strip()), "it could not be joined")
+        raise NlpgdError(f"cannot reach the Ray cluster at {address}: {reason.strip()}")
+
+
+CONNECT_SECONDS = 3.0
+JOIN_SECONDS = 6.0  # with the connection: under 10 s
+JOIN_PROBE = (
+    "import sys, ray\n"
+    "try:\n"
+    "    ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False)\n"
+    "except Exception as exc:\n"
+    "    sys.exit(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)\n"
+    "ray.shutdown()\n"
+)
 
 
 def connect(address: str) -> None:
@@ -160,8 +189,11 @@ def connect(address: str) -> None:
     check_reachable(address)
     if ray.is_initialized():
         return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every cell's own line, not "repeated 6x across cluster"
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in a redirected log
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise NlpgdError(f"cannot join the Ray cluster at {address}: {first_line(exc)}") from None
 
@@ -174,7 +206,9 @@ class RayPool:
         cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
         per = max(1, cpus // engine.workers) if engine.workers > 1 else 1
         self.limit = engine.workers if engine.workers > 1 else max(1, gpus or cpus // per)
-        log.info("Ray: %d CPUs, %d GPUs; %d cells at a time, %d CPUs each", cpus, gpus, self.limit, per)
+        log.info(
+            "Ray: %d CPUs, %d GPUs; %d cells at a time, %d CPU%s each", cpus, gpus, self.limit, per, "s" * (per > 1)
+        )
         self.remote = ray.remote(_ray_task).options(num_cpus=per, num_gpus=1 if gpus else 0)
         self.args = (ray.put(design), str(run_path), resume, per, _log_setup())
         self.refs: list = []

@@ -1,0 +1,206 @@
+"""`nlpgd experiment --workers N` and `--ray ADDRESS`: the claims cells in parallel give the
+serial run's numbers, cells wait for the cells they read, only the parent writes the shared
+tables, a resume works whatever the engine, and bad input is one sentence with exit 2."""
+
+import importlib.util
+import json
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import test_claims as C
+
+from nlpgd.config import EXPERIMENT_NAMES, ExperimentGrid
+from nlpgd.experiments.claims import plan as P
+from nlpgd.experiments.claims import pool
+from nlpgd.experiments.claims.engines import check_reachable
+from nlpgd.experiments.claims.runner import Design, Session
+from nlpgd.runs import Run
+
+from conftest import TINY_CFG, TINY_CSV, invoke, one_sentence
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+NO_RAY = "Ray is not installed here (an optional extra: pip install 'nlpgd[ray]'), so the Ray path is not run"
+
+
+def test_workers_below_one_is_one_sentence_and_exit_2(tmp_path):
+    out = tmp_path / "out"
+    r = invoke("experiment", "learning-curve", C.linear_config(tmp_path), "--output-dir", out, "--workers", "0")
+    one_sentence(r, "--workers must be at least 1", "got 0")
+    assert not out.exists()
+
+
+def test_ray_without_ray_installed_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where it is not installed
+    out = tmp_path / "out"
+    r = invoke("experiment", "learning-curve", C.linear_config(tmp_path), "--output-dir", out, "--ray", "auto")
+    one_sentence(r, "--ray needs Ray", 'pip install "nlpgd[ray]"')
+    assert not out.exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once closed: nothing listens there
+
+
+SILENT = pytest.param("10.255.255.1:6379", marks=pytest.mark.skipif(not HAS_RAY, reason=NO_RAY))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}", SILENT])
+def test_an_unreachable_ray_address_fails_within_10_seconds(address):
+    address = address.format(port=_closed_port())
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match=f"cannot reach the Ray cluster at {address}") as caught:
+        check_reachable(address)
+    assert time.monotonic() - t0 < 10 and "\n" not in str(caught.value)
+
+
+@pytest.mark.skipif(not HAS_RAY, reason=NO_RAY)
+def test_an_unreachable_ray_address_is_one_sentence_from_the_cli(tmp_path):
+    out, t0 = tmp_path / "out", time.monotonic()
+    address = f"127.0.0.1:{_closed_port()}"
+    r = invoke("experiment", "learning-curve", C.linear_config(tmp_path), "--output-dir", out, "--ray", address)
+    one_sentence(r, f"cannot reach the Ray cluster at {address}")
+    assert time.monotonic() - t0 < 10 and not out.exists()
+
+
+# -- the scheduler, with threads standing in for worker processes ---------------------------
+
+
+class ThreadPool:
+    """A stand-in engine: each task sleeps a little and is logged as started and finished."""
+
+    def __init__(self, limit: int):
+        self.limit, self.events, self.lock = limit, [], threading.Lock()
+        self.executor = ThreadPoolExecutor(limit)
+
+    def submit(self, task):
+        return self.executor.submit(self._run, task)
+
+    def _run(self, task):
+        with self.lock:
+            self.events.append(("start", task.cell.key))
+        time.sleep(0.05)
+        with self.lock:
+            self.events.append(("end", task.cell.key))
+        return pool.Outcome(task.cell.key, [], [("fit", 1.0)])
+
+
+def _augmentation_plan() -> dict[str, P.Plan]:
+    """A generator and a classifier on 32 real messages per seed, and classifiers trained on the
+    generator's samples (with and without the real ones)."""
+    real, synthetic = P.Plan(), P.Plan()
+    for seed in (0, 1):
+        real.add(P.size_set(32), "naive_bayes", seed, [P.GENERATE])
+        real.add(P.size_set(32), "logreg", seed)
+        for mode in ("mix", "syn"):
+            synthetic.add(P.synthetic_set(32, mode, "naive_bayes"), "logreg", seed)
+    return {"learning-curve": real, "augmentation": synthetic}
+
+
+def test_cells_wait_for_the_cells_whose_output_they_read(tmp_path):
+    plans = _augmentation_plan()
+    merged = P.Plan()
+    for p in plans.values():
+        merged.merge(p)
+    design = Design(None, ExperimentGrid(keep_models=True), [], [], {})
+    s = Session(design, Run(tmp_path), {}, {})
+    engine, timings = ThreadPool(limit=3), {}
+    pool._parallel(s, plans, merged, timings, None, engine)
+    events = engine.events
+    assert sorted(k for e, k in events if e == "end") == sorted(merged.cells)  # each cell once
+    for key, cell in merged.cells.items():
+        for needed in pool.needs(cell, merged):
+            assert events.index(("end", needed)) < events.index(("start", key)), (needed, key)
+    assert any(pool.needs(c, merged) for c in merged.cells.values())  # the test has something to wait for
+    # three in flight at most, and more than one at once (it is parallel)
+    flight, peak = 0, 0
+    for e, _ in events:
+        flight += 1 if e == "start" else -1
+        peak = max(peak, flight)
+    assert peak == 3
+    assert timings == {"learning-curve": 4.0, "augmentation": 4.0}  # each fit counted once, where it is asked
+
+
+# -- end to end: the serial numbers ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_serial_numbers_and_run_folder(tmp_path):
+    """Augmentation on the linear pair: its synthetic cells read their generator's samples."""
+    cfg = C.linear_config(tmp_path)
+    serial = C.run_experiment("augmentation", cfg, tmp_path / "serial")
+    pooled = C.run_experiment("augmentation", cfg, tmp_path / "pooled", "--workers", "2")
+    assert C._numbers(pooled) == C._numbers(serial)
+    assert _files(pooled) == _files(serial)
+    costs = json.loads((pooled / "costs.json").read_text())
+    assert costs["n32/naive_bayes"]["seed1"]["eval_seconds"] > 0  # the generator's sampling, recorded by the parent
+    assert json.loads((pooled / "run.json").read_text())["wall_seconds"]["augmentation"] > 0
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.slow
+def test_a_serial_run_interrupted_resumes_on_two_workers(tmp_path, monkeypatch):
+    from nlpgd.experiments.claims import runner
+
+    cfg = C.linear_config(tmp_path)
+    whole = C.run_experiment("robustness", cfg, tmp_path / "whole")
+    real_eval, calls = runner.evaluate_cell, {"n": 0}
+
+    def flaky(s, cell, names):
+        calls["n"] += 1
+        if calls["n"] == 3:  # fits and evals of two cells are written, the third cell's fit is
+            raise KeyboardInterrupt
+        return real_eval(s, cell, names)
+
+    monkeypatch.setattr(runner, "evaluate_cell", flaky)
+    sets = [a for s in C.TRIM for a in ("--set", s)]
+    r = invoke("experiment", "robustness", cfg, "--output-dir", tmp_path / "out", "--quiet", *sets)
+    assert r.exit_code == 130, r.output
+    partial = next((tmp_path / "out" / "claims-test" / "robustness").glob("*.partial"))
+    assert json.loads((partial / "evals.json").read_text())  # some evals were written before the stop
+    monkeypatch.setattr(runner, "evaluate_cell", real_eval)
+    resumed = C.run_experiment("robustness", cfg, tmp_path / "out", "--resume", partial, "--workers", "2")
+    assert C._numbers(resumed) == C._numbers(whole)
+    assert json.loads((resumed / "perturbations.json").read_text()) == json.loads(
+        (whole / "perturbations.json").read_text()
+    )
+
+
+# -- the smoke claims config: serial, 2 workers, Ray local (slow) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_serial(tmp_path_factory) -> Path:
+    return _smoke(tmp_path_factory.mktemp("serial"))
+
+
+def _smoke(out: Path, *extra) -> Path:
+    return C.run_experiment("claims", TINY_CFG, out, "--set", f"data.path={TINY_CSV}", "--set", "seeds=[0, 1]", *extra)
+
+
+def _same_numbers(a: Path, b: Path) -> None:
+    for name in EXPERIMENT_NAMES:
+        if name == "compute":  # its numbers are measured seconds and throughput: wall time, not fixed by the seed
+            continue
+        assert C._numbers(a / name) == C._numbers(b / name), name
+    assert _files(a) == _files(b)
+
+
+@pytest.mark.slow
+def test_the_smoke_claims_on_two_workers_give_the_serial_numbers(smoke_serial, tmp_path):
+    _same_numbers(smoke_serial, _smoke(tmp_path, "--workers", "2"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason=NO_RAY)
+def test_the_smoke_claims_on_ray_local_give_the_serial_numbers(smoke_serial, tmp_path):
+    _same_numbers(smoke_serial, _smoke(tmp_path, "--ray", "local"))
