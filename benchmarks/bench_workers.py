@@ -37,17 +37,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = [
-    f"data.path={REPO / 'tests/data/tiny_spam.csv'}",
-    "seeds=[0, 1]",
-    "experiment.learning_curve.sizes=[16, full]",
-    "experiment.min_examples_seen=0",
-    "experiment.bootstrap=200",
-    "experiment.robustness.strengths=[0, 0.4]",
-    "experiment.missing_words.dropout=[0.5]",
-    "experiment.missing_words.truncation=[5]",
-    "experiment.augmentation.real_sizes=[32]",
-]
+sys.path.insert(0, str(REPO / "tests"))
+from test_claims import TRIM  # noqa: E402 (the trimmed grid the tests run the smoke claims with)
+
+SMOKE = [f"data.path={REPO / 'tests/data/tiny_spam.csv'}", "seeds=[0, 1]", *TRIM]
 SYNTHETIC = re.compile(r"aug-r(\d+)-(mix|syn)/.+/seed(\d+)$")
 
 

@@ -19,10 +19,12 @@ in flight at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +116,13 @@ class LocalPool:
         return self.executor.submit(_local_task, task)
 
     def close(self, cancel: bool = False) -> None:
+        """Wait for the workers to end; with ``cancel`` (Ctrl-C, an error) nothing new starts and
+        the running cells are interrupted as a serial run's would be (their temporary files
+        removed), since a Ctrl-C sent to this process alone does not reach them."""
+        if cancel:
+            for pid in list(getattr(self.executor, "_processes", None) or {}):  # pid -> process
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
         self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
