@@ -52,6 +52,15 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def worker_threads(share: int) -> int:
+    """Torch threads per worker: ``OMP_NUM_THREADS`` when set (as torch itself reads it in a
+    serial run), else ``share`` (the cores divided by the workers). Float32 sums run in another
+    order on another number of threads, so the neural arms' numbers equal a serial run's when
+    the threads per process are the same."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else max(1, share)
+
+
 def _gpus() -> list[str]:
     """The GPUs the workers share out, when the run resolves to CUDA."""
     if current_device() != "cuda":
@@ -96,7 +105,7 @@ class LocalPool:
         for i in range(workers):
             slots.put(i)
         gpus = _gpus()
-        threads = max(1, cores() // workers)
+        threads = worker_threads(cores() // workers)
         log.info(
             "%d worker processes, %d torch thread%s each%s",
             workers,
@@ -142,6 +151,9 @@ def _local_task(task: Task):
 
 
 def import_ray():
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every cell's own line, not "repeated 6x across cluster"
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in a redirected log
     try:
         import ray
     except ImportError:
@@ -198,9 +210,6 @@ def connect(address: str) -> None:
     check_reachable(address)
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every cell's own line, not "repeated 6x across cluster"
-    if not sys.stderr.isatty():
-        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in a redirected log
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -219,7 +228,7 @@ class RayPool:
             "Ray: %d CPUs, %d GPUs; %d cells at a time, %d CPU%s each", cpus, gpus, self.limit, per, "s" * (per > 1)
         )
         self.remote = ray.remote(_ray_task).options(num_cpus=per, num_gpus=1 if gpus else 0)
-        self.args = (ray.put(design), str(run_path), resume, per, _log_setup())
+        self.args = (ray.put(design), str(run_path), resume, worker_threads(per), _log_setup())
         self.refs: list = []
 
     def submit(self, task: Task) -> Future:
