@@ -141,10 +141,16 @@ def _init_local(design, run_path: str, resume: bool, threads: int, slots, gpus: 
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
     _setup_worker(threads, logs)
     _WORKER.update(design=design, run_path=run_path, resume=resume)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # between cells Ctrl-C is the parent's to handle
 
 
 def _local_task(task: Task):
-    return run_task(_WORKER["design"], _WORKER["run_path"], _WORKER["resume"], task)
+    """One cell; Ctrl-C interrupts it as it would a serial run's (temporary files removed)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_task(_WORKER["design"], _WORKER["run_path"], _WORKER["resume"], task)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- Ray ----------------------------------------------------------------------------------
