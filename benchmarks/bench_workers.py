@@ -17,6 +17,7 @@ interpreter each, torch imported: seconds), the report.
 
     .venv/bin/python benchmarks/bench_workers.py RUN_DIR [--workers 1,2,4,8,16,32]
     .venv/bin/python benchmarks/bench_workers.py --measure [CONFIG] [--name claims] [--set K=V ...]
+    .venv/bin/python benchmarks/bench_workers.py --plan CONFIG [RUN_DIR]
 
 ``--measure`` runs CONFIG (default: the smoke claims config, the tiny fixture with the trimmed
 grid of the tests) with 1 and 2 workers, prints both wall times and the machine's load, then
@@ -147,15 +148,42 @@ def measure(config: Path, name: str, sets: list[str]) -> Path:
     return first
 
 
+def plan_counts(config: Path, name: str, sets: list[str]) -> None:
+    """The cells CONFIG asks for (data loaded, nothing fitted): per experiment and in all, shared
+    fits counted once, and how many train on generated messages (they wait for a generator)."""
+    from nlpgd.config import ExperimentGrid, load_config
+    from nlpgd.experiments.claims import check_name, design
+    from nlpgd.experiments.claims.plan import Plan
+
+    cfg = load_config(config, sets)
+    cfg = cfg.model_copy(update={"experiment": cfg.experiment or ExperimentGrid()})
+    d, _, plans = design(cfg, check_name(name))
+    merged = Plan()
+    for p in plans.values():
+        merged.merge(p)
+    waiting = sum(c.generator_key() is not None for c in merged.cells.values())
+    print(
+        f"config: {config} ({name}): {len(merged)} cells ({len(d.seeds)} seeds), {waiting} of them wait for a generator"
+    )
+    for n, p in plans.items():
+        evals = sum(len(c.evals) for c in p.cells.values())
+        print(f"  {n:<16} {len(p):>4} cells, {evals:>4} evals")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", nargs="?", type=Path, help="a finished claims run folder")
     ap.add_argument("--workers", default="1,2,4,8,16,32", help="the N to schedule for, comma-separated")
     ap.add_argument("--measure", nargs="?", const=REPO / "configs/smoke/tiny.yaml", type=Path, metavar="CONFIG")
-    ap.add_argument("--name", default="claims", help="the experiment --measure runs (default: claims)")
+    ap.add_argument("--plan", type=Path, metavar="CONFIG", help="count the cells CONFIG asks for, fitting nothing")
+    ap.add_argument("--name", default="claims", help="the experiment --measure and --plan run (default: claims)")
     ap.add_argument("--set", dest="sets", action="append", default=None, help="config overrides for --measure")
     args = ap.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
+    if args.plan is not None:
+        plan_counts(args.plan, args.name, args.sets or [])
+        if args.run is None:
+            return
     if args.measure is not None:
         smoke = args.sets is None and args.measure == REPO / "configs/smoke/tiny.yaml"
         run = measure(args.measure, args.name, SMOKE if smoke else (args.sets or []))
