@@ -69,6 +69,32 @@ def test_an_unreachable_ray_address_is_one_sentence_from_the_cli(tmp_path):
     assert time.monotonic() - t0 < 10 and not out.exists()
 
 
+# -- one writer per file -------------------------------------------------------------------
+
+
+def _record_everything(s: Session) -> None:
+    cell = P.Cell(P.size_set(16), "logreg", 0)
+    s.record_fit(cell, {"test": {"f1": 0.5}}, {"train_spam_share": 0.25})
+    assert s.cost(cell)["train_spam_share"] == 0.25  # a worker reads its own record back (label shift)
+    s.mark_eval(cell, "on-main")
+    s.record_eval_seconds(cell, 1.5)
+    s.record_perturbation("dropout-0.5/seed0", {"changed": 3})
+
+
+def test_a_worker_writes_no_shared_table_and_the_parent_writes_what_a_serial_run_would(tmp_path):
+    serial, worker, parent = (tmp_path / n for n in ("serial", "worker", "parent"))
+    for folder in (serial, worker, parent):
+        folder.mkdir()
+    _record_everything(Session(None, Run(serial), {}, {}))
+    w = Session(None, Run(worker), {}, {}, outbox=[])
+    _record_everything(w)
+    assert list(worker.iterdir()) == []  # the worker wrote nothing shared
+    Session(None, Run(parent), {}, {}).apply(w.outbox)
+    assert _files(parent) == _files(serial) and len(_files(serial)) == 5
+    for f in _files(serial):
+        assert json.loads((parent / f).read_text()) == json.loads((serial / f).read_text()), f
+
+
 # -- the scheduler, with threads standing in for worker processes ---------------------------
 
 
