@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import test_claims as C
+from test_corpora import corpora  # noqa: F401 (the fixture: two tiny corpora)
 
 from nlpgd.config import EXPERIMENT_NAMES, ExperimentGrid
 from nlpgd.experiments.claims import plan as P
@@ -199,6 +200,18 @@ def test_a_serial_run_interrupted_resumes_on_two_workers(tmp_path, monkeypatch):
     assert json.loads((resumed / "perturbations.json").read_text()) == json.loads(
         (whole / "perturbations.json").read_text()
     )
+
+
+@pytest.mark.slow
+def test_two_corpora_on_two_workers_give_the_serial_numbers(corpora, tmp_path):  # noqa: F811
+    """With ``corpora:`` each corpus's cells run on the workers in turn; the page is the serial one."""
+    serial = C.run_experiment("robustness", corpora["both"], tmp_path / "serial")
+    pooled = C.run_experiment("robustness", corpora["both"], tmp_path / "pooled", "--workers", "2")
+    for corpus in ("fixture", "second"):
+        assert C._numbers(pooled / "corpora" / corpus) == C._numbers(serial / "corpora" / corpus), corpus
+    matrix = [json.loads((f / "results.json").read_text())["matrix"] for f in (serial, pooled)]
+    assert matrix[0] == matrix[1] and matrix[0]["pairs"]
+    assert _files(pooled) == _files(serial)
 
 
 # -- the smoke claims config: serial, 2 workers, Ray local (slow) ----------------------------
