@@ -16,15 +16,13 @@ import typer
 from nlpgd import CHUNK_SIZE
 from nlpgd.cli.common import (
     Quiet,
-    RateProgress,
     Verbose,
     cli_errors,
     echo_table,
     is_first_process,
     parse_dataset_spec,
     parse_prior,
-    progress_bars,
-    progress_output,
+    rate_progress,
 )
 from nlpgd.errors import NlpgdError
 from nlpgd.io import check_output_file, partial_writer
@@ -118,7 +116,6 @@ def classify(
     _check_options(texts, dataset, chunk_size, out)
     messages, total = _messages(texts) if dataset is None else _dataset_messages(dataset, split, set_)
     prior_map = parse_prior(prior)
-    bars = progress_bars() and is_first_process()
     models = load_run_models(run_dir, model, seed, progress=False)  # the bar below counts messages
     from nlpgd.models.base import apply_prior
 
@@ -126,9 +123,8 @@ def classify(
     if unchanged and is_first_process():
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
     per_token = _per_token_models(models, tokens, quiet=as_json or out is not None or not is_first_process())
-    progress = RateProgress("classifying", "msg", bar=bars, total=total)
     key = "line" if dataset is None else "id"
-    with progress_output(bars):
+    with rate_progress("classifying", total=total) as progress:
         if not is_first_process():  # scores its share of each chunk; the first process writes
             _stream(models, messages, chunk_size, progress, None)
         elif out is not None:
@@ -242,8 +238,6 @@ def _stream(models: dict, messages: Iterator[tuple[int, str]], chunk_size: int, 
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
         _silence_stdout()
         raise typer.Exit(code=141) from None
-    finally:
-        progress.close()
     truncated.report(done)
     return done
 

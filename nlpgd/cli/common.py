@@ -169,6 +169,19 @@ def progress_output(on: bool) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def rate_progress(what: str, unit: str = "msg", *, wanted: bool = True, total: int | None = None):
+    """A :class:`RateProgress` for the block: a bar where :func:`progress_bars` allows one (log
+    lines then go through tqdm), plain periodic lines otherwise; closed when the block ends."""
+    bars = progress_bars(wanted)
+    progress = RateProgress(what, unit, bar=bars, total=total)
+    with progress_output(bars):
+        try:
+            yield progress
+        finally:
+            progress.close()
+
+
 def config_options(example_config: str, example_override: str):
     """The CONFIG argument and the ``--set`` option of a command that reads an experiment YAML
     (``(Config, Overrides)``, for annotations), with that command's examples in their help."""

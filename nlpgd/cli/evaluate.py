@@ -10,18 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from nlpgd import CHUNK_SIZE
-from nlpgd.cli.common import (
-    Quiet,
-    RateProgress,
-    Verbose,
-    cli_errors,
-    echo_table,
-    is_first_process,
-    parse_dataset_spec,
-    parse_prior,
-    progress_bars,
-    progress_output,
-)
+from nlpgd.cli import common
+from nlpgd.cli.common import Quiet, Verbose, cli_errors
 from nlpgd.errors import NlpgdError
 
 AsJson = Annotated[
@@ -70,27 +60,22 @@ def evaluate(
 
     if chunk_size < 1:
         raise NlpgdError(f"--chunk-size must be at least 1, got {chunk_size}")
-    cfg = parse_dataset_spec(dataset, set_)
+    cfg = common.parse_dataset_spec(dataset, set_)
     if name is None:  # an explicit --name "" is checked (and refused) like any other name
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("_")[:80] + f"-{split}"
-    bars = progress_bars(not quiet)
-    progress = RateProgress("evaluating", "msg", bar=bars and is_first_process())
-    with progress_output(bars):
-        try:
-            out, rows = evaluate_run(
-                run_dir,
-                cfg,
-                split=split,
-                name=name,
-                prior=parse_prior(prior),
-                chunk_size=chunk_size,
-                on_chunk=progress.update,
-                model=model,
-            )
-        finally:
-            progress.close()
+    with common.rate_progress("evaluating", wanted=not quiet) as progress:
+        out, rows = evaluate_run(
+            run_dir,
+            cfg,
+            split=split,
+            name=name,
+            prior=common.parse_prior(prior),
+            chunk_size=chunk_size,
+            on_chunk=progress.update,
+            model=model,
+        )
     finish_launch()
-    if not is_first_process():
+    if not common.is_first_process():
         return
     _print_results(rows, out, as_json, {"run_dir": str(run_dir), "dataset": dataset, "split": split})
 
@@ -103,7 +88,7 @@ def _print_results(rows: dict, out: Path, as_json: bool, summary: dict) -> None:
         summary = {"run_dir": summary["run_dir"], "results": str(out), **summary, "metrics": rows}
         typer.echo(json.dumps(summary, indent=2))
         return
-    echo_table(
+    common.echo_table(
         ["model", "n", "accuracy", "f1", "roc_auc", "log_loss"],
         [
             [
