@@ -97,7 +97,7 @@ def bars_seen(monkeypatch):
 
     classify = importlib.import_module("nlpgd.cli.classify")  # the module (the package exports a function of that name)
     seen = []
-    real_load, real_progress = scoring.load_run_models, classify.RateProgress
+    real_load, real_progress = scoring.load_run_models, common.RateProgress
 
     def spy_load(*args, **kwargs):
         seen.append({"transformers": logging.getLogger("transformers").level})
@@ -110,7 +110,7 @@ def bars_seen(monkeypatch):
     monkeypatch.setattr(common, "stderr_is_tty", lambda: True)
     monkeypatch.setattr(scoring, "load_run_models", spy_load)
     monkeypatch.setattr(classify, "load_run_models", spy_load, raising=False)
-    monkeypatch.setattr(classify, "RateProgress", spy_progress)
+    monkeypatch.setattr(common, "RateProgress", spy_progress)  # rate_progress makes classify's
     return seen
 
 
