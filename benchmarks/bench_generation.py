@@ -232,14 +232,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-def null_coverage(args) -> None:
+def null_coverage(args, sms: Path = SMS) -> None:
     """How often the two-sample AUC's 95% interval misses 0.5 on two random halves of real
-    SMS spam, under each judge (it should, about 5% of the time)."""
+    SMS spam (the collection at ``sms``), under each judge (it should, about 5% of the time);
+    bench_generation_pretrained.py's ``--null-coverage`` runs this too."""
     import random
 
     from nlpgd.realism import two_sample_test
 
-    lines = SMS.read_text(encoding="utf-8").splitlines()
+    lines = sms.read_text(encoding="utf-8").splitlines()
     spam = sorted({line.split("\t", 1)[1] for line in lines if line.startswith("spam\t")})
     for judge in JUDGES:
         misses, aucs = 0, []

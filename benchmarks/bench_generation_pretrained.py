@@ -179,29 +179,6 @@ def table(rows: list[dict], against: str, n_real: int) -> str:
     return "\n".join(lines) + f"\n\n(real side: {n_real} held-out spam messages of the {against} split)"
 
 
-def null_coverage(args) -> None:
-    """How often the two-sample AUC's 95% interval misses 0.5 on two random halves of real
-    SMS spam (it should, about 5% of the time)."""
-    import random
-
-    from nlpgd.realism import two_sample_test
-
-    lines = args.data.read_text(encoding="utf-8").splitlines()
-    spam = sorted({line.split("\t", 1)[1] for line in lines if line.startswith("spam\t")})
-    misses, aucs = 0, []
-    for s in range(args.null_coverage):
-        pool = spam[:]
-        random.Random(s).shuffle(pool)
-        r = two_sample_test(pool[:130], pool[130:260], seed=s)
-        aucs.append(r["auc"])
-        misses += not r["ci_low"] <= 0.5 <= r["ci_high"]
-    print(
-        f"{args.null_coverage} draws of two random halves (130 + 130) of real SMS spam: the 95% interval missed 0.5 "
-        f"{misses} times ({misses / args.null_coverage:.0%}); AUC mean {statistics.fmean(aucs):.3f}, "
-        f"sd {statistics.stdev(aucs):.3f}"
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
@@ -225,7 +202,9 @@ def main() -> None:
     ap.add_argument("--null-coverage", type=int, default=0, metavar="DRAWS", help="only check the AUC interval")
     args = ap.parse_args()
     if args.null_coverage:
-        return null_coverage(args)
+        from bench_generation import null_coverage  # one check for both benchmarks (this folder is on sys.path)
+
+        return null_coverage(args, args.data)
 
     import logging
 
