@@ -81,10 +81,13 @@ def prob(log_odds) -> np.ndarray:
 
 def nll(labels, log_odds) -> np.ndarray:
     """Each message's negative log-likelihood ``-log P(true label)`` from its log-odds, exact
-    however large ``|z|`` is (no clipping)."""
+    however large ``|z|`` is (no clipping; an infinite wrong-way log-odds is an infinite loss).
+    An undefined log-odds (NaN: e.g. a shift by a prior that could not be estimated) has an
+    undefined loss, NaN, computed as such rather than through ``logaddexp`` (which warns)."""
     y = np.asarray(labels).astype(bool)
     z = np.asarray(log_odds, dtype=np.float64)
-    return np.where(y, np.logaddexp(0, -z), np.logaddexp(0, z))
+    toward_wrong = np.where(y, -z, z)  # -log P(true) = log(1 + exp(-z)) for spam, log(1 + exp(z)) for ham
+    return np.logaddexp(0, toward_wrong, out=np.full(toward_wrong.shape, np.nan), where=~np.isnan(toward_wrong))
 
 
 def _ece_bins(p: np.ndarray, n_bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -383,6 +386,14 @@ def resample_cost(W: np.ndarray, labels, log_odds, threshold: float, cost_ham_bl
 
 
 # -- bootstrap over messages and seeds ----------------------------------------------------
+
+
+def mean_of_defined(stacked, axis: int = 0) -> np.ndarray:
+    """The mean along ``axis`` of the values that are defined (not NaN), position by position;
+    NaN where none is (no quantity to average: undefined, not zero)."""
+    a = np.asarray(stacked, dtype=np.float64)
+    defined = ~np.isnan(a)
+    return _div(np.where(defined, a, 0.0).sum(axis=axis), defined.sum(axis=axis), np.nan)
 
 
 def seed_draws(n_seeds: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:

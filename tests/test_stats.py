@@ -239,3 +239,33 @@ def test_seed_draws_and_seed_mean():
     means = stats.seed_mean(per_seed, draws)
     assert means.min() >= 1 and means.max() <= 3 and means.std() > 0
     assert (stats.seed_draws(1, 4) == 0).all()
+
+
+# -- undefined inputs: no RuntimeWarning, an explicit answer ----------------------------
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_nll_of_an_undefined_log_odds_is_undefined_without_a_warning():
+    """label_shift shifts the log-odds by NaN where a prior could not be estimated: the loss
+    there is NaN (numpy's logaddexp warned 'invalid value'); infinite log-odds stay exact."""
+    loss = stats.nll([1, 0, 1, 0, 1, 0], [np.nan, np.nan, np.inf, np.inf, -np.inf, 0.0])
+    assert np.isnan(loss[:2]).all()
+    assert loss[2] == 0.0 and loss[3] == np.inf and loss[4] == np.inf and loss[5] == pytest.approx(math.log(2))
+    shifted = stats.nll(np.ones((2, 3), dtype=int), np.array([[0.5], [np.nan]]) + np.zeros((2, 3)))
+    assert np.allclose(shifted[0], math.log1p(math.exp(-0.5))) and np.isnan(shifted[1]).all()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_average_leaves_undefined_conditions_out_and_is_undefined_where_none_is():
+    """measure.average over conditions: a NaN condition is left out at that seed/resample; where
+    every condition is NaN the mean is NaN (numpy's nanmean warned 'Mean of empty slice')."""
+    from nlpgd.experiments.claims.measure import Stat, average
+
+    a = Stat(np.array([1.0, np.nan]), np.array([[1.0, np.nan], [3.0, np.nan]]), (0.0, 1.0))
+    b = Stat(np.array([3.0, np.nan]), np.array([[np.nan, np.nan], [5.0, np.nan]]), (-1.0, 0.5))
+    mean = average([a, b])
+    assert mean.point[0] == 2.0 and np.isnan(mean.point[1])
+    assert mean.dist[0, 0] == 1.0 and mean.dist[1, 0] == 4.0 and np.isnan(mean.dist[:, 1]).all()
+    assert mean.bounds == (-1.0, 1.0)
+    with pytest.raises(ValueError):
+        average([])

@@ -175,8 +175,13 @@ class Stat:
 
 
 def average(items: list[Stat]) -> Stat:
-    """The mean of several quantities (conditions), seed by seed and resample by resample."""
-    point, dist = np.nanmean([s.point for s in items], axis=0), np.nanmean([s.dist for s in items], axis=0)
+    """The mean of several quantities (conditions), seed by seed and resample by resample, over
+    the conditions defined there (a NaN, e.g. a prior that could not be estimated, is left
+    out); NaN where none is."""
+    if not items:
+        raise ValueError("average() of no quantities")
+    point = stats.mean_of_defined([s.point for s in items])
+    dist = stats.mean_of_defined([s.dist for s in items])
     return Stat(point, dist, (min(s.bounds[0] for s in items), max(s.bounds[1] for s in items)))
 
 
