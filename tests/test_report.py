@@ -433,3 +433,26 @@ def test_stack_verdict_against_the_best_single_arm(tmp_path, order, verdicts):
     assert (
         "Stack against the best single arm" in text and f"stack (members: naive_bayes, gpt2): {v['verdict']}; " in text
     )
+
+
+def test_the_best_single_arm_is_chosen_on_validation_not_on_test(tmp_path):
+    """gpt2 is the better arm on test (make_run: a later model separates better), naive_bayes on
+    validation: the stack is compared with naive_bayes, and the page says how it was chosen."""
+    from nlpgd.runs import read_predictions, write_predictions
+
+    run = make_run(tmp_path, models=("naive_bayes", "gpt2", "stack"), seeds=(0, 1))
+    stack = {"type": "stack", "members": {m: {"type": m} for m in ("naive_bayes", "gpt2")}, "folds": 5}
+    _with_settings(run, {"naive_bayes": {"type": "naive_bayes"}, "gpt2": _gpt2(1, 0), "stack": stack})
+    for seed in (0, 1):
+        path = run / "predictions" / "naive_bayes" / f"seed{seed}.validation.csv"
+        pr = read_predictions(path)
+        write_predictions(path, pr["id"], pr["label"], 20.0 * (2 * np.asarray(pr["label"]) - 1))  # perfect
+    write_report(run, n_resamples=RESAMPLES)
+    res = json.loads((run / "results.json").read_text())
+    assert res["models"]["gpt2"]["metrics"]["f1"]["mean"] > res["models"]["naive_bayes"]["metrics"]["f1"]["mean"]
+    (v,) = res["stack"]
+    assert v["best_single"] == "naive_bayes" and v["best_single_validation_f1"] == 1.0
+    assert v["best_single_f1"] == res["models"]["naive_bayes"]["metrics"]["f1"]
+    text = (run / "report.md").read_text()
+    assert "highest mean validation F1" in text and "chosen by its validation F1, 1.0000" in text
+    assert "chosen on test" not in text

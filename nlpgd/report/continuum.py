@@ -3,6 +3,8 @@ generative-discriminative continuum, and each stack against its best member."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from nlpgd import stats
 from nlpgd.generation import JUDGE, OVERLAP_N, SELF
 from nlpgd.report.load import RunPredictions
@@ -79,17 +81,26 @@ def stack_margin(rp: RunPredictions) -> float:
     return float(given) if isinstance(given, (int, float)) and given > 0 else MarginGrid().f1
 
 
+def validation_f1(rp: RunPredictions, m: str) -> float:
+    """Model ``m``'s F1 on the validation split at P(spam) 0.5, averaged over seeds."""
+    yv = rp.labels["validation"]
+    ones = np.ones((1, len(yv)))
+    return float(np.mean([stats.resample_metrics(ones, yv, z, ("f1",))["f1"][0] for z in rp.log_odds["validation"][m]]))
+
+
 def stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float) -> list[dict]:
     """For each stack (a model whose settings list ``members``): its test F1 against the best
-    single arm of the run (the highest mean test F1 among the models that are not stacks),
-    with the paired bootstrap interval of the difference, and the verdict on "the stack beats
-    the best single arm" from :func:`nlpgd.report.verdict.judge` with the F1 margin."""
+    single arm of the run (the highest mean validation F1 among the models that are not stacks:
+    chosen on validation, so that test does not favour it), with the paired bootstrap interval
+    of the difference on test, and the verdict on "the stack beats the best single arm" from
+    :func:`nlpgd.report.verdict.judge` with the F1 margin."""
     stacks = [m for m in rp.models if "members" in rp.model_params.get(m, {})]
     singles = [m for m in rp.models if m not in stacks and models[m]["metrics"]["f1"]["mean"] is not None]
+    chosen_by = {m: validation_f1(rp, m) for m in singles}
     margin = stack_margin(rp)
     out = []
     for s in stacks if singles else []:
-        best = max(singles, key=lambda m: models[m]["metrics"]["f1"]["mean"])
+        best = max(singles, key=chosen_by.__getitem__)  # ties: the first in the run's order
         mean = models[s]["metrics"]["f1"]["mean"]
         delta = None if mean is None else mean - models[best]["metrics"]["f1"]["mean"]
         lo, hi = stats.percentile_ci(dists[s]["raw"]["f1"] - dists[best]["raw"]["f1"], level)
@@ -98,6 +109,7 @@ def stack_verdicts(rp: RunPredictions, models: dict, dists: dict, level: float) 
                 "stack": s,
                 "members": list(rp.model_params[s]["members"]),
                 "best_single": best,
+                "best_single_validation_f1": chosen_by[best],
                 "stack_f1": models[s]["metrics"]["f1"],
                 "best_single_f1": models[best]["metrics"]["f1"],
                 "f1_difference": {"mean": delta, "ci_low": lo, "ci_high": hi, "level": level},

@@ -312,18 +312,20 @@ def _stack_blocks(res: dict, level: int) -> list:
     for v in verdicts:
         d = v["f1_difference"]
         diff = "n/a" if d["mean"] is None else f"{d['mean']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+        chosen = f" (chosen by its validation F1, {v['best_single_validation_f1']:.4f})"
         items.append(
             f"{v['stack']} (members: {', '.join(v['members'])}): {v['verdict']}; {_stack_outcome(v)}. Test F1 "
-            f"{fmt_stat(v['stack_f1'])} against {v['best_single']} {fmt_stat(v['best_single_f1'])}; difference "
-            f"{diff} ({lvl:.0%} paired bootstrap interval over test messages)."
+            f"{fmt_stat(v['stack_f1'])} against {v['best_single']} {fmt_stat(v['best_single_f1'])}{chosen}; "
+            f"difference {diff} ({lvl:.0%} paired bootstrap interval over test messages)."
         )
     return [
         ("h", level + 1, "Stack against the best single arm"),
         (
             "p",
-            "The best single arm is the model with the highest mean test F1 among those that are not stacks (chosen "
-            "on test, which favours it). The stack's logistic regression was fitted on out-of-fold scores of the "
-            "train split; validation only chose its regularisation. The verdict on the claim that the stack beats "
+            "The best single arm is the model with the highest mean validation F1 among those that are not stacks "
+            "(chosen on validation, so the test comparison does not favour it; ties go to the first in the config). "
+            "The stack's logistic regression was fitted on out-of-fold scores of the train split; validation only "
+            "chose its regularisation. Both are then compared on test. The verdict on the claim that the stack beats "
             "it: held or did not hold when the interval of the F1 difference lies above or below 0, equivalent when "
             "it lies inside the F1 margin (experiment.margins.f1), inconclusive otherwise.",
         ),
