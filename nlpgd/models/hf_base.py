@@ -44,6 +44,7 @@ from nlpgd.models.hf_logging import (  # noqa: F401 (hf_progress_bars, check_rep
     epoch_log_callback,
     hf_progress_bars,
     point_tensorboard,
+    quiet_transformers,
 )
 from nlpgd.params import TrainerParams
 from nlpgd.safe_load import check_safetensors
@@ -341,6 +342,7 @@ class HFClassifier(Classifier):
         point_tensorboard(trainer, ctx, self._trainer_folder(trainer))
         if trainer.args.load_best_model_at_end and self.params.early_stopping_patience is not None:
             trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.params.early_stopping_patience))
+        quiet_transformers(trainer.model)  # nothing for transformers to warn about in every fit
         self.resumed_from_ = str(resume_from) if resume_from else None
         with hf_progress_bars(False):  # no bar per checkpoint write or best-model load: the step bar is the phase's
             out = trainer.train(resume_from_checkpoint=self.resumed_from_)

@@ -1,12 +1,14 @@
 """What a Trainer fit shows and where it reports: its progress bar, one log line per epoch,
-transformers' own bars switched off for a block, and ``report_to`` (TensorBoard events in the
-run's log folder). :mod:`nlpgd.models.hf_base` re-exports ``hf_progress_bars`` and ``check_report_to``."""
+transformers' own bars switched off for a block, what the model declares so that transformers
+does not warn in every fit, and ``report_to`` (TensorBoard events in the run's log folder).
+:mod:`nlpgd.models.hf_base` re-exports ``hf_progress_bars`` and ``check_report_to``."""
 
 from __future__ import annotations
 
 import logging
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
@@ -95,6 +97,98 @@ def hf_progress_bars(enabled: bool) -> Iterator[None]:
     finally:
         if before and not enabled:
             hf_logging.enable_progress_bar()
+
+
+# -- texts cut to the model's length -------------------------------------------------------
+#: the split being scored and its tally ``{(logger, model name, limit): [truncated, texts]}``
+_scoring: ContextVar[tuple[str, dict] | None] = ContextVar("nlpgd_scoring_split", default=None)
+
+
+@contextmanager
+def scoring_split(split: str) -> Iterator[None]:
+    """The texts scored inside the block are the ``split`` split: a model that cuts texts to its
+    length says how many in one line naming the split when the block ends (not one per call or chunk)."""
+    tally: dict = {}
+    token = _scoring.set((split, tally))
+    try:
+        yield
+    finally:
+        _scoring.reset(token)
+    for (log, name, limit), (n, total) in tally.items():
+        report_truncated(log, name, n, total, limit, split)
+
+
+def report_truncated(log: logging.Logger, name: str, n: int, total: int, limit: int, split: str | None = None) -> None:
+    """``n`` of ``total`` texts were longer than ``limit`` tokens and cut: one line on ``log`` (a
+    warning for the training texts) naming ``split``; with no split given, inside
+    :func:`scoring_split` the count joins that split's line, outside it the line says 'scored'."""
+    if split is None and (active := _scoring.get()) is not None:
+        counts = active[1].setdefault((log, name, limit), [0, 0])
+        counts[0], counts[1] = counts[0] + n, counts[1] + total
+        return
+    if n:
+        level = logging.WARNING if split == "training" else logging.INFO
+        what = split or "scored"
+        log.log(
+            level,
+            "%s: %d of %d %s texts are longer than max_length=%d tokens and were truncated",
+            name,
+            n,
+            total,
+            what,
+            limit,
+        )
+
+
+# -- what transformers would warn about in every fit ------------------------------------
+#: transformers' messages that say nothing wrong here (logger -> how the message starts), dropped
+BENIGN = {
+    # a small fit's epochs end within a second of each other, so the Trainer orders its checkpoints
+    # by step number instead of modification time: the order it would have found anyway
+    "transformers.trainer_utils": "mtime may not be reliable on this filesystem",
+}
+
+
+class _DropBenign(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+_BENIGN_FILTERS = {name: _DropBenign(start) for name, start in BENIGN.items()}
+
+
+def quiet_transformers(model) -> None:
+    """Before a Trainer fit of ``model``: drop the :data:`BENIGN` messages, and declare to
+    transformers two facts it otherwise guesses, with a warning in every fit:
+
+    - the loss: transformers reads it from the class name, which for ``GPT2LMHeadModel`` matches
+      nothing ("`loss_type=None` was set in the config but it is unrecognized"), and falls back to
+      ``ForCausalLM``; that same loss is declared, so the numbers do not change;
+    - the tied output layer: ``lm_head.weight`` is the input embedding, so a checkpoint leaves it
+      out and reloading the best epoch reported it missing ("There were missing keys in the
+      checkpoint model loaded: ['lm_head.weight']"); declared as not saved, the Trainer re-ties it.
+
+    Only a transformers model (under LoRA, the one inside); the hybrid's ``JointLMs`` declares its own."""
+    from transformers import PreTrainedModel
+    from transformers.loss.loss_utils import LOSS_MAPPING
+
+    for name, drop in _BENIGN_FILTERS.items():
+        if drop not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(drop)
+    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    if not isinstance(base, PreTrainedModel):
+        return
+    if getattr(base, "loss_type", None) not in LOSS_MAPPING:
+        base.loss_type = "ForCausalLM"  # what transformers falls back to, without its warning
+    pairs = getattr(base, "all_tied_weights_keys", None) or {}
+    weights = dict(base.named_parameters(remove_duplicate=False))  # under LoRA a wrapped layer's names differ
+    tied = {t for t, s in pairs.items() if t in weights and weights[t] is weights.get(s)}
+    if tied:
+        base._keys_to_ignore_on_save = set(base._keys_to_ignore_on_save or ()) | tied
 
 
 # -- where the Trainer reports ----------------------------------------------------------

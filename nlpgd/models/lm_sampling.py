@@ -12,7 +12,11 @@
 
 Both call :func:`generate_ids` with a checked :class:`~nlpgd.sampling.SamplingSettings`
 (temperature, top_k, top_p, max_new_tokens, typical_p, min_p), under inference mode and bf16/fp16 autocast on
-CUDA. Nothing here knows about classes or labels: the caller gives the prefixes.
+CUDA. The pad token is never drawn (it is not text: decoding dropped it, and the tokens after it
+were drawn as if it were), and a row that has ended is filled with the end token (each row is cut
+at its first one): ``generate`` drops an all-ones attention mask (unpadded prefixes) and GPT-2
+then warned about any pad token it was fed ("We strongly recommend passing in an `attention_mask`").
+Nothing here knows about classes or labels: the caller gives the prefixes.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ Draw = Callable[[int, int], list[list[int]]]
 def generate_ids(
     lm, ids: torch.Tensor, mask: torch.Tensor, settings: SamplingSettings, max_new_tokens: int, eos_id: int, pad_id: int
 ) -> torch.Tensor:
-    """``lm.generate`` with sampling on: the prefixes ``ids`` and what follows them."""
+    """``lm.generate`` with sampling on: the prefixes ``ids`` and what follows them, never
+    ``pad_id`` (unless it is the end token, as in a checkpoint used as it is), a row that has
+    ended filled with ``eos_id``."""
     with torch.inference_mode(), autocast(lm.device.type):
         return lm.generate(
             input_ids=ids.to(lm.device),
@@ -51,7 +57,8 @@ def generate_ids(
             min_p=settings.min_p or None,  # None: no min-p warper at all
             max_new_tokens=max_new_tokens,
             eos_token_id=eos_id,
-            pad_token_id=pad_id,
+            pad_token_id=eos_id,  # the filler after a row's end (see the module's note)
+            suppress_tokens=None if pad_id == eos_id else [pad_id],
         )
 
 
