@@ -194,3 +194,89 @@ def test_the_log_of_an_experiment_off_a_terminal(tmp_path):
     lines = proc.stderr.splitlines()
     assert lines and all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
     assert "run folder:" in proc.stdout
+
+
+# -- what the libraries and the encoder say (nothing to warn about; one line per split) ----
+
+
+@pytest.fixture
+def transformers_warnings():
+    """The warnings transformers logs during the test, its once-per-process ones included."""
+    import transformers.utils.logging  # noqa: F401 (adds Logger.warning_once)
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger, handler = logging.getLogger("transformers"), Keep(level=logging.WARNING)
+    before = logger.level
+    logging.Logger.warning_once.cache_clear()  # transformers' warning_once: an earlier test may have used it up
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(before)
+
+
+def test_a_gpt2_fit_and_its_samples_give_transformers_nothing_to_warn_about(transformers_warnings, tmp_path):
+    """Once each fit, transformers said "`loss_type=None` ... unrecognized" (training) and "There were
+    missing keys in the checkpoint model loaded: ['lm_head.weight']" (the best epoch reloaded), and
+    sampling said "We strongly recommend passing in an `attention_mask`"."""
+    from nlpgd.models.base import FitContext
+    from nlpgd.models.gpt2 import GPT2Classifier
+    from nlpgd.params import GPT2Params
+
+    from conftest import make_corpus
+
+    params = GPT2Params(n_layer=1, n_embd=32, n_head=2, vocab_size=300, n_positions=64, max_length=32, epochs=2)
+    ctx = FitContext(seed=0, validation=make_corpus(5, seed=1), work_dir=tmp_path, progress=False)
+    model = GPT2Classifier(params).fit(*make_corpus(20, seed=0), ctx)
+    assert len(model.generate("spam", 20, seed=0, progress=False)) == 20
+    assert transformers_warnings == []
+    lm = model.lms_["spam"]  # the best epoch reloaded: its output layer is still the input embedding
+    assert lm.get_output_embeddings().weight is lm.get_input_embeddings().weight
+
+
+def test_the_encoder_names_each_split_it_truncated_once(tmp_path, caplog):
+    """One line per split, naming it: training (a warning), validation, test; validation was
+    said twice (at the fit, then unnamed when it was scored) and test without its name."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CFG.read_text())
+    cfg["models"] = {"distilbert": cfg["models"]["distilbert"]}
+    cfg["data"]["path"] = str(TINY_CSV)
+    path = tmp_path / "encoder.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with caplog.at_level(logging.INFO, logger="nlpgd"):
+        r = CliRunner().invoke(app, ["compare", str(path), "--output-dir", str(tmp_path / "o")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = [(rec.levelname, rec.getMessage()) for rec in caplog.records if "truncat" in rec.getMessage()]
+    said = re.compile(
+        r"distilbert/seed0: \d+ of \d+ (\w+) texts are longer than max_length=32 tokens and were truncated"
+    )
+    splits = [m[1] for _, line in lines if (m := said.fullmatch(line))]
+    assert len(splits) == len(lines) and splits == ["training", "validation", "test"], lines
+    assert [level for level, _ in lines] == ["WARNING", "INFO", "INFO"]
+
+
+def test_a_split_scored_in_chunks_is_one_truncation_line():
+    from nlpgd.models.hf_logging import report_truncated, scoring_split
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("nlpgd.test_truncation")
+    log.addHandler(Keep())
+    log.setLevel(logging.INFO)
+    with scoring_split("test"):
+        for n, total in ((2, 10), (0, 10), (1, 5)):
+            report_truncated(log, "m/seed0", n, total, 16)
+    report_truncated(log, "m/seed0", 0, 4, 16)  # nothing cut: nothing said
+    report_truncated(log, "m/seed0", 1, 4, 16)  # no split named: what was scored
+    tail = "texts are longer than max_length=16 tokens and were truncated"
+    assert seen == [f"m/seed0: 3 of 25 test {tail}", f"m/seed0: 1 of 4 scored {tail}"]

@@ -51,6 +51,7 @@ from nlpgd.metrics import evaluate_predictions
 from nlpgd.model_card import write_card
 from nlpgd.models.base import CAPABILITIES, FitContext, read_model_meta
 from nlpgd.models.hf_base import check_report_to
+from nlpgd.models.hf_logging import scoring_split
 from nlpgd.models.registry import build_model
 from nlpgd.params import ModelParams
 from nlpgd.runs import PeakMemory, Run, lock_run, open_run, release_run, write_predictions
@@ -328,7 +329,8 @@ def fit_and_score(
         model.save(run.model_dir(name, ctx.seed))
     metrics, pred_seconds = {}, {}
     for split in EVAL_SPLITS:
-        scores = score_texts(model, splits.texts[split])
+        with scoring_split(split):  # a model that cuts long texts says how many, naming the split
+            scores = score_texts(model, splits.texts[split])
         pred_seconds[split], y = scores.seconds, splits.y[split]
         write_predictions(
             run.predictions_path(name, ctx.seed, split), splits.ids[split], y, scores.log_odds, scores.log_lik

@@ -41,6 +41,7 @@ from nlpgd.errors import NlpgdError, first_line
 from nlpgd.hub import offline_error, prepare_hub
 from nlpgd.models.base import FitContext, ScoredClassifier
 from nlpgd.models.hf_base import HFClassifier, autocast, device, hf_progress_bars
+from nlpgd.models.hf_logging import report_truncated
 from nlpgd.models.vocab import train_wordpiece, wordpiece_from_json
 from nlpgd.params import DistilBertParams
 from nlpgd.safe_load import check_weights, load_errors, refuse_custom_code
@@ -185,18 +186,8 @@ class DistilBertClassifier(ScoredClassifier, HFClassifier):
 
         label2id = {c: i for i, c in enumerate(self.classes_)}
         enc, n_truncated = self._encode(texts)
-        if n_truncated:
-            level = logging.WARNING if split == "training" else logging.INFO
-            log.log(
-                level,
-                "%s: %d of %d %s texts are longer than max_length=%d tokens and were truncated",
-                self.log_name(),
-                n_truncated,
-                len(texts),
-                split,
-                self.params.max_length,
-            )
-        if split == "training":
+        if split == "training":  # validation's line comes once, when it is scored (scoring_split)
+            report_truncated(log, self.log_name(), n_truncated, len(texts), self.params.max_length, split)
             self.n_truncated_ = n_truncated
         return Dataset.from_dict({**enc, "label": [label2id[y] for y in labels]})
 
@@ -293,14 +284,7 @@ class DistilBertClassifier(ScoredClassifier, HFClassifier):
             return proba
         p, model = self.params, self.model_
         enc, self.n_truncated_predict_ = self._encode(texts)
-        if self.n_truncated_predict_:
-            log.info(
-                "%s: %d of %d texts truncated to %d tokens",
-                self.log_name(),
-                self.n_truncated_predict_,
-                len(texts),
-                p.max_length,
-            )
+        report_truncated(log, self.log_name(), self.n_truncated_predict_, len(texts), p.max_length)
         # Longest first, so that each batch holds texts of similar length (little padding)
         # and an out-of-memory error shows on the first batch; rows go back to input order.
         order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
