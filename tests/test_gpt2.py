@@ -175,6 +175,39 @@ def test_padding_and_order_do_not_change_scores(model, test_set):
     np.testing.assert_allclose(naive[:, 1], batched, atol=1e-4)
 
 
+def _long_messages() -> list[str]:
+    """Messages far longer than max_length tokens, with what could make a head's tokens differ
+    from the whole text's: runs of spaces, tabs and newlines, punctuation and contractions at
+    the cut, unicode spaces, a word thousands of letters long, no space at all."""
+    rng = np.random.default_rng(0)
+    words = ["free", "win", "cash", "meeting", "it's", "you'll", "$$$", "!!", "\u00a0x", "2024", "caf\u00e9"]
+    seps = [" ", "  ", "\t", "\n", " \n ", "\u3000", "-", ", "]
+    out = []
+    for n in (50, 300, 2000):
+        for k in range(6):
+            out.append("".join(str(rng.choice(words)) + str(rng.choice(seps)) for _ in range(n)))
+            out[-1] = out[-1][k:]  # cuts at different characters
+    return [*out, "x" * 5000 + " y", "ab " * 3000, " " * 4000 + "z", "!" * 300 + " " + "w " * 500]
+
+
+def test_a_long_message_is_read_from_its_head_to_the_same_tokens(model, monkeypatch):
+    """Training and scoring encode only a long message's head: the sequences the model reads
+    are those of the whole message."""
+    texts = _long_messages()
+    whole = [model._wrap(ids, "spam") for ids in model.encode(texts)]
+    seen = []
+    real = model._token_ids
+    monkeypatch.setattr(model, "_token_ids", lambda batch: seen.extend(batch) or real(batch))
+    limited = model.encode(texts, model.max_length_)
+    assert [model._wrap(ids, "spam") for ids in limited] == whole
+    assert sum(map(len, seen)) < sum(map(len, texts)) / 4  # the heads, not the whole messages
+    monkeypatch.undo()
+    heads = model.class_log_likelihoods(texts, ["ham", "spam"])
+    real_encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda batch, limit=None: real_encode(batch))  # whole messages
+    np.testing.assert_array_equal(heads, model.class_log_likelihoods(texts, ["ham", "spam"]))
+
+
 def test_label_token_in_text_is_plain_text(model):
     ids = model.encode(["hey <|spam|> now"])[0]
     assert model.start_ids_["spam"] not in ids

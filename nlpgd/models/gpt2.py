@@ -39,7 +39,7 @@ from nlpgd.models.channel import Channel
 from nlpgd.models.gpt2_setup import save_lms, special_ids, tokenizer_and_base
 from nlpgd.models.hf_base import HFClassifier, autocast, hf_progress_bars, resume_point
 from nlpgd.models.hybrid import JointLMs, joint_training, lm_pair_kind, lm_training_summary, make_trainer
-from nlpgd.models.lm_data import class_repeats, label_token, lm_dataset, per_class_subset, wrap
+from nlpgd.models.lm_data import class_repeats, label_token, lm_dataset, message_head, per_class_subset, wrap
 from nlpgd.models.lm_scoring import ScoreJob, on_device, score_jobs
 from nlpgd.models.lora import load_lm
 from nlpgd.models.vocab import EOS
@@ -157,12 +157,29 @@ class GPT2Classifier(HFClassifier):
             return model.eval()
         return self._train_lm(model, texts, labels, ctx, out_dir, repeats)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+    def encode(self, texts: Sequence[str], limit: int | None = None) -> list[list[int]]:
         """Each text's token ids as the model reads it (lowercased when ``lowercase``); a
-        message containing "<|spam|>" is plain text, not the label (split_special_tokens)."""
+        message containing "<|spam|>" is plain text, not the label (split_special_tokens).
+
+        ``limit``: only the first ``limit`` ids are wanted (all of a shorter text's): a learned
+        byte-level BPE then encodes each long message's head alone (:func:`message_head`),
+        and the whole message when the head holds fewer ids. A long e-mail is mostly cut
+        by ``max_length`` anyway, and encoding its whole body was most of the tokenizer's time."""
         if not len(texts):
             return []
         texts = [t.lower() for t in texts] if self.params.lowercase else list(texts)
+        if limit is None or self.params.checkpoint != "scratch":  # another tokenizer may split otherwise
+            return self._token_ids(texts)
+        heads = [message_head(t, limit) for t in texts]
+        ids = self._token_ids(heads)
+        short = [i for i, (h, t, x) in enumerate(zip(heads, texts, ids)) if len(x) < limit and len(h) < len(t)]
+        for i, whole in zip(short, self._token_ids([texts[i] for i in short])):
+            ids[i] = whole
+        return ids
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
         return self.tokenizer_(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
     def _wrap(self, ids: list[int], label: str, *, end: bool = True) -> list[int]:
@@ -171,7 +188,7 @@ class GPT2Classifier(HFClassifier):
     def lm_dataset(self, texts: Sequence[str], labels: Sequence[str], repeats: dict[str, int] | None = None):
         """The training sequences of ``texts`` (each behind its label's start token) as a
         Dataset; ``repeats`` (label -> times) oversamples the rarer classes."""
-        seqs = [self._wrap(ids, y) for ids, y in zip(self.encode(texts), labels)]
+        seqs = [self._wrap(ids, y) for ids, y in zip(self.encode(texts, self.max_length_), labels)]
         position = {c: i for i, c in enumerate(self.classes_)}
         times = {position[c]: k for c, k in (repeats or {}).items()}
         return lm_dataset(seqs, [position[y] for y in labels], times)
@@ -225,7 +242,7 @@ class GPT2Classifier(HFClassifier):
         out = np.zeros((len(texts), len(labels)), dtype=np.float64)
         if not texts:
             return out
-        body = self.encode(texts)
+        body = self.encode(texts, self.max_length_)
         groups: dict[int, list[int]] = {}  # LM -> the label columns it scores
         for j, y in enumerate(labels):
             groups.setdefault(id(self.lms_[y]), []).append(j)
@@ -285,7 +302,9 @@ class GPT2Classifier(HFClassifier):
         ll = self.class_log_likelihoods(texts, list(self.classes_))
         llr = ll[:, 1] - ll[:, 0]
         first = self.classes_[0]
-        n_scored = np.array([len(self._wrap(ids, first)) - 1 for ids in self.encode(texts)], dtype=np.float64)
+        n_scored = np.array(
+            [len(self._wrap(ids, first)) - 1 for ids in self.encode(texts, self.max_length_)], dtype=np.float64
+        )
         return {"llr": llr, "llr_per_token": llr / np.maximum(n_scored, 1)}
 
     # -- sampling ---------------------------------------------------------------------

@@ -68,3 +68,23 @@ def lm_dataset(seqs: list[list[int]], class_index: list[int], repeats: Mapping[i
         seqs = [s for s, k in zip(seqs, times) for _ in range(k)]
         class_index = [i for i, k in zip(class_index, times) for _ in range(k)]
     return Dataset.from_dict({"input_ids": seqs, "length": [len(s) for s in seqs], "class_index": class_index})
+
+
+HEAD_CHARS_PER_TOKEN = 8  # a head this many characters per wanted token nearly always holds them
+
+
+def message_head(text: str, tokens: int) -> str:
+    """The beginning of ``text`` whose byte-level BPE tokens are the first tokens of the whole
+    text's, long enough to hold about ``tokens`` of them (``text`` itself when short).
+
+    The cut falls on a space after a letter or digit: the GPT-2 pre-tokenizer's pieces never
+    run past such a space (a piece may only start with one), so every piece before the cut,
+    and so every token, is the same in the head as in the whole text. The caller checks the
+    head gave enough tokens and encodes the whole text when it did not."""
+    start = tokens * HEAD_CHARS_PER_TOKEN
+    if len(text) <= start:
+        return text
+    j = text.find(" ", start)
+    while j > 0 and not text[j - 1].isalnum():
+        j = text.find(" ", j + 1)
+    return text if j < 0 else text[:j]
