@@ -99,3 +99,59 @@ def test_reference_lm_batches_under_the_logits_budget(tmp_path, monkeypatch):
     got, _ = ref.score(texts)
     assert len(widths) == len(texts) and all(rows == 1 for rows, _ in widths)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def _float64_reference(lm, row: list[int]) -> float:
+    """The straightforward computation: a float64 copy of the LM, one row alone, the
+    log-softmax over the whole vocabulary at every position, the row's next tokens gathered."""
+    import copy
+
+    lm64 = copy.deepcopy(lm).double()
+    with torch.inference_mode():
+        logp = torch.log_softmax(lm64(input_ids=torch.tensor([row])).logits[0], dim=-1)
+    return float(logp[torch.arange(len(row) - 1), torch.tensor(row[1:])].sum())
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_batched_log_odds_equal_a_float64_reference(lm, arch, tmp_path):
+    """Both classes' rows in one batch, padding, the output layer at the scored positions only:
+    each column, and the log-odds between them, equal the float64 reference to 1e-5."""
+    if arch == "llama":
+        from transformers import AutoModelForCausalLM
+
+        lm = AutoModelForCausalLM.from_pretrained(tiny_llama(tmp_path / "llama", layers=1)).eval()
+    rows = _rows(17, seed=4)  # token ids below VOCAB, which both models have
+    other = [[2, *r[1:]] for r in rows]
+    (got,) = score_jobs([ScoreJob(lm, [rows, other])], filler_id=0, batch_size=6)
+    ref = np.array([[_float64_reference(lm, r), _float64_reference(lm, o)] for r, o in zip(rows, other)])
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(got[:, 1] - got[:, 0], ref[:, 1] - ref[:, 0], atol=1e-5)
+
+
+def test_the_output_layer_runs_only_where_a_token_is_scored(lm):
+    """The vocabulary-wide logits are most of a small LM's scoring time: the output layer sees
+    one hidden state per scored token, never the padding or a row's last position."""
+    rows = _rows(9, seed=5)
+    seen = []
+    handle = lm.get_output_embeddings().register_forward_hook(lambda _m, args, out: seen.append(out.shape))
+    try:
+        score_jobs([ScoreJob(lm, [rows])], filler_id=0, batch_size=4)
+    finally:
+        handle.remove()
+    assert sum(shape[0] for shape in seen) == sum(len(r) - 1 for r in rows)
+    assert all(len(shape) == 2 and shape[-1] == VOCAB for shape in seen)
+
+
+def test_gpt2_activations_are_fused_while_scoring_and_put_back(lm, monkeypatch):
+    """transformers' NewGELUActivation is eight element-wise operations; scoring swaps in torch's
+    fused tanh GELU (the same formula) and puts the model's own module back afterwards."""
+    from transformers.activations import NewGELUActivation
+
+    during = []
+    forward = lm_scoring._forward
+    monkeypatch.setattr(
+        lm_scoring, "_forward", lambda lm_, *a: during.append(type(lm_.transformer.h[0].mlp.act)) or forward(lm_, *a)
+    )
+    score_jobs([ScoreJob(lm, [_rows(3, seed=6)])], filler_id=0, batch_size=8)
+    assert during and all(t is torch.nn.GELU for t in during)
+    assert type(lm.transformer.h[0].mlp.act) is NewGELUActivation

@@ -394,3 +394,18 @@ def test_classify_dataset_options_refused_before_scoring(tiny_run, no_scoring, m
     one_sentence(invoke("classify", tiny_run, *spec, "--split", "dev"), "unknown split 'dev'")
     monkeypatch.setenv("WORLD_SIZE", "2")  # under a launch each process cannot read the same stdin
     one_sentence(invoke("classify", tiny_run, "-", input="free prize\n"), "with --dataset")
+
+
+def test_streaming_keeps_freed_memory_for_the_next_batch(monkeypatch):
+    """score_chunks asks glibc to keep what freed tensors give back (no page faults on every
+    batch's tensors); on Linux the setting is accepted."""
+    import sys
+
+    from nlpgd import scoring
+
+    calls = []
+    monkeypatch.setattr(scoring, "retain_freed_memory", lambda: calls.append(1) or True)
+    list(scoring.score_chunks({}, iter(["a", "b"]), 1))
+    assert calls == [1]
+    monkeypatch.undo()
+    assert scoring.retain_freed_memory() is sys.platform.startswith("linux")

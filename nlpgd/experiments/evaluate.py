@@ -31,7 +31,7 @@ from nlpgd.io import (
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import PREDICTION_COLUMNS, now_iso, open_run, prediction_rows, writing
-from nlpgd.scoring import Truncations, chunked, load_run_models, score_texts
+from nlpgd.scoring import Truncations, chunked, load_run_models, retain_freed_memory, score_texts
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")
@@ -65,6 +65,7 @@ def evaluate_run(
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
     check_name(name, "evaluation name")
     init_launch()
+    retain_freed_memory()
     run = open_run(run_dir)
     owner = run.path / "evaluations"
     with contextlib.ExitStack() as held:

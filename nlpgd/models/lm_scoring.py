@@ -12,6 +12,10 @@ reference LM (:class:`ReferenceLM`, below). One call, :func:`score_jobs`:
   and big vocabularies do not run out of memory;
 - each batch runs under ``torch.inference_mode`` and bf16/fp16 autocast on CUDA (the
   log-softmax is float32), on the LM's own device (:func:`on_device` puts it on the GPU);
+- the output layer runs only at the positions a token is scored from (:func:`head_only_at`:
+  no vocabulary-wide logits for padding or a row's last token), GPT-2's activation is torch's
+  fused tanh GELU while scoring (:func:`fused_activations`), and each row's log-probabilities
+  are summed in float64;
 - a row's score sums ``log P(token | tokens before it)`` over its tokens but the first (the
   label or start token conditions the rest and is never scored); padding is never scored
   (right padding, no attention mask: see :func:`nlpgd.models.causal_lm.collate`). A row
@@ -34,11 +38,13 @@ from __future__ import annotations
 
 import copy
 import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from nlpgd.errors import NlpgdError
 from nlpgd.models.causal_lm import load_causal_lm, max_positions, padded_batch, sequence_log_likelihood
@@ -172,17 +178,16 @@ def _score_job(
     n_items, n_cols = len(job.columns[0]), len(job.columns)
     out = np.zeros((n_items, n_cols), dtype=np.float64)
     job.lm.eval()
-    for batch in job.batches:
-        if cache is None:
-            rows = [context + job.columns[j][i] for j in range(n_cols) for i in batch]
-            ll = _forward(job.lm, rows, filler_id, fixed_width, len(context))
-        else:
-            rows = [job.columns[j][i] for j in range(n_cols) for i in batch]
-            ll = _forward_cached(job.lm, cache, rows, filler_id, fixed_width)
-        ll = ll.reshape(n_cols, len(batch))
-        for j in range(n_cols):
-            out[batch, j] = ll[j]
-        done(len(rows))
+    with fused_activations(job.lm):
+        for batch in job.batches:
+            if cache is None:
+                rows = [context + job.columns[j][i] for j in range(n_cols) for i in batch]
+                ll = _forward(job.lm, rows, filler_id, fixed_width, len(context))
+            else:
+                rows = [job.columns[j][i] for j in range(n_cols) for i in batch]
+                ll = _forward_cached(job.lm, cache, rows, filler_id, fixed_width)
+            out[batch] = ll.reshape(n_cols, len(batch)).T
+            done(len(rows))
     return out
 
 
@@ -192,10 +197,68 @@ def _forward(lm, rows: list[list[int]], filler_id: int, fixed_width: int | None,
     ids, targets = padded_batch(rows, filler_id, fixed_width)
     if n_context > 1:
         targets[:, : n_context - 1] = -100  # targets[t] is token t + 1: the context's own tokens
-    ids, targets = ids.to(lm.device), targets.to(lm.device)
-    with autocast(lm.device.type):
-        logits = lm(input_ids=ids).logits
-    return sequence_log_likelihood(logits, targets).double().cpu().numpy()
+    ll = target_log_likelihood(lm, ids.to(lm.device), targets.to(lm.device))
+    return ll.cpu().numpy()
+
+
+def target_log_likelihood(lm, ids: torch.Tensor, targets: torch.Tensor, **forward) -> torch.Tensor:
+    """``log P`` of each row's targets (float64, one per row; -100 marks a position with none):
+    one forward pass of ``lm`` whose output layer runs only at the positions with a target
+    (:func:`head_only_at`), each target's log-probability from the float32 log-softmax of
+    its position's logits, summed per row in float64 (float32 sums of a long message's
+    hundreds of nats were off by up to 1e-4)."""
+    keep = targets != -100
+    with head_only_at(lm, keep), autocast(lm.device.type):
+        logits = lm(input_ids=ids, **forward).logits.float()
+    if logits.dim() == 3:  # a model that does not call its output layer on its hidden states
+        return sequence_log_likelihood(logits, targets).double()
+    logp = -F.cross_entropy(logits, targets[keep], reduction="none")
+    rows = keep.nonzero()[:, 0]
+    return torch.zeros(len(ids), dtype=torch.float64, device=ids.device).index_add_(0, rows, logp.double())
+
+
+@contextmanager
+def head_only_at(lm, keep: torch.Tensor) -> Iterator[None]:
+    """While open, ``lm``'s output layer (its ``get_output_embeddings()``) sees only the hidden
+    states where ``keep`` (rows x width, bool) is true, flattened: the logits come out as
+    ``(keep.sum(), vocab)``. Scoring needs a position's logits only where a target follows it,
+    and the vocabulary-wide logits and their normalisation are most of a small LM's forward
+    pass, so the padding and each row's last position cost nothing there. Whatever the model
+    does after its output layer (a scale, a soft cap) still applies."""
+
+    def at_kept(_module, args):
+        hidden = args[0]
+        return (hidden[keep] if hidden.dim() == 3 and hidden.shape[:2] == keep.shape else hidden, *args[1:])
+
+    handle = lm.get_output_embeddings().register_forward_pre_hook(at_kept)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def fused_activations(lm) -> Iterator[None]:
+    """While open, ``lm``'s GPT-2 activations (transformers' ``NewGELUActivation``: the tanh
+    approximation of GELU written as eight element-wise tensor operations, a sixth of the
+    scratch GPT-2's scoring CPU time) are torch's one fused kernel for the same formula
+    (``GELU(approximate="tanh")``; equal to float32 rounding). Put back on exit."""
+    from transformers.activations import NewGELUActivation
+
+    swapped = [
+        (parent, name, child)
+        for parent in lm.modules()
+        for name, child in parent.named_children()
+        if type(child) is NewGELUActivation
+    ]
+    fused = torch.nn.GELU(approximate="tanh")
+    for parent, name, _ in swapped:
+        setattr(parent, name, fused)
+    try:
+        yield
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
 
 
 def _cache_argument(lm) -> str:
@@ -237,10 +300,9 @@ def _forward_cached(lm, prefix: ContextCache, rows: list[list[int]], filler_id: 
     context's last position, the rest from one forward pass over the rows."""
     ids, targets = padded_batch(rows, filler_id, fixed_width)
     ids, targets = ids.to(lm.device), targets.to(lm.device)
-    with autocast(lm.device.type):
-        logits = lm(input_ids=ids, use_cache=True, **{prefix.argument: prefix.expanded(len(rows))}).logits
+    ll = target_log_likelihood(lm, ids, targets, use_cache=True, **{prefix.argument: prefix.expanded(len(rows))})
     first = prefix.first_logp.to(lm.device)[ids[:, 0]]
-    return (sequence_log_likelihood(logits, targets) + first).double().cpu().numpy()
+    return (ll + first.double()).cpu().numpy()
 
 
 class ReferenceLM:
