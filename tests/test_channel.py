@@ -22,7 +22,7 @@ from nlpgd.models.base import FitContext
 from nlpgd.models.gpt2 import GPT2Classifier
 from nlpgd.models.registry import load_model
 from nlpgd.params import GPT2Params
-from nlpgd.params.gpt2 import DEFAULT_PROMPTS
+from nlpgd.params.gpt2 import DEFAULT_PROMPTS, PROMPT_PAIRS
 
 from conftest import make_corpus, tiny_llama
 
@@ -280,3 +280,42 @@ def test_the_context_starts_as_the_tokenizer_starts_a_plain_text():
     assert C.text_start(Tok(7)) == [7]  # Llama-2 style <s>
     channel = C.Channel({"ham": "h", "spam": "s"})
     assert channel.contexts(Tok(7), lambda texts: [[9] for _ in texts], 3) == {"ham": [7, 5], "spam": [7, 5]}
+
+
+@pytest.mark.parametrize("name", sorted(PROMPT_PAIRS))
+def test_a_written_down_pair_is_chosen_by_name_and_scored_as_written(llama_dir, train, name):
+    assert GPT2Params(checkpoint="x", epochs=0, prompts=name).channel_prompts() == PROMPT_PAIRS[name]
+    m = fit(llama_dir, train, prompts=name)
+    contexts = C.classifier_contexts(m, m.channel_)
+    assert {y: m.tokenizer_.decode(ids) for y, ids in contexts.items()} == PROMPT_PAIRS[name]
+    want = np.array([[direct(m, contexts[y], t) for y in m.classes_] for t in TEXTS[:2]])
+    np.testing.assert_allclose(m.class_log_likelihoods(TEXTS[:2], list(m.classes_)), want, atol=1e-4)
+
+
+def _bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_channel.py"
+    spec = importlib.util.spec_from_file_location("bench_channel", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_chooses_the_pair_on_validation_and_reports_test_alone(monkeypatch, capsys):
+    bench = _bench()
+    calls = []
+    auc = {"plain": 0.6, "chat": 0.9, "described": 0.7}
+
+    def fake_run(data, k, prompts, split, n, args):
+        calls.append((k, prompts, split))
+        point = auc[prompts] if split == "validation" else 0.5
+        ci = {m: {"point": point, "ci_low": point, "ci_high": point} for m in ("roc_auc", "pr_auc")}
+        return {"n": n, "spam": n // 2, "load_s": 1.0, "score_s": 1.0, "cpu_s": 1.0, "ci": ci}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "load_splits", lambda config: None)
+    bench.main(["--data", "sms", "--demonstrations", "0", "16"])
+    assert calls == [(0, name, "validation") for name in PROMPT_PAIRS] + [(0, "chat", "test"), (16, "chat", "test")]
+    out = capsys.readouterr().out
+    assert "chosen on validation: prompts chat" in out and "sms test, prompts chat, demonstrations=16" in out

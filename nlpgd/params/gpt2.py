@@ -37,12 +37,25 @@ class LoraParams(BaseModel):
     )
 
 
-#: Channel prompting's prompts when ``prompts: default`` (written once for spam filtering, not
-#: tuned on any test set): each class described in one line, the message after it.
-DEFAULT_PROMPTS: dict[str, str] = {
-    "spam": "The following is a spam message:\n",
-    "ham": "The following is a normal message:\n",
+def chat_turn(request: str) -> str:
+    """A user turn asking for ``request`` and the opening of the assistant's reply, in the ChatML
+    markers of SmolLM2-Instruct (plain text to a model without them): the message is the reply."""
+    return f"<|im_start|>user\n{request}<|im_end|>\n<|im_start|>assistant\n"
+
+
+#: Channel prompting's written-down prompt pairs (``prompts: <name>``), each class described in
+#: one line, the message right after it. Written once for spam filtering, before any scoring;
+#: the benchmark chooses among them on a validation split only (never on test).
+PROMPT_PAIRS: dict[str, dict[str, str]] = {
+    "plain": {"spam": "The following is a spam message:\n", "ham": "The following is a normal message:\n"},
+    "chat": {"spam": chat_turn("Write a spam message."), "ham": chat_turn("Write a message to a friend.")},
+    "described": {
+        "spam": "Spam (unsolicited advertising, scams, prizes):\n",
+        "ham": "A personal message between people who know each other:\n",
+    },
 }
+#: ``prompts: default``
+DEFAULT_PROMPTS: dict[str, str] = PROMPT_PAIRS["plain"]
 
 
 class GPT2Params(TrainerParams):
@@ -107,12 +120,12 @@ class GPT2Params(TrainerParams):
         description="class prior to use at predict time instead of the train split's, e.g. {spam: 0.5, ham: 0.5}",
     )
     # channel prompting (nlpgd.models.channel): a pretrained LM as it is, no label tokens
-    prompts: dict[str, str] | Literal["default"] | None = Field(
+    prompts: dict[str, str] | Literal["default", "plain", "chat", "described"] | None = Field(
         None,
         description="channel prompting (Min et al. 2022): classify by log P(message | prompt of the class) + "
         "log P(class) with a pretrained LM used as it is (epochs: 0): one prompt per class, e.g. {spam: 'The "
-        "following is a spam message:\\n', ham: ...}, the message right after it; 'default' uses the built-in "
-        "spam/ham prompts",
+        "following is a spam message:\\n', ham: ...}, the message right after it; or the name of a built-in pair: "
+        "'plain' (= 'default'), 'chat' (a ChatML request, the message as the reply) or 'described'",
     )
     demonstrations: int = Field(
         0,
@@ -192,7 +205,9 @@ class GPT2Params(TrainerParams):
         """The prompt of each class (``prompts: default`` resolved), or None without channel prompting."""
         if self.prompts is None:
             return None
-        return dict(DEFAULT_PROMPTS) if self.prompts == "default" else dict(self.prompts)
+        if isinstance(self.prompts, str):
+            return dict(DEFAULT_PROMPTS if self.prompts == "default" else PROMPT_PAIRS[self.prompts])
+        return dict(self.prompts)
 
     def label_free(self) -> bool:
         """Whether the model classifies without using any training label (channel prompting with
