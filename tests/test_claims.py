@@ -248,9 +248,13 @@ def test_an_optional_target_that_cannot_be_loaded_is_skipped_with_a_note(tmp_pat
         "sms": {"data": {"source": "hub", "name": "ucirvine/sms_spam", "text_column": "sms"}, "optional": True}
     }
     cfg.write_text(yaml.safe_dump(data))
-    folder = run_experiment("robustness", cfg, tmp_path / "out")
+    sets = [a for s in TRIM for a in ("--set", s)]
+    r = invoke("experiment", "robustness", cfg, "--output-dir", tmp_path / "out", *sets)
+    assert r.exit_code == 0, r.output
+    folder = Path(r.output.strip().splitlines()[-1].removeprefix("run folder: "))
     notes = json.loads((folder / "results.json").read_text())["notes"]
     assert any(n.startswith("cross-domain target 'sms' skipped") for n in notes)
+    assert r.stderr.count("cross-domain target 'sms' skipped") == 1  # said once in the log, not twice
 
 
 def test_augmentation_with_the_gpt2_generator(tmp_path):

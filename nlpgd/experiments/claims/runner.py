@@ -148,8 +148,7 @@ def load_targets(cfg: ExperimentConfig, grid: ExperimentGrid, notes: list[str]) 
         except NlpgdError as exc:
             if not target.optional:
                 raise NlpgdError(f"config key '{key}': the target data set cannot be loaded: {exc}") from None
-            notes.append(f"cross-domain target '{name}' skipped: {exc}")
-            log.warning("%s", notes[-1])
+            notes.append(f"cross-domain target '{name}' skipped: {exc}")  # logged once, with the design
     return out
 
 
