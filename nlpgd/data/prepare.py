@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -63,9 +63,13 @@ class PreparedData:
         }
 
 
-def normalise_labels(records: Records, cfg: DataConfig, where: str) -> Records:
-    mapping = {**DEFAULT_LABEL_MAP, **{str(k).strip().lower(): v for k, v in cfg.label_map.items()}}
-    bad: Counter = Counter()
+def label_mapping(cfg: DataConfig) -> dict[str, str]:
+    """Raw label value (stripped, lower case) -> ham/spam: the defaults and ``data.label_map``."""
+    return {**DEFAULT_LABEL_MAP, **{str(k).strip().lower(): v for k, v in cfg.label_map.items()}}
+
+
+def map_labels(records: Records, mapping: dict[str, str], bad: Counter) -> Records:
+    """Records whose label maps to ham/spam, mapped; the other values are counted in ``bad``."""
     out = []
     for r in records:
         key = str(r["label"]).strip().lower()
@@ -73,12 +77,22 @@ def normalise_labels(records: Records, cfg: DataConfig, where: str) -> Records:
             bad[str(r["label"])] += 1
             continue
         out.append({**r, "label": mapping[key]})
+    return out
+
+
+def bad_labels(bad: Counter, cfg: DataConfig, where: str) -> NlpgdError:
+    shown = ", ".join(repr(v) for v, _ in bad.most_common(8))
+    return NlpgdError(
+        f"{where}: label values {shown} in column '{cfg.label_column}' do not map to ham/spam; "
+        "add them to data.label_map (e.g. label_map: {junk: spam})"
+    )
+
+
+def normalise_labels(records: Records, cfg: DataConfig, where: str) -> Records:
+    bad: Counter = Counter()
+    out = map_labels(records, label_mapping(cfg), bad)
     if bad:
-        shown = ", ".join(repr(v) for v, _ in bad.most_common(8))
-        raise NlpgdError(
-            f"{where}: label values {shown} in column '{cfg.label_column}' do not map to ham/spam; "
-            "add them to data.label_map (e.g. label_map: {junk: spam})"
-        )
+        raise bad_labels(bad, cfg, where)
     return out
 
 
@@ -104,24 +118,34 @@ def resolve_conflicts(records: Records, rule: str) -> tuple[Records, dict]:
     most copies have stay; a tie is dropped). Returns the records and what was found."""
     counts: dict[str, Counter] = {}
     first: dict[str, str] = {}
+    tally_labels(records, counts, first)
+    conflicting, keep = conflict_rule(counts, first, rule)
+    if not conflicting:
+        return records, {"count": 0}
+    kept = [r for r in records if r["text"] not in keep or r["label"] == keep[r["text"]]]
+    return kept, conflict_info(conflicting, rule, len(records) - len(kept))
+
+
+def tally_labels(records: Iterable[dict], counts: dict[str, Counter], first: dict[str, str]) -> None:
+    """Each text's label counts and first label seen, added to ``counts`` and ``first``."""
     for r in records:
         counts.setdefault(r["text"], Counter())[r["label"]] += 1
         first.setdefault(r["text"], r["label"])
+
+
+def conflict_rule(counts: dict[str, Counter], first: dict[str, str], rule: str) -> tuple[dict, dict]:
+    """The texts seen with both labels, and the label whose copies stay for each (None: none stay)."""
     conflicting = {t: c for t, c in counts.items() if len(c) > 1}
-    if not conflicting:
-        return records, {"count": 0}
     keep: dict[str, str | None] = {}
     for text, c in conflicting.items():
         (top, n_top), (_, n_next) = c.most_common(2)
         keep[text] = {"first": first[text], "majority": top if n_top > n_next else None}.get(rule)
-    kept = [r for r in records if r["text"] not in keep or r["label"] == keep[r["text"]]]
+    return conflicting, keep
+
+
+def conflict_info(conflicting: dict[str, Counter], rule: str, rows_dropped: int) -> dict:
     examples = [{"text": _short(t), "labels": dict(sorted(c.items()))} for t, c in list(conflicting.items())[:3]]
-    return kept, {
-        "count": len(conflicting),
-        "rule": rule,
-        "rows_dropped": len(records) - len(kept),
-        "examples": examples,
-    }
+    return {"count": len(conflicting), "rule": rule, "rows_dropped": rows_dropped, "examples": examples}
 
 
 def dedup(records: Records) -> tuple[Records, int]:
@@ -142,21 +166,26 @@ def _short(text: str, n: int = 60) -> str:
 
 def stratified_split(records: Records, fraction: float, seed: int) -> tuple[Records, Records]:
     """Split off ``fraction`` of the records, stratified by label; deterministic for a seed."""
+    keep, take = split_positions([r["label"] for r in records], fraction, seed)
+    return [records[i] for i in keep], [records[i] for i in take]
+
+
+def split_positions(labels, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stratified_split` on the labels alone: the positions kept and split off, each sorted."""
     from sklearn.model_selection import train_test_split
 
-    if not records:
-        return [], []
-    labels = [r["label"] for r in records]
-    counts = Counter(labels)
-    stratify = labels if min(counts.values()) >= 2 and len(counts) > 1 else None
-    n_take = max(1, int(round(fraction * len(records))))
-    if n_take >= len(records):  # one or two messages: the part split off takes what there is
-        return [], list(records)
-    if stratify is not None and n_take < len(counts):
+    n = len(labels)
+    if not n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    stratify = labels if counts.min() >= 2 and len(values) > 1 else None
+    n_take = max(1, int(round(fraction * n)))
+    if n_take >= n:  # one or two messages: the part split off takes what there is
+        return np.zeros(0, dtype=np.int64), np.arange(n)
+    if stratify is not None and n_take < len(values):
         stratify = None
-    idx = np.arange(len(records))
-    keep, take = train_test_split(idx, test_size=n_take, random_state=seed, stratify=stratify)
-    return [records[i] for i in sorted(keep)], [records[i] for i in sorted(take)]
+    keep, take = train_test_split(np.arange(n), test_size=n_take, random_state=seed, stratify=stratify)
+    return np.sort(keep), np.sort(take)
 
 
 def subsample(records: Records, n: int | None, seed: int) -> Records:
@@ -188,10 +217,14 @@ def unique_ids(splits: dict[str, Records]) -> dict:
 
 
 def _describe(texts: list[str]) -> dict:
-    if not texts:
+    return describe_lengths([len(t) for t in texts], [len(t.split()) for t in texts])
+
+
+def describe_lengths(n_chars, n_words) -> dict:
+    """Percentiles, mean and maximum of the messages' lengths in characters and in words."""
+    if not len(n_chars):
         return {}
-    chars = np.array([len(t) for t in texts])
-    words = np.array([len(t.split()) for t in texts])
+    chars, words = np.asarray(n_chars, dtype=np.int64), np.asarray(n_words, dtype=np.int64)
     q = lambda a: {k: float(np.percentile(a, p)) for k, p in (("p5", 5), ("median", 50), ("p95", 95))}  # noqa: E731
     return {
         "chars": {**q(chars), "mean": float(chars.mean()), "max": int(chars.max())},
@@ -202,10 +235,7 @@ def _describe(texts: list[str]) -> dict:
 def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None, *, need_both_classes: bool = True) -> PreparedData:
     """Load (unless ``raw`` is given), clean and split according to ``cfg``. Training needs
     both classes; an evaluation set (``need_both_classes`` False) may hold one."""
-    corpus = "SpamAssassin corpus" + (f" ({' + '.join(cfg.groups)})" if cfg.groups else "")
-    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": corpus}.get(cfg.source)
-    if where is None:
-        where = ", ".join(f"{k}: {v}" for k, v in cfg.files.items()) if cfg.files else str(cfg.path)
+    where = source_where(cfg)
     raw = read_source(cfg) if raw is None else raw
     summary: dict[str, Any] = {"source": cfg.source, "where": dict(cfg.files) if cfg.files else where}
     cleaned = _clean(raw, cfg, where, summary)
@@ -219,6 +249,15 @@ def prepare(cfg: DataConfig, raw: dict[str, Records] | None = None, *, need_both
     summary["class_counts"] = {s: dict(Counter(LABELS[y] for y in dd[s]["label"])) for s in SPLITS}
     summary["lengths"] = {s: _describe(dd[s]["text"]) for s in SPLITS}
     return PreparedData(dd, summary)
+
+
+def source_where(cfg: DataConfig) -> str:
+    """The data set as errors name it: a hub name, the SpamAssassin corpus, a file or the files."""
+    corpus = "SpamAssassin corpus" + (f" ({' + '.join(cfg.groups)})" if cfg.groups else "")
+    where = {"hub": f"hub data set '{cfg.name}'", "spamassassin": corpus}.get(cfg.source)
+    if where is None:
+        where = ", ".join(f"{k}: {v}" for k, v in cfg.files.items()) if cfg.files else str(cfg.path)
+    return where
 
 
 def _clean(raw: dict[str, Records], cfg: DataConfig, where: str, summary: dict) -> dict[str, Records]:
@@ -239,8 +278,8 @@ def _clean(raw: dict[str, Records], cfg: DataConfig, where: str, summary: dict) 
         cleaned[split], info = resolve_conflicts(recs, cfg.conflicts)
         conflicts.append(info)
     summary["empty_dropped"] = empty_total
-    summary["long_texts_cut"] = _merge(cut)
-    summary["label_conflicts"] = _merge(conflicts)
+    summary["long_texts_cut"] = merge_counts(cut)
+    summary["label_conflicts"] = merge_counts(conflicts)
     if sum(len(r) for r in cleaned.values()) == 0:
         raise NlpgdError(
             f"{where}: every text is empty or whitespace (or dropped as a label conflict); nothing is left"
@@ -248,7 +287,7 @@ def _clean(raw: dict[str, Records], cfg: DataConfig, where: str, summary: dict) 
     return cleaned
 
 
-def _merge(parts: list[dict]) -> dict:
+def merge_counts(parts: list[dict]) -> dict:
     """One count record from one per split: counts added, largest ``longest``, first examples."""
     found = [p for p in parts if p["count"]]
     if not found:

@@ -7,8 +7,9 @@ returns ``{"all": records}`` when it has no splits of its own.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from nlpgd.config import DataConfig
 from nlpgd.errors import NlpgdError
@@ -17,26 +18,46 @@ from nlpgd.io import existing
 Records = list[dict[str, Any]]
 
 
-def _check_file(path: Path, *, text: bool = True) -> Path:
+def check_file(path: Path, *, text: bool = True) -> Path:
     path = existing(path, "data file")
     if path.stat().st_size == 0:
         raise NlpgdError(f"data file is empty: {path}")
     if text:
-        data = path.read_bytes()
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise NlpgdError(
-                f"data file {path} is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {line})"
-            ) from None
+        _check_utf8(path)
     return path
+
+
+def _check_utf8(path: Path, block: int = 1 << 20) -> None:
+    """The file decodes as UTF-8, checked a block at a time (memory does not grow with it); the
+    first bad byte is named with its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0  # line ends in the blocks already decoded
+    with path.open("rb") as f:
+        while True:
+            data = f.read(block)
+            try:
+                decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                line = lines + exc.object[: exc.start].count(b"\n") + 1
+                raise NlpgdError(
+                    f"data file {path} is not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} on line {line})"
+                ) from None
+            if not data:
+                return
+            lines += data.count(b"\n")
 
 
 def read_uci_sms(path: Path) -> Records:
     """The UCI SMS Spam Collection format: ``label<TAB>text`` per line, no header, no quoting."""
-    path = _check_file(path)
-    records: Records = []
+    path = check_file(path)
+    records = list(uci_sms_records(path))
+    if not records:
+        raise NlpgdError(f"data file {path} has no messages")
+    return records
+
+
+def uci_sms_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a (checked) UCI SMS file, one line at a time; blank lines are skipped."""
     with path.open(encoding="utf-8", newline="") as f:
         for lineno, line in enumerate(f, start=1):
             line = line.rstrip("\r\n")
@@ -47,10 +68,7 @@ def read_uci_sms(path: Path) -> Records:
                 raise NlpgdError(
                     f"{path}, line {lineno}: expected 'label<TAB>text' (UCI SMS Spam Collection format), found no tab"
                 )
-            records.append({"id": f"line-{lineno}", "text": text, "label": label})
-    if not records:
-        raise NlpgdError(f"data file {path} has no messages")
-    return records
+            yield {"id": f"line-{lineno}", "text": text, "label": label}
 
 
 def _columns_error(path: str, what: str, column: str, found: list[str]) -> NlpgdError:
@@ -59,8 +77,8 @@ def _columns_error(path: str, what: str, column: str, found: list[str]) -> Nlpgd
     )
 
 
-def _from_dataset(ds, cfg: DataConfig, where: str, id_prefix: str) -> Records:
-    """Turn a ``datasets.Dataset`` into records, mapping the configured columns."""
+def check_columns(ds, cfg: DataConfig, where: str) -> list[str] | None:
+    """The configured columns are there (else one sentence); the label names of a ClassLabel column."""
     cols = list(ds.column_names)
     if cfg.text_column not in cols:
         raise _columns_error(where, "text", cfg.text_column, cols)
@@ -69,45 +87,62 @@ def _from_dataset(ds, cfg: DataConfig, where: str, id_prefix: str) -> Records:
     if cfg.id_column and cfg.id_column not in cols:
         raise _columns_error(where, "id", cfg.id_column, cols)
     feature = ds.features.get(cfg.label_column)
-    names = getattr(feature, "names", None)  # ClassLabel: ints -> names
-    texts = ds[cfg.text_column]
-    labels = ds[cfg.label_column]
-    ids = ds[cfg.id_column] if cfg.id_column else [f"{id_prefix}{i}" for i in range(len(ds))]
+    return getattr(feature, "names", None)  # ClassLabel: ints -> names
+
+
+def dataset_records(texts, labels, ids, names: list[str] | None) -> Records:
+    """Records from a data set's columns (a ClassLabel's ints become its names)."""
     out: Records = []
-    for i, (t, y) in enumerate(zip(texts, labels)):
+    for i, t, y in zip(ids, texts, labels):
         if names is not None and isinstance(y, int) and 0 <= y < len(names):
             y = names[y]
-        out.append({"id": str(ids[i]), "text": t, "label": y})
+        out.append({"id": str(i), "text": t, "label": y})
     return out
+
+
+def _from_dataset(ds, cfg: DataConfig, where: str, id_prefix: str) -> Records:
+    """Turn a ``datasets.Dataset`` into records, mapping the configured columns."""
+    names = check_columns(ds, cfg, where)
+    ids = ds[cfg.id_column] if cfg.id_column else [f"{id_prefix}{i}" for i in range(len(ds))]
+    return dataset_records(ds[cfg.text_column], ds[cfg.label_column], ids, names)
 
 
 _BUILDERS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet"}
 
 
-def read_local(cfg: DataConfig) -> dict[str, Records]:
-    """CSV / TSV / JSON Lines / Parquet through ``datasets``; one file, or one file per split."""
+def local_files(cfg: DataConfig) -> dict[str, str]:
+    """The local file of each of the source's splits (``all``: one file, no splits of its own)."""
+    return dict(cfg.files) if cfg.files else {"all": cfg.path}
+
+
+def load_local(cfg: DataConfig, file: str):
+    """One CSV / TSV / JSON Lines / Parquet file as a ``datasets.Dataset`` (Arrow, on disk)."""
     import datasets
 
-    files = dict(cfg.files) if cfg.files else {"all": cfg.path}
+    path = check_file(Path(file), text=cfg.source != "parquet")
+    kwargs: dict[str, Any] = {}
+    if cfg.source in ("csv", "tsv"):
+        # no NA parsing: a message reading "NA", "null", "None", "N/A", "nan" or "#N/A" is a
+        # message; only a truly empty cell is empty (an empty string, dropped as empty later)
+        kwargs.update(keep_default_na=False, na_filter=False)
+    if cfg.source == "tsv":
+        kwargs["delimiter"] = "\t"
+    try:
+        ds = datasets.load_dataset(_BUILDERS[cfg.source], data_files=str(path), split="train", **kwargs)
+    except Exception as exc:  # parser errors from pandas/pyarrow
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NlpgdError(f"could not read {path} as {cfg.source}: {first}") from None
+    if len(ds) == 0:
+        raise NlpgdError(f"data file {path} has no rows")
+    return ds
+
+
+def read_local(cfg: DataConfig) -> dict[str, Records]:
+    """CSV / TSV / JSON Lines / Parquet through ``datasets``; one file, or one file per split."""
     out: dict[str, Records] = {}
-    for split, file in files.items():
-        path = _check_file(Path(file), text=cfg.source != "parquet")
-        kwargs: dict[str, Any] = {}
-        if cfg.source in ("csv", "tsv"):
-            # no NA parsing: a message reading "NA", "null", "None", "N/A", "nan" or "#N/A" is a
-            # message; only a truly empty cell is empty (an empty string, dropped as empty later)
-            kwargs.update(keep_default_na=False, na_filter=False)
-        if cfg.source == "tsv":
-            kwargs["delimiter"] = "\t"
-        try:
-            ds = datasets.load_dataset(_BUILDERS[cfg.source], data_files=str(path), split="train", **kwargs)
-        except Exception as exc:  # parser errors from pandas/pyarrow
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NlpgdError(f"could not read {path} as {cfg.source}: {first}") from None
-        if len(ds) == 0:
-            raise NlpgdError(f"data file {path} has no rows")
+    for split, file in local_files(cfg).items():
         prefix = f"{split}-" if split != "all" else ""
-        out[split] = _from_dataset(ds, cfg, str(path), prefix)
+        out[split] = _from_dataset(load_local(cfg, file), cfg, str(Path(file).expanduser()), prefix)
     return out
 
 

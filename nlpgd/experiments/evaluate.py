@@ -14,7 +14,9 @@ import numpy as np
 
 from nlpgd import CHUNK_SIZE, LABELS
 from nlpgd.config import DataConfig
-from nlpgd.data import data_notes, load_splits
+from nlpgd.data import PreparedData, data_notes, load_splits
+from nlpgd.data.prepare import SPLITS
+from nlpgd.data.stream import StreamedData, stream_refusal
 from nlpgd.distributed import gather_on_main, init_launch, is_main_process, on_main_process, share
 from nlpgd.errors import NlpgdError
 from nlpgd.io import (
@@ -82,13 +84,13 @@ def _evaluate_into(
     final = owner / name
     tmp = final.with_name(name + ".partial")
     on_main_process(lambda: _check_place(tmp, final, owner))
-    data = load_splits(data_cfg, need_both_classes=False)  # bad data fails before any model is loaded
+    data = _read_data(data_cfg)  # bad data fails before any model is loaded
     for note in data_notes(data.summary):
         log.info("data: %s", note)
-    splits = ("train", "validation", "test") if split == "all" else (split,)
-    n = sum(len(data.dataset[s]) for s in splits)
+    splits = SPLITS if split == "all" else (split,)
+    n = sum(data.summary["sizes"][s] for s in splits)
     if not n:  # a file of one or two messages leaves splits empty
-        n_all = sum(len(data.dataset[s]) for s in ("train", "validation", "test"))
+        n_all = sum(data.summary["sizes"].values())
         raise NlpgdError(
             f"the {split} split of {data_cfg.path or data_cfg.source} is empty ({n_all} messages in all); "
             "use --split all"
@@ -103,7 +105,7 @@ def _evaluate_into(
         if main:
             ensure_dir(tmp)
             atomic_write_text(tmp / MARKER, "written by nlpgd evaluate\n")
-        results, shares = score_rows(models, _rows(data.dataset, splits), tmp, split, *chunks)
+        results, shares = score_rows(models, (row for s in splits for row in data.rows(s)), tmp, split, *chunks)
         if main:
             counts = {c: sum(data.summary["class_counts"][s].get(c, 0) for s in splits) for c in LABELS}
             info = {
@@ -132,10 +134,25 @@ def _check_place(tmp: Path, final: Path, owner: Path) -> None:
     check_owned_folder(final, owner, MARKER)  # an earlier evaluation of this name: refused now, not after scoring
 
 
-def _rows(dataset, splits: tuple[str, ...]) -> Iterator[tuple[str, str, int]]:
-    """``(id, text, label)`` of each message of ``splits``, read from the data set a batch at a time."""
-    for s in splits:
-        for batch in dataset[s].iter(batch_size=1024):
+def _read_data(cfg: DataConfig):
+    """The data set, read a batch at a time where that gives the same messages in the same order
+    (:mod:`nlpgd.data.stream`), else read, cleaned and split whole (``load_splits``). Either has a
+    ``summary`` and ``rows(split)``."""
+    why = stream_refusal(cfg)
+    if why is None:
+        log.info("data: read a batch at a time")
+        return StreamedData(cfg)
+    log.info("data: read whole: %s", why)
+    return _InMemory(load_splits(cfg, need_both_classes=False))
+
+
+class _InMemory:
+    def __init__(self, data: PreparedData):
+        self.dataset, self.summary = data.dataset, data.summary
+
+    def rows(self, split: str) -> Iterator[tuple[str, str, int]]:
+        """``(id, text, label)`` of each message of ``split``, taken from the data set a batch at a time."""
+        for batch in self.dataset[split].iter(batch_size=1024):
             yield from zip(batch["id"], batch["text"], batch["label"])
 
 
