@@ -15,9 +15,12 @@ same command on one message), CPU seconds (all threads; on cores shared with oth
     .venv/bin/python benchmarks/bench_scoring.py --run RUN --sizes 10000,100000 --arms gpt2
     .venv/bin/python benchmarks/bench_scoring.py --run RUN --mode evaluate --sizes 10000,100000
 
-``evaluate`` reads, cleans and splits the data set whole before it scores (its peak RSS grows
-with the file: the data layer holds every record once while it prepares them); its scoring
-and writing go a chunk at a time.
+``evaluate`` reads the CSV a batch at a time (nlpgd/data/stream.py: a first pass keeps about
+20 bytes a message, its label, a hash of its text, its lengths and its split; the scoring pass
+reads, scores and writes a chunk at a time), so its peak RSS grows by those bytes and the
+exact metrics' per-message numbers, not by the texts. The file is converted to Arrow once on
+disk by ``datasets`` first (in the datasets cache). Hub data sets, the SpamAssassin corpus,
+``data.id_column`` and subsamples are still read whole (not what this benchmark runs).
 
 ``--train`` fits the main job's models (configs/default.yaml: naive Bayes, logreg, MiniLM at
 96 tokens, the scratch GPT-2 at 96 tokens; not the hybrid) on the SMS collection with

@@ -5,13 +5,12 @@ peak memory that does not grow with the texts."""
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import random
-import tracemalloc
 from pathlib import Path
 
 import pytest
+from test_streaming import peak_traced
 
 from nlpgd.config import DataConfig
 from nlpgd.data import load_splits
@@ -132,16 +131,6 @@ def test_evaluate_writes_what_the_in_memory_path_writes(copy_run, tmp_path, monk
     streamed, whole = evaluation(run, "streamed"), evaluation(run, "whole")
     assert streamed == whole
     assert len(streamed["files"]) > 4  # every model's predictions file
-
-
-def peak_traced(fn) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_evaluate_peak_memory_does_not_grow_with_the_rows(copy_run, tmp_path):
