@@ -19,8 +19,8 @@ same command on one message), CPU seconds (all threads; on cores shared with oth
 20 bytes a message, its label, a hash of its text, its lengths and its split; the scoring pass
 reads, scores and writes a chunk at a time), so its peak RSS grows by those bytes and the
 exact metrics' per-message numbers, not by the texts. The file is converted to Arrow once on
-disk by ``datasets`` first (in the datasets cache). Hub data sets, the SpamAssassin corpus,
-``data.id_column`` and subsamples are still read whole (not what this benchmark runs).
+disk by ``datasets`` first (in the datasets cache). The SpamAssassin corpus, ``data.id_column``
+and subsamples are still read whole (not what this benchmark runs).
 
 ``--train`` fits the main job's models (configs/default.yaml: naive Bayes, logreg, MiniLM at
 96 tokens, the scratch GPT-2 at 96 tokens; not the hybrid) on the SMS collection with

@@ -96,12 +96,36 @@ def test_uci_sms_file_streams(tmp_path, monkeypatch):
     same(StreamedData(cfg), load_splits(cfg, need_both_classes=False))
 
 
+@pytest.mark.parametrize("hub_splits", [("train",), ("train", "test")])
+def test_a_hub_data_set_streams_from_its_arrow_files(monkeypatch, hub_splits):
+    """A hub data set (here made in memory and handed to ``load_dataset``'s caller): a single
+    ``train`` split (a pool, with a ClassLabel column) or the hub's own train/test splits."""
+    import datasets
+
+    monkeypatch.setattr("nlpgd.data.stream.BATCH", 6)
+    monkeypatch.setattr("nlpgd.hub.prepare_hub", lambda name, what: False)
+    label = datasets.ClassLabel(names=["ham", "spam"]) if hub_splits == ("train",) else datasets.Value("string")
+    features = datasets.Features({"sms": datasets.Value("string"), "label": label})
+    rows = [(t, y) for t, y in messy_rows(300, seed=4) if y in ("spam", "ham")]
+
+    def split(k):
+        part = rows[k :: len(hub_splits)]
+        labels = [("ham", "spam").index(y) if hub_splits == ("train",) else y for _, y in part]
+        return datasets.Dataset.from_dict({"sms": [t for t, _ in part], "label": labels}, features=features)
+
+    dd = datasets.DatasetDict({s: split(k) for k, s in enumerate(hub_splits)})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, **kwargs: dd)
+    cfg = DataConfig(source="hub", name="someone/sms", text_column="sms", max_chars=50)
+    same(StreamedData(cfg), load_splits(cfg, need_both_classes=False))
+
+
 def test_what_does_not_stream_says_why():
     assert stream_refusal(DataConfig(source="csv", path="m.csv")) is None
     assert "id_column" in stream_refusal(DataConfig(source="csv", path="m.csv", id_column="key"))
     assert "subsample" in stream_refusal(DataConfig(source="csv", path="m.csv", max_eval_samples=5))
-    assert "hub" in stream_refusal(DataConfig(source="hub", name="a/b"))
-    assert "spamassassin" in stream_refusal(DataConfig(source="spamassassin"))
+    assert stream_refusal(DataConfig(source="hub", name="a/b")) is None
+    assert "SpamAssassin" in stream_refusal(DataConfig(source="spamassassin"))
+    assert "several UCI SMS files" in stream_refusal(DataConfig(source="uci_sms", files={"train": "a", "test": "b"}))
 
 
 def evaluation(run: Path, name: str) -> dict:

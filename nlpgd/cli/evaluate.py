@@ -53,9 +53,9 @@ def evaluate(
     """Score every saved model on DATASET; results go to RUN_DIR/evaluations/NAME/.
 
     Messages are scored and written a chunk at a time (--chunk-size). A local file (csv, tsv,
-    jsonl, parquet, one uci_sms file, or one file per split) is also read a batch at a time, with
-    any --split and de-duplication on or off; hub data sets, spamassassin, data.id_column, several
-    uci_sms files and max_train/eval_samples are read whole. Under ``torchrun
+    jsonl, parquet, one uci_sms file, or one file per split) or a hub data set is also read a
+    batch at a time, with any --split and de-duplication on or off; spamassassin, data.id_column,
+    several uci_sms files and max_train/eval_samples are read whole. Under ``torchrun
     --nproc_per_node N -m nlpgd evaluate ...`` (or ``accelerate launch``) the N processes
     share every chunk and the first one writes."""
     from nlpgd.distributed import finish_launch

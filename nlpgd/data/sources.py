@@ -148,6 +148,13 @@ def read_local(cfg: DataConfig) -> dict[str, Records]:
 
 def read_hub(cfg: DataConfig) -> dict[str, Records]:
     """A Hugging Face hub data set by name (needs internet or the local cache)."""
+    where = f"hub data set '{cfg.name}'"
+    return {ours: _from_dataset(ds, cfg, where, f"{theirs}-") for ours, (ds, theirs) in load_hub(cfg).items()}
+
+
+def load_hub(cfg: DataConfig) -> dict[str, tuple[Any, str]]:
+    """The hub data set's splits as ``datasets.Dataset`` (Arrow, in the cache): our split name
+    -> (its Dataset, the hub's split name). A single ``train`` split is ``all``."""
     import datasets
 
     from nlpgd.hub import datasets_offline, offline_error, prepare_hub
@@ -175,11 +182,11 @@ def read_hub(cfg: DataConfig) -> dict[str, Records]:
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise NlpgdError(f"could not load hub data set '{cfg.name}': {first}") from None
     wanted = cfg.splits or {s: s for s in dd}
-    out: dict[str, Records] = {}
+    out: dict[str, tuple[Any, str]] = {}
     for ours, theirs in wanted.items():
         if theirs not in dd:
             raise NlpgdError(f"hub data set '{cfg.name}' has no split '{theirs}' (splits: {', '.join(dd)})")
-        out[ours] = _from_dataset(dd[theirs], cfg, f"hub data set '{cfg.name}'", f"{theirs}-")
+        out[ours] = (dd[theirs], theirs)
     # A single split (sms_spam has only 'train') is not a real train/test split.
     if set(out) == {"train"}:
         out = {"all": out["train"]}

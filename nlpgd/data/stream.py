@@ -10,8 +10,9 @@ more pass over those messages alone; the seeded stratified split is drawn from t
 (:func:`~nlpgd.data.prepare.split_positions`, which the in-memory path uses too). Each split's
 messages are then read again, a batch at a time, when they are scored.
 
-Not streamed (:func:`stream_refusal` says why): the SpamAssassin corpus and hub data sets (read
-whole by their loaders), ``data.id_column`` (an id used twice is renamed, which needs every id),
+A hub data set is read from the Arrow files ``datasets`` keeps in its cache, a batch at a time.
+Not streamed (:func:`stream_refusal` says why): the SpamAssassin corpus (read whole by its
+loader), ``data.id_column`` (an id used twice is renamed, which needs every id),
 several UCI SMS files (their line ids repeat across files), ``max_train_samples`` /
 ``max_eval_samples`` (seeded subsamples).
 """
@@ -48,6 +49,7 @@ from nlpgd.data.sources import (
     check_columns,
     check_file,
     dataset_records,
+    load_hub,
     load_local,
     local_files,
     uci_sms_records,
@@ -59,8 +61,8 @@ BATCH = 1024  # messages read together
 
 def stream_refusal(cfg: DataConfig) -> str | None:
     """Why ``cfg``'s data set is read whole rather than a batch at a time (None: it streams)."""
-    if cfg.source in ("hub", "spamassassin"):
-        return f"a {cfg.source} data set is read whole by its loader"
+    if cfg.source == "spamassassin":
+        return "the SpamAssassin corpus is read whole by its loader"
     if cfg.id_column:
         return "data.id_column is set (an id used twice is renamed, which needs every id)"
     if cfg.source == "uci_sms" and cfg.files:
@@ -89,7 +91,7 @@ class StreamedData:
         self.cfg, self.where = cfg, source_where(cfg)
         self.mapping = label_mapping(cfg)
         self.summary: dict = {"source": cfg.source, "where": dict(cfg.files) if cfg.files else self.where}
-        self.parts = {name: _open_part(cfg, name, file) for name, file in local_files(cfg).items()}
+        self.parts = _open_parts(cfg)
         cuts: list[dict] = []
         self.summary["raw_rows"] = {}
         self.summary["empty_dropped"] = sum(self._first_pass(part, cuts) for part in self.parts.values())
@@ -102,6 +104,8 @@ class StreamedData:
         self._assign()
         self.summary["reused_ids"] = {"count": 0}  # ids made from row or line numbers are unique
         self._describe()
+        for part in self.parts.values():  # scoring needs only the hashes (to check the file) and splits
+            part.columns = {"hash": part.columns["hash"]}
 
     def cleaned(self, part: _Part) -> Iterator[tuple[int, dict]]:
         """``(position, record)`` of each message of ``part`` that is not empty, label mapped and
@@ -145,7 +149,7 @@ class StreamedData:
             cols["words"].append(np.array([len(r["text"].split()) for r in recs], dtype=np.int32))
         if bad:
             raise bad_labels(bad, self.cfg, self.where)
-        if not part.raw_rows:
+        if not part.raw_rows and self.cfg.source == "uci_sms":
             raise NlpgdError(f"data file {Path(local_files(self.cfg)[part.name]).expanduser()} has no messages")
         self.summary["raw_rows"][part.name] = part.raw_rows
         part.columns = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int8) for k, v in cols.items()}
@@ -241,14 +245,26 @@ def _carve(part: _Part, src: int, dst: int, fraction: float, seed: int, among=No
     return pos[keep]
 
 
-def _open_part(cfg: DataConfig, name: str, file: str) -> _Part:
-    """A file of the source, checked (exists, UTF-8, has the columns) and ready to read in batches."""
-    if cfg.source == "uci_sms":
-        path = check_file(Path(file))
-        return _Part(name, lambda: _batched(uci_sms_records(path)))
-    ds = load_local(cfg, file)
-    names = check_columns(ds, cfg, str(Path(file).expanduser()))
-    prefix = f"{name}-" if name != "all" else ""
+def _open_parts(cfg: DataConfig) -> dict[str, _Part]:
+    """The source's files (or hub splits), checked (exist, UTF-8, have the columns) and ready to
+    read in batches."""
+    if cfg.source == "hub":
+        where = f"hub data set '{cfg.name}'"
+        return {ours: _dataset_part(cfg, ours, ds, where, f"{theirs}-") for ours, (ds, theirs) in load_hub(cfg).items()}
+    parts = {}
+    for name, file in local_files(cfg).items():
+        if cfg.source == "uci_sms":
+            path = check_file(Path(file))
+            parts[name] = _Part(name, lambda path=path: _batched(uci_sms_records(path)))
+        else:
+            prefix = f"{name}-" if name != "all" else ""
+            parts[name] = _dataset_part(cfg, name, load_local(cfg, file), str(Path(file).expanduser()), prefix)
+    return parts
+
+
+def _dataset_part(cfg: DataConfig, name: str, ds, where: str, prefix: str) -> _Part:
+    """A ``datasets.Dataset`` (Arrow on disk) read a batch at a time; ids as the in-memory path makes them."""
+    names = check_columns(ds, cfg, where)
     columns = list(dict.fromkeys([cfg.text_column, cfg.label_column]))
 
     def batches() -> Iterator[Records]:
