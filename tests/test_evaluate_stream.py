@@ -158,10 +158,12 @@ def test_evaluate_writes_what_the_in_memory_path_writes(copy_run, tmp_path, monk
 
 
 def test_evaluate_peak_memory_does_not_grow_with_the_rows(copy_run, tmp_path):
-    """evaluate (naive Bayes) on a CSV of 5,000 and of 50,000 messages of ~120 characters: the
-    peak may grow only by the per-message numbers the exact metrics, the split and the length
-    percentiles need (about 40 bytes a message, allowed 64), never by the texts. The in-memory
-    path (records and Arrow columns of every message, ~600 bytes each) fails this."""
+    """evaluate (naive Bayes) on a CSV of 5,000 and of 50,000 messages of ~120 characters, the
+    whole file (--split all, de-duplication off): the peak may grow only by the per-message
+    numbers the data's first pass, the seeded split and the exact metrics need (arrays of a few
+    bytes a message and numpy's / sklearn's sorted copies of them: under 128 bytes a message),
+    never by the texts. The in-memory path (every message's record and Arrow row, about 1 KB
+    each here) fails this."""
     from nlpgd.cli.evaluate import evaluate
 
     def data(n):
@@ -181,7 +183,7 @@ def test_evaluate_peak_memory_does_not_grow_with_the_rows(copy_run, tmp_path):
 
     run(200)  # imports and one-time caches, outside the measurement
     small, big = peak_traced(lambda: run(5_000)), peak_traced(lambda: run(50_000))
-    allowed = 1.25 * small + 64 * 45_000
+    allowed = 1.25 * small + 128 * 45_000
     assert big < allowed, f"peak {big / 2**20:.1f} MB at 50,000 messages vs {small / 2**20:.1f} MB at 5,000"
 
 

@@ -160,9 +160,10 @@ class StreamedData:
         """:func:`~nlpgd.data.prepare.resolve_conflicts` on ``part``: only the messages whose hash
         comes with both labels are read again, and their texts decide."""
         label, h = part.columns["label"], part.columns["hash"]
-        mask = np.isin(h, np.intersect1d(h[label == 0], h[label == 1]))
-        if not mask.any():
+        both = np.intersect1d(h[label == 0], h[label == 1])
+        if not both.size:  # no text with both labels (nor a hash that two texts share)
             return {"count": 0}
+        mask = np.isin(h, both)
         counts: dict = {}
         first: dict = {}
         tally_labels((r for _, r in self.scan(part, mask)), counts, first)
