@@ -1,7 +1,8 @@
 """Benchmark channel prompting: a pretrained causal LM as a spam classifier without training.
 
 Run with ``.venv/bin/python benchmarks/bench_channel.py [--data sms|spamassassin] [--n 300]
-[--demonstrations 0 16 32] [--prompts plain chat described] [--threads N]``. The classifier is
+[--demonstrations 0 16 32] [--demonstration-tokens 32] [--prompts plain chat ...] [--threads N]
+[--report-split test|validation]``. The classifier is
 ``type: gpt2, checkpoint: smollm2, epochs: 0, prompts: <pair>``, messages cut to
 ``--max-length`` tokens, not lowercased.
 
@@ -10,8 +11,10 @@ With several ``--prompts`` (the written-down pairs of ``nlpgd.params.gpt2.PROMPT
 once, before any scoring), each is scored zero-shot on a balanced sample of the **validation**
 split (``--n-validation``) and the one with the highest ROC-AUC there is kept; the reported
 figures are then measured once on a balanced sample (at most ``--n / 2`` of each class, drawn
-with seed 0) of the **test** split alone, with that pair. With ``--demonstrations k``, the k
-in-context examples are drawn from the train split, so no scored message is shown to the model.
+with seed 0) of the **test** split alone, with that pair (``--report-split validation``: on the
+validation split instead, to explore without reading test). With ``--demonstrations k``, the k
+in-context examples (each cut to ``--demonstration-tokens``) are drawn from the train split, so no
+scored message is shown to the model.
 Printed per setting: ROC-AUC and PR-AUC with 95% bootstrap intervals (1,000 resamples of the
 messages), and messages per second (both prompts, after the model is loaded), wall-clock and
 per CPU-second. On a busy machine, ``--threads 1`` is much faster than torch's default of one
@@ -64,6 +67,7 @@ def run(data, k: int, prompts: str, split: str, n: int, args) -> dict:
         epochs=0,
         prompts=prompts,
         demonstrations=k,
+        demonstration_tokens=args.demonstration_tokens,
         lowercase=False,
         max_length=args.max_length,
         eval_batch_size=args.batch_size,
@@ -97,11 +101,11 @@ def choose_prompts(data, names: list[str], args) -> str:
     return best
 
 
-def line(name: str, k: int, prompts: str, r: dict) -> str:
+def line(name: str, k: int, prompts: str, r: dict, split: str = "test") -> str:
     auc, pr = r["ci"]["roc_auc"], r["ci"]["pr_auc"]
-    target = TARGETS[name] if k == 0 else None
+    target = TARGETS[name] if k == 0 and split == "test" else None
     return (
-        f"{name} test, prompts {prompts}, demonstrations={k}: {r['n']} messages ({r['spam']} spam) | ROC-AUC "
+        f"{name} {split}, prompts {prompts}, demonstrations={k}: {r['n']} messages ({r['spam']} spam) | ROC-AUC "
         f"{auc['point']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}] | PR-AUC {pr['point']:.3f} "
         f"[{pr['ci_low']:.3f}, {pr['ci_high']:.3f}] | {r['n'] / r['score_s']:.1f} messages/s (both prompts; "
         f"{r['score_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU: {r['n'] / r['cpu_s']:.1f} messages per CPU-second), "
@@ -120,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demonstrations", type=int, nargs="+", default=[0])
     parser.add_argument("--checkpoint", default="smollm2")
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--demonstration-tokens", type=int, default=32, help="tokens kept of each demonstration")
+    parser.add_argument(
+        "--report-split",
+        choices=("test", "validation"),
+        default="test",
+        help="the split the figures are measured on; 'validation' to explore without reading test",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = parser.parse_args(argv)
@@ -129,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     data = load_splits(data_config(args.data, args.sms))
     prompts = choose_prompts(data, args.prompts, args)
     for k in args.demonstrations:
-        print(line(args.data, k, prompts, run(data, k, prompts, "test", args.n, args)), flush=True)
+        r = run(data, k, prompts, args.report_split, args.n, args)
+        print(line(args.data, k, prompts, r, args.report_split), flush=True)
     return 0
 
 

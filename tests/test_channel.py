@@ -305,7 +305,7 @@ def _bench():
 def test_the_benchmark_chooses_the_pair_on_validation_and_reports_test_alone(monkeypatch, capsys):
     bench = _bench()
     calls = []
-    auc = {"plain": 0.6, "chat": 0.9, "described": 0.7}
+    auc = {name: 0.6 for name in PROMPT_PAIRS} | {"chat": 0.9}
 
     def fake_run(data, k, prompts, split, n, args):
         calls.append((k, prompts, split))
@@ -319,3 +319,47 @@ def test_the_benchmark_chooses_the_pair_on_validation_and_reports_test_alone(mon
     assert calls == [(0, name, "validation") for name in PROMPT_PAIRS] + [(0, "chat", "test"), (16, "chat", "test")]
     out = capsys.readouterr().out
     assert "chosen on validation: prompts chat" in out and "sms test, prompts chat, demonstrations=16" in out
+
+
+def test_exploring_on_validation_never_reads_test(monkeypatch, capsys):
+    bench = _bench()
+    calls = []
+
+    def fake_run(data, k, prompts, split, n, args):
+        calls.append((k, prompts, split, args.demonstration_tokens))
+        ci = {m: {"point": 0.5, "ci_low": 0.4, "ci_high": 0.6} for m in ("roc_auc", "pr_auc")}
+        return {"n": n, "spam": n // 2, "load_s": 1.0, "score_s": 1.0, "cpu_s": 1.0, "ci": ci}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "load_splits", lambda config: None)
+    argv = ["--data", "spamassassin", "--prompts", "list", "--demonstrations", "16", "--demonstration-tokens", "64"]
+    bench.main([*argv, "--report-split", "validation"])
+    assert calls == [(16, "list", "validation", 64)]
+    out = capsys.readouterr().out
+    assert "spamassassin validation, prompts list, demonstrations=16" in out and "target" not in out
+
+
+def test_the_default_pair_keeps_its_wording_and_the_added_pairs_are_as_written():
+    def pair(name):
+        return GPT2Params(checkpoint="x", epochs=0, prompts=name).channel_prompts()
+
+    assert pair("default") == {
+        "spam": "The following is a spam message:\n",
+        "ham": "The following is a normal message:\n",
+    }
+    assert pair("email") == {
+        "spam": "The following is a spam email:\n",
+        "ham": "The following is an email from a colleague:\n",
+    }
+    assert pair("list")["ham"] == "The following is an email to a mailing list:\n"
+    assert (
+        pair("text")["ham"] == "<|im_start|>user\nWrite a text message to a friend.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PROMPT_PAIRS))
+def test_every_written_down_pair_is_a_config_value(tmp_path, name):
+    model = {"type": "gpt2", "checkpoint": "smollm2", "epochs": 0, "prompts": name}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "data": {"source": "spamassassin"}, "models": {"m": model}}))
+    assert load_config(path).models["m"].channel_prompts() == PROMPT_PAIRS[name]

@@ -53,7 +53,14 @@ PROMPT_PAIRS: dict[str, dict[str, str]] = {
         "spam": "Spam (unsolicited advertising, scams, prizes):\n",
         "ham": "A personal message between people who know each other:\n",
     },
+    # added 4 Dec 2026 (issue 17 §3), written once before any scoring: e-mail for SpamAssassin (whose
+    # ham is mostly mailing-list traffic; its messages are "Subject\nbody"), a text message for SMS
+    "email": {"spam": "The following is a spam email:\n", "ham": "The following is an email from a colleague:\n"},
+    "list": {"spam": "The following is a spam email:\n", "ham": "The following is an email to a mailing list:\n"},
+    "text": {"spam": chat_turn("Write a spam text message."), "ham": chat_turn("Write a text message to a friend.")},
 }
+#: the names ``prompts:`` takes: ``default`` and every written-down pair
+PROMPT_NAMES = ("default", *PROMPT_PAIRS)
 #: ``prompts: default``
 DEFAULT_PROMPTS: dict[str, str] = PROMPT_PAIRS["plain"]
 
@@ -120,12 +127,13 @@ class GPT2Params(TrainerParams):
         description="class prior to use at predict time instead of the train split's, e.g. {spam: 0.5, ham: 0.5}",
     )
     # channel prompting (nlpgd.models.channel): a pretrained LM as it is, no label tokens
-    prompts: dict[str, str] | Literal["default", "plain", "chat", "described"] | None = Field(
+    prompts: dict[str, str] | Literal[PROMPT_NAMES] | None = Field(  # type: ignore[valid-type]
         None,
         description="channel prompting (Min et al. 2022): classify by log P(message | prompt of the class) + "
         "log P(class) with a pretrained LM used as it is (epochs: 0): one prompt per class, e.g. {spam: 'The "
         "following is a spam message:\\n', ham: ...}, the message right after it; or the name of a built-in pair: "
-        "'plain' (= 'default'), 'chat' (a ChatML request, the message as the reply) or 'described'",
+        "'plain' (= 'default'), 'chat' (a ChatML request, the message as the reply), 'described', 'email', 'list' "
+        "(e-mail) or 'text' (a ChatML request for a text message)",
     )
     demonstrations: int = Field(
         0,
