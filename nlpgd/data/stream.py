@@ -164,14 +164,15 @@ class StreamedData:
         if not both.size:  # no text with both labels (nor a hash that two texts share)
             return {"count": 0}
         mask = np.isin(h, both)
+        hits = [(pos, r["text"], r["label"]) for pos, r in self.scan(part, mask)]  # the colliding few, read once
         counts: dict = {}
         first: dict = {}
-        tally_labels((r for _, r in self.scan(part, mask)), counts, first)
+        tally_labels(({"text": t, "label": y} for _, t, y in hits), counts, first)
         conflicting, keep = conflict_rule(counts, first, self.cfg.conflicts)
         if not conflicting:
             return {"count": 0}
-        for pos, r in self.scan(part, mask):
-            if r["text"] in keep and r["label"] != keep[r["text"]]:
+        for pos, text, label in hits:
+            if text in keep and label != keep[text]:
                 part.keep[pos] = False
         return conflict_info(conflicting, self.cfg.conflicts, int(mask.sum() - part.keep[mask].sum()))
 

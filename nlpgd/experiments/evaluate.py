@@ -16,7 +16,7 @@ from nlpgd import CHUNK_SIZE, LABELS
 from nlpgd.config import DataConfig
 from nlpgd.data import PreparedData, data_notes, load_splits
 from nlpgd.data.prepare import SPLITS
-from nlpgd.data.stream import StreamedData, stream_refusal
+from nlpgd.data.stream import BATCH, StreamedData, stream_refusal
 from nlpgd.distributed import gather_on_main, init_launch, is_main_process, on_main_process, share
 from nlpgd.errors import NlpgdError
 from nlpgd.io import (
@@ -152,7 +152,7 @@ class _InMemory:
 
     def rows(self, split: str) -> Iterator[tuple[str, str, int]]:
         """``(id, text, label)`` of each message of ``split``, taken from the data set a batch at a time."""
-        for batch in self.dataset[split].iter(batch_size=1024):
+        for batch in self.dataset[split].iter(batch_size=BATCH):
             yield from zip(batch["id"], batch["text"], batch["label"])
 
 
