@@ -37,9 +37,9 @@ Workers = Annotated[
     int,
     typer.Option(
         help="Run independent cells (experiment x size x seed x model) in N local processes (one GPU each when "
-        "the config runs on GPUs, else the cores divided by N as torch threads, or OMP_NUM_THREADS when set); a "
-        "cell that reads another's output waits for it. The numbers are a serial run's with the same threads per "
-        "process.",
+        "the config runs on GPUs, else the cores divided by N as torch and BLAS threads, or OMP_NUM_THREADS when "
+        "set); a cell that reads another's output waits for it. The numbers are a serial run's with the same "
+        "threads per process.",
         metavar="N",
     ),
 ]
