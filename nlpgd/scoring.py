@@ -9,6 +9,7 @@ that does not grow with their number.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -128,29 +129,58 @@ def load_run_models(
     return {key: load_named_model(key, folder, progress=progress) for key, folder in folders.items()}
 
 
-#: glibc's mallopt parameters and the values :func:`retain_freed_memory` sets
+#: glibc's mallopt parameters, the values :func:`freed_memory_kept` sets, and glibc's defaults
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 2**30  # bytes: smaller blocks come from the heap
 TRIM_THRESHOLD = 2**31 - 1  # bytes of free heap kept before any is returned to the system
+GLIBC_DEFAULT = 128 * 1024  # both thresholds' starting values
 
 
-def retain_freed_memory() -> bool:
-    """Let the C allocator (glibc's malloc, on Linux) keep the memory that freed tensors give
-    back, for the next batch, instead of returning it to the system; whether it was set.
+def _glibc():
+    """The C library, where it is glibc's (it has ``mallopt`` and ``malloc_trim``); else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both or neither)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def return_freed_memory() -> bool:
+    """Give the memory the C allocator holds free back to the system (glibc's ``malloc_trim``,
+    which also releases free pages inside the heap); whether it could. Between the phases of a
+    command (reading a data set, scoring, the metrics) so that one phase's temporaries are not
+    counted again under the next one's."""
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0)) is not None
+
+
+@contextlib.contextmanager
+def freed_memory_kept() -> Iterator[bool]:
+    """While scoring batches that are alike, let the C allocator (glibc's malloc, on Linux)
+    keep the memory that freed tensors give back, for the next batch, instead of returning it
+    to the system; yields whether it was set.
 
     By default a block of 128 KB or more (a batch's logits and activations) is a fresh ``mmap``
     that is unmapped when freed, and the heap's free top is trimmed: every scoring batch then
     page-faults all its tensors in again (a fifth of the GPT-2 arm's scoring CPU time went to
-    the kernel). Peak memory stays that of one batch (what is kept is reused, not added to),
-    which is why the streaming commands, whose batches are alike, set this. Process-wide; a
-    C library without ``mallopt`` (or other than glibc's) is left as it is."""
-    if not sys.platform.startswith("linux"):
-        return False
+    the kernel). Inside the block, peak memory stays that of one batch (what is kept is reused,
+    not added to). On leaving it, the thresholds go back to glibc's starting values (fixed
+    there, no longer adjusted on the fly) and the free memory is returned (``malloc_trim``), so
+    what the rest of the process allocates (reading a data set, the metrics) is not added on top
+    of the kept batches. A C library other than glibc's is left as it is."""
+    libc = _glibc()
+    kept = libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    kept = kept and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        yield kept
+    finally:
+        if libc is not None:
+            libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
+            libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT)
+            return_freed_memory()
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -178,12 +208,12 @@ def score_chunks(
     items and scores its share of each chunk; the first gets the whole chunk's scores, the
     others ``None`` in their place."""
     columns = {key: spam_column(m) for key, m in models.items()}
-    retain_freed_memory()
-    for chunk in chunked(items, chunk_size):
-        texts = share(chunk if text is None else [text(item) for item in chunk])
-        mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
-        gathered = gather_on_main(mine)
-        yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
+    with freed_memory_kept():
+        for chunk in chunked(items, chunk_size):
+            texts = share(chunk if text is None else [text(item) for item in chunk])
+            mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
+            gathered = gather_on_main(mine)
+            yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
 
 
 def _p_spam(model: Classifier, texts: list[str], column: int) -> np.ndarray:

@@ -3,6 +3,7 @@ so memory does not grow with the number of messages; --out, --chunk-size and the
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
@@ -370,8 +371,17 @@ def test_evaluate_chunk_size_below_one_is_one_sentence(tiny_run, no_scoring, siz
     assert not (tiny_run / "evaluations").exists()
 
 
-def test_classify_dataset_gives_each_message_of_the_split_by_id(copy_run):
-    """``classify --dataset`` scores a data set's split as ``evaluate`` does, message for message."""
+def test_classify_dataset_gives_each_message_of_the_split_by_id(copy_run, monkeypatch):
+    """``classify --dataset`` scores a data set's split as ``evaluate`` does, message for
+    message, and like it reads a CSV a batch at a time (never the whole data set at once)."""
+    import nlpgd.data
+    import nlpgd.experiments.evaluate
+
+    def whole(*_, **__):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(nlpgd.data, "load_splits", whole)
+    monkeypatch.setattr(nlpgd.experiments.evaluate, "load_splits", whole)
     run = copy_run()
     spec = ["--dataset", f"csv:{TINY_CSV}", "--split", "all", "--model", "naive_bayes"]
     r = invoke("classify", run, *spec, "--json", "--chunk-size", "9")
@@ -396,16 +406,51 @@ def test_classify_dataset_options_refused_before_scoring(tiny_run, no_scoring, m
     one_sentence(invoke("classify", tiny_run, "-", input="free prize\n"), "with --dataset")
 
 
-def test_streaming_keeps_freed_memory_for_the_next_batch(monkeypatch):
-    """score_chunks asks glibc to keep what freed tensors give back (no page faults on every
-    batch's tensors); on Linux the setting is accepted."""
-    import sys
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings (Linux)")
+def test_freed_memory_is_kept_while_scoring_and_returned_after():
+    """Inside the block a freed 64 MB buffer stays with the process (the next batch reuses it
+    without page faults); on leaving, glibc's thresholds are put back and the free memory goes
+    back to the system, so the rest of the command (the metrics) does not stack on it."""
     from nlpgd import scoring
 
-    calls = []
-    monkeypatch.setattr(scoring, "retain_freed_memory", lambda: calls.append(1) or True)
-    list(scoring.score_chunks({}, iter(["a", "b"]), 1))
-    assert calls == [1]
-    monkeypatch.undo()
-    assert scoring.retain_freed_memory() is sys.platform.startswith("linux")
+    size = 64 << 20
+    with scoring.freed_memory_kept() as kept:
+        assert kept
+        before = _rss_mb()
+        buf = b"x" * size
+        del buf
+        assert _rss_mb() - before > 48  # kept
+    assert _rss_mb() - before < 16  # returned
+    buf = b"x" * size  # and the defaults are back: a large block is unmapped when freed
+    del buf
+    assert _rss_mb() - before < 16
+
+
+def test_score_chunks_keeps_freed_memory_only_while_it_scores(monkeypatch):
+    from nlpgd import scoring
+
+    events = []
+
+    @contextlib.contextmanager
+    def recording():
+        events.append("set")
+        try:
+            yield True
+        finally:
+            events.append("restored")
+
+    monkeypatch.setattr(scoring, "freed_memory_kept", recording)
+    chunks = scoring.score_chunks({}, iter(["a", "b", "c"]), 1)
+    next(chunks)
+    assert events == ["set"]
+    assert len(list(chunks)) == 2
+    assert events == ["set", "restored"]
+    early = scoring.score_chunks({}, iter(["a", "b"]), 1)
+    next(early)
+    early.close()  # the reader went away (| head): the settings are put back all the same
+    assert events[-1] == "restored"

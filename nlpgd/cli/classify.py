@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -26,6 +27,8 @@ from nlpgd.cli.common import (
 )
 from nlpgd.errors import NlpgdError
 from nlpgd.io import check_output_file, partial_writer
+
+log = logging.getLogger(__name__)
 
 RunDir = Annotated[
     Path, typer.Argument(help="A finished run folder (outputs/<experiment>/<run-id>).", show_default=False)
@@ -155,25 +158,22 @@ def _check_options(texts: list[str] | None, dataset: str | None, chunk_size: int
 
 
 def _dataset_messages(spec: str, split: str, overrides: list[str] | None) -> tuple[Iterator[tuple[str, str]], int]:
-    """``(id, text)`` of each message of a data set's ``split``, read a batch at a time, and
-    their number. Every process of a launch reads the same messages (the split is seeded)."""
-    from nlpgd.data import load_splits
-    from nlpgd.experiments.evaluate import SPLIT_CHOICES
+    """``(id, text)`` of each message of a data set's ``split``, read a batch at a time where the
+    source allows (as ``evaluate`` reads it), and their number. Every process of a launch reads
+    the same messages (the split is seeded)."""
+    from nlpgd.data import data_notes
+    from nlpgd.experiments.evaluate import SPLIT_CHOICES, read_data
 
     if split not in SPLIT_CHOICES:
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
-    data = load_splits(parse_dataset_spec(spec, overrides), need_both_classes=False)
+    data = read_data(parse_dataset_spec(spec, overrides))
+    for note in data_notes(data.summary):
+        log.info("data: %s", note)
     splits = ("train", "validation", "test") if split == "all" else (split,)
-    total = sum(len(data.dataset[s]) for s in splits)
+    total = sum(data.summary["sizes"][s] for s in splits)
     if not total:
         raise NlpgdError(f"the {split} split of {spec} is empty; use --split all")
-
-    def rows() -> Iterator[tuple[str, str]]:
-        for s in splits:
-            for batch in data.dataset[s].iter(batch_size=1024):
-                yield from zip(batch["id"], batch["text"])
-
-    return rows(), total
+    return ((i, text) for s in splits for i, text, _ in data.rows(s)), total
 
 
 def _messages(texts: list[str] | None) -> tuple[Iterator[tuple[int, str]], int | None]:

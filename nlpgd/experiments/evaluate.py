@@ -33,7 +33,7 @@ from nlpgd.io import (
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import PREDICTION_COLUMNS, now_iso, open_run, prediction_rows, writing
-from nlpgd.scoring import Truncations, chunked, load_run_models, retain_freed_memory, score_texts
+from nlpgd.scoring import Truncations, chunked, freed_memory_kept, load_run_models, return_freed_memory, score_texts
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")
@@ -67,7 +67,6 @@ def evaluate_run(
         raise NlpgdError(f"unknown split '{split}'; choose one of {', '.join(SPLIT_CHOICES)}")
     check_name(name, "evaluation name")
     init_launch()
-    retain_freed_memory()
     run = open_run(run_dir)
     owner = run.path / "evaluations"
     with contextlib.ExitStack() as held:
@@ -84,7 +83,7 @@ def _evaluate_into(
     final = owner / name
     tmp = final.with_name(name + ".partial")
     on_main_process(lambda: _check_place(tmp, final, owner))
-    data = _read_data(data_cfg)  # bad data fails before any model is loaded
+    data = read_data(data_cfg)  # bad data fails before any model is loaded
     for note in data_notes(data.summary):
         log.info("data: %s", note)
     splits = SPLITS if split == "all" else (split,)
@@ -134,14 +133,16 @@ def _check_place(tmp: Path, final: Path, owner: Path) -> None:
     check_owned_folder(final, owner, MARKER)  # an earlier evaluation of this name: refused now, not after scoring
 
 
-def _read_data(cfg: DataConfig):
+def read_data(cfg: DataConfig):
     """The data set, read a batch at a time where that gives the same messages in the same order
     (:mod:`nlpgd.data.stream`), else read, cleaned and split whole (``load_splits``). Either has a
     ``summary`` and ``rows(split)``."""
     why = stream_refusal(cfg)
     if why is None:
         log.info("data: read a batch at a time")
-        return StreamedData(cfg)
+        data = StreamedData(cfg)
+        return_freed_memory()  # the first pass's temporaries (the split of a million labels: ~140 MB)
+        return data
     log.info("data: read whole: %s", why)
     return _InMemory(load_splits(cfg, need_both_classes=False))
 
@@ -176,6 +177,7 @@ def score_rows(
     mine = 0  # messages this process scored
     with contextlib.ExitStack() as files, Truncations(models) as truncated:
         writers = {key: _open_predictions(files, out, key, split) for key in models} if main else {}
+        files.enter_context(freed_memory_kept())  # left (and the kept memory returned) before the metrics
         for chunk in chunked(rows, chunk_size):
             part = share([text for _, text, _ in chunk])
             scored = gather_on_main({key: _score_part(m, part) for key, m in models.items()})
