@@ -18,8 +18,11 @@ same command on one message), CPU seconds (all threads; on cores shared with oth
 ``evaluate`` reads the CSV a batch at a time (nlpgd/data/stream.py: a first pass keeps about
 20 bytes a message, its label, a hash of its text, its lengths and its split; the scoring pass
 reads, scores and writes a chunk at a time), so its peak RSS grows by those bytes and the
-exact metrics' per-message numbers, not by the texts. The file is converted to Arrow once on
-disk by ``datasets`` first (in the datasets cache). The SpamAssassin corpus, ``data.id_column``
+exact metrics' per-message numbers, not by the texts: ROC-AUC and PR-AUC sort every score, and
+scikit-learn's metrics hold about 120 bytes a message for a moment at the end. The file is
+converted to Arrow once on disk by ``datasets`` first (in the datasets cache) and read through
+a memory map, whose pages count in RSS as file-backed memory the kernel can drop: the last
+column splits the peak into anonymous memory (the process's own) and file-backed pages. The SpamAssassin corpus, ``data.id_column``
 and subsamples are still read whole (not what this benchmark runs).
 
 ``--train`` fits the main job's models (configs/default.yaml: naive Bayes, logreg, MiniLM at
@@ -132,12 +135,47 @@ def classify_once(
     with messages.open("rb") as stdin, open(os.devnull, "wb") as devnull:
         t0 = time.perf_counter()
         proc = subprocess.Popen(nlpgd_command(*args), stdin=stdin, stdout=devnull, env=child_env())
+        split = RssSplit(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        split.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} --model {arm} on {messages.name} exited with {proc.returncode}")
+    LAST_SPLIT.update(split.peaks)
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports kilobytes
+
+
+LAST_SPLIT: dict[str, float] = {}  # the last run's sampled peaks of RssAnon and RssFile (MB)
+
+
+class RssSplit:
+    """Peaks of a process's anonymous memory (its own: objects, tensors) and file-backed
+    resident pages (libraries, and memory-mapped files such as the Arrow cache ``evaluate``
+    reads, which the kernel can drop at any time), sampled every 20 ms from /proc (Linux):
+    peak RSS counts both."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.pid, self.peaks, self.done = pid, {"RssAnon": 0.0, "RssFile": 0.0}, threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.done.wait(0.02):
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    for line in f:
+                        key = line.split(":", 1)[0]
+                        if key in self.peaks:
+                            self.peaks[key] = max(self.peaks[key], int(line.split()[1]) / 1024)
+            except (OSError, ValueError):  # gone, or not Linux
+                return
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def rate(n: int, seconds: float) -> str:
@@ -151,7 +189,7 @@ def bench_arm(
     print(f"\n{ARMS[arm]} ({arm}): startup (one message) {start_s:.1f} s, {start_mb:,.0f} MB", flush=True)
     print(
         f"{'messages':>10s} {'wall s':>8s} {'msg/s':>9s} {'msg/s after startup':>20s} "
-        f"{'CPU s':>8s} {'msg per CPU s':>14s} {'peak RSS MB':>12s}"
+        f"{'CPU s':>8s} {'msg per CPU s':>14s} {'peak RSS MB':>12s} {'anon / file MB':>15s}"
     )
     peaks = {}
     for n, path in files.items():
@@ -159,7 +197,8 @@ def bench_arm(
         peaks[n] = peak
         print(
             f"{n:>10,d} {wall:>8.1f} {rate(n, wall):>9s} {rate(n, wall - start_s):>20s} "
-            f"{cpu:>8.1f} {rate(n, cpu - start_cpu):>14s} {peak:>12,.0f}",
+            f"{cpu:>8.1f} {rate(n, cpu - start_cpu):>14s} {peak:>12,.0f} "
+            f"{LAST_SPLIT.get('RssAnon', 0):>7,.0f} / {LAST_SPLIT.get('RssFile', 0):<5,.0f}",
             flush=True,
         )
     if len(peaks) > 1:
