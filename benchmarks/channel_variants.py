@@ -62,10 +62,10 @@ def distinct_prompts(label: str) -> list[str]:
 
 def token_logprobs(lm, context: list[int], bodies: list[list[int]], filler: int, batch: int = 16) -> list[np.ndarray]:
     """``lp(t)`` of every token of each body after ``context`` (its cache computed once)."""
-    cache = ContextCache(lm, context)
     out: list[np.ndarray] = [np.zeros(0)] * len(bodies)
     order = sorted((i for i in range(len(bodies)) if bodies[i]), key=lambda i: len(bodies[i]))
     with torch.inference_mode():
+        cache = ContextCache(lm, context)
         for k in range(0, len(order), batch):
             idx = order[k : k + batch]
             ids, _ = padded_batch([bodies[i] for i in idx], filler, None)
