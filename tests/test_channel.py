@@ -363,3 +363,48 @@ def test_every_written_down_pair_is_a_config_value(tmp_path, name):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "data": {"source": "spamassassin"}, "models": {"m": model}}))
     assert load_config(path).models["m"].channel_prompts() == PROMPT_PAIRS[name]
+
+
+def _variants():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "channel_variants.py"
+    spec = importlib.util.spec_from_file_location("channel_variants", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("n", [12, 24])
+def test_the_variants_first_n_tokens_are_the_direct_sum_and_what_max_length_selects(llama_dir, train, n):
+    m = fit(llama_dir, train, max_length=24)
+    contexts = C.classifier_contexts(m, m.channel_)
+    bodies = [ids[:24] for ids in m.encode(TEXTS)]
+    cut = fit(llama_dir, train, max_length=n)  # the classifier the variant "@n" stands for
+    m.max_length_ = n  # direct() cuts the message at the model's max_length_
+    for y in m.classes_:
+        lp = _variants().token_logprobs(m.lms_[y], contexts[y], bodies, m.eos_id_, tokens=30)  # batches of one
+        assert [len(a) for a in lp] == [len(b) for b in bodies]
+        got = np.array([a[:n].sum() for a in lp])
+        np.testing.assert_allclose(got, [direct(m, contexts[y], t) for t in TEXTS], atol=1e-4)
+        want = cut.class_log_likelihoods(TEXTS, [y])[:, 0]
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_the_description_mixture_and_the_pair_ensemble_are_computed_as_written():
+    V = _variants()
+    rng = np.random.default_rng(0)
+    prompts = {p for pair in PROMPT_PAIRS.values() for p in pair.values()}
+    lp = {p: [rng.normal(-2, 1, size=k) for k in (5, 1, 9)] for p in prompts}
+    got = V.scores(lp, 4)
+    S = {p: np.array([a[:4].sum() for a in arrs]) for p, arrs in lp.items()}
+
+    def mixture(label):  # log of the mean likelihood over the class's distinct descriptions
+        distinct = {pair[label] for pair in PROMPT_PAIRS.values()}
+        return np.log(np.mean([np.exp(S[p]) for p in distinct], axis=0))
+
+    np.testing.assert_allclose(got["mixture"], mixture("spam") - mixture("ham"), atol=1e-4)
+    pairs = [S[pair["spam"]] - S[pair["ham"]] for pair in PROMPT_PAIRS.values()]
+    np.testing.assert_allclose(got["ensemble"], np.mean(pairs, axis=0), atol=1e-4)
+    np.testing.assert_allclose(got["pair:chat"], pairs[list(PROMPT_PAIRS).index("chat")], atol=1e-12)
+    assert len(V.distinct_prompts("spam")) == len({pair["spam"] for pair in PROMPT_PAIRS.values()})
