@@ -292,14 +292,19 @@ def test_a_written_down_pair_is_chosen_by_name_and_scored_as_written(llama_dir, 
     np.testing.assert_allclose(m.class_log_likelihoods(TEXTS[:2], list(m.classes_)), want, atol=1e-4)
 
 
-def _bench():
+def _benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_channel.py"
-    spec = importlib.util.spec_from_file_location("bench_channel", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _bench():
+    return _benchmark("bench_channel")
 
 
 def test_the_benchmark_chooses_the_pair_on_validation_and_reports_test_alone(monkeypatch, capsys):
@@ -366,13 +371,7 @@ def test_every_written_down_pair_is_a_config_value(tmp_path, name):
 
 
 def _variants():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "channel_variants.py"
-    spec = importlib.util.spec_from_file_location("channel_variants", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark("channel_variants")
 
 
 @pytest.mark.parametrize("n", [12, 24])
