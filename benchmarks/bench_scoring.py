@@ -22,8 +22,9 @@ exact metrics' per-message numbers, not by the texts: ROC-AUC and PR-AUC sort ev
 scikit-learn's metrics hold about 120 bytes a message for a moment at the end. The file is
 converted to Arrow once on disk by ``datasets`` first (in the datasets cache) and read through
 a memory map, whose pages count in RSS as file-backed memory the kernel can drop: the last
-column splits the peak into anonymous memory (the process's own) and file-backed pages. The SpamAssassin corpus, ``data.id_column``
-and subsamples are still read whole (not what this benchmark runs).
+column splits the peak into anonymous memory (the process's own) and file-backed pages. The
+SpamAssassin corpus, ``data.id_column`` and subsamples are still read whole (not what this
+benchmark runs).
 
 ``--train`` fits the main job's models (configs/default.yaml: naive Bayes, logreg, MiniLM at
 96 tokens, the scratch GPT-2 at 96 tokens; not the hybrid) on the SMS collection with

@@ -167,7 +167,9 @@ def freed_memory_kept() -> Iterator[bool]:
     that is unmapped when freed, and the heap's free top is trimmed: every scoring batch then
     page-faults all its tensors in again (a fifth of the GPT-2 arm's scoring CPU time went to
     the kernel). Inside the block, peak memory stays that of one batch (what is kept is reused,
-    not added to). On leaving it, the thresholds go back to glibc's starting values (fixed
+    not added to); :func:`score_chunks` also returns what is free after each chunk
+    (:func:`return_freed_memory`), since batches of every shape would otherwise leave fragments
+    that add up over millions of messages. On leaving it, the thresholds go back to glibc's starting values (fixed
     there, no longer adjusted on the fly) and the free memory is returned (``malloc_trim``), so
     what the rest of the process allocates (reading a data set, the metrics) is not added on top
     of the kept batches. A C library other than glibc's is left as it is."""
@@ -214,6 +216,7 @@ def score_chunks(
             mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
             gathered = gather_on_main(mine)
             yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
+            return_freed_memory()  # what the chunk's batches left free, so that fragments cannot pile up
 
 
 def _p_spam(model: Classifier, texts: list[str], column: int) -> np.ndarray:
