@@ -154,7 +154,10 @@ def return_freed_memory() -> bool:
     command (reading a data set, scoring, the metrics) so that one phase's temporaries are not
     counted again under the next one's."""
     libc = _glibc()
-    return libc is not None and bool(libc.malloc_trim(0)) is not None
+    if libc is None:
+        return False
+    libc.malloc_trim(0)  # its result says whether anything was released, not whether it worked
+    return True
 
 
 @contextlib.contextmanager
@@ -169,10 +172,11 @@ def freed_memory_kept() -> Iterator[bool]:
     the kernel). Inside the block, peak memory stays that of one batch (what is kept is reused,
     not added to); :func:`score_chunks` also returns what is free after each chunk
     (:func:`return_freed_memory`), since batches of every shape would otherwise leave fragments
-    that add up over millions of messages. On leaving it, the thresholds go back to glibc's starting values (fixed
-    there, no longer adjusted on the fly) and the free memory is returned (``malloc_trim``), so
-    what the rest of the process allocates (reading a data set, the metrics) is not added on top
-    of the kept batches. A C library other than glibc's is left as it is."""
+    that add up over millions of messages. On leaving it, the thresholds go back to glibc's
+    starting values (fixed there, no longer adjusted on the fly) and the free memory is
+    returned (``malloc_trim``), so what the rest of the process allocates (reading a data set,
+    the metrics) is not added on top of the kept batches. A C library other than glibc's is
+    left as it is."""
     libc = _glibc()
     kept = libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     kept = kept and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
