@@ -457,3 +457,20 @@ def test_score_chunks_keeps_freed_memory_only_while_it_scores_and_trims_it_after
     next(early)
     early.close()  # the reader went away (| head): the settings are put back all the same
     assert events[-1] == "restored"
+
+
+def test_evaluate_returns_free_memory_after_the_data_pass_and_each_chunk(copy_run, monkeypatch):
+    """As classify does: what a chunk's batches left free goes back before the next chunk, so
+    heap fragments cannot pile up over an archive (and the first data pass's temporaries too)."""
+    import math
+
+    import nlpgd.experiments.evaluate as ev
+
+    calls = []
+    monkeypatch.setattr(ev, "return_freed_memory", lambda: calls.append(1) or True)
+    run = copy_run()
+    spec = ["--dataset", f"csv:{TINY_CSV}", "--split", "all", "--model", "naive_bayes"]
+    r = invoke("evaluate", run, *spec, "--chunk-size", "50", "--name", "e", "--quiet")
+    assert r.exit_code == 0, r.output
+    n = json.loads((run / "evaluations" / "e" / "evaluation.json").read_text())["n"]
+    assert n > 100 and len(calls) == 1 + math.ceil(n / 50)

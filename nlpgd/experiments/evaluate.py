@@ -192,6 +192,7 @@ def score_rows(
                     kept[key].add(*parts)
             if on_chunk is not None:
                 on_chunk(len(chunk))
+            return_freed_memory()  # what the chunk's batches left free (as classify does)
     y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int8)
     truncated.report(len(y))
     shares = gather_on_main(mine)
