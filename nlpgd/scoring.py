@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import logging
 import sys
@@ -136,8 +137,10 @@ TRIM_THRESHOLD = 2**31 - 1  # bytes of free heap kept before any is returned to 
 GLIBC_DEFAULT = 128 * 1024  # both thresholds' starting values
 
 
+@functools.cache
 def _glibc():
-    """The C library, where it is glibc's (it has ``mallopt`` and ``malloc_trim``); else None."""
+    """The C library, where it is glibc's (it has ``mallopt`` and ``malloc_trim``); else None.
+    Looked up once: it is asked after every chunk."""
     if not sys.platform.startswith("linux"):
         return None
     try:
