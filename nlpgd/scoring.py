@@ -100,6 +100,7 @@ def load_named_model(key: str, folder: Path, *, progress: bool = True) -> Classi
     except NlpgdError as exc:
         raise NlpgdError(f"cannot load model '{key}': {exc}") from None
     model.progress = progress
+    model.name_ = key  # its log lines name it as the run does (``n512/distilbert/seed0``), not by type
     return model
 
 
@@ -163,28 +164,54 @@ def return_freed_memory() -> bool:
     return True
 
 
+class KeptMemory:
+    """What :func:`freed_memory_kept` yields: whether glibc's settings were made (its truth
+    value), :meth:`scoring` before each model scores its share of a chunk, :meth:`chunk_done`
+    after each chunk."""
+
+    def __init__(self, libc):
+        self.libc = libc
+        self.kept = libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        self.kept = self.kept and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+    def __bool__(self) -> bool:
+        return self.kept
+
+    def scoring(self, model: Classifier) -> None:
+        """Keep the blocks ``model`` frees up to its :attr:`~Classifier.scoring_block_limit`
+        (every block when it has none) while it scores."""
+        if self.kept:
+            self.libc.mallopt(M_MMAP_THRESHOLD, model.scoring_block_limit or MMAP_THRESHOLD)
+
+    def chunk_done(self) -> None:
+        """Return what the chunk's batches left free, so that fragments of batches of every
+        shape cannot pile up over millions of messages."""
+        return_freed_memory()
+
+
 @contextlib.contextmanager
-def freed_memory_kept() -> Iterator[bool]:
+def freed_memory_kept() -> Iterator[KeptMemory]:
     """While scoring batches that are alike, let the C allocator (glibc's malloc, on Linux)
     keep the memory that freed tensors give back, for the next batch, instead of returning it
-    to the system; yields whether it was set.
+    to the system; yields a :class:`KeptMemory`, true when the settings were made.
 
     By default a block of 128 KB or more (a batch's logits and activations) is a fresh ``mmap``
     that is unmapped when freed, and the heap's free top is trimmed: every scoring batch then
     page-faults all its tensors in again (a fifth of the GPT-2 arm's scoring CPU time went to
     the kernel). Inside the block, peak memory stays that of one batch (what is kept is reused,
-    not added to); :func:`score_chunks` also returns what is free after each chunk
-    (:func:`return_freed_memory`), since batches of every shape would otherwise leave fragments
-    that add up over millions of messages. On leaving it, the thresholds go back to glibc's
-    starting values (fixed there, no longer adjusted on the fly) and the free memory is
+    not added to), with two limits against heap fragments, which would otherwise add up over
+    millions of messages: a model whose batch tensors change size from batch to batch (an
+    encoder scoring a fixed count of messages padded to the longest) keeps only blocks below
+    its ``scoring_block_limit`` (:meth:`KeptMemory.scoring`), and the free memory goes back
+    after each chunk (:meth:`KeptMemory.chunk_done`). On leaving it, the thresholds go back to
+    glibc's starting values (fixed there, no longer adjusted on the fly) and the free memory is
     returned (``malloc_trim``), so what the rest of the process allocates (reading a data set,
     the metrics) is not added on top of the kept batches. A C library other than glibc's is
     left as it is."""
     libc = _glibc()
-    kept = libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    kept = kept and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    memory = KeptMemory(libc)
     try:
-        yield kept
+        yield memory
     finally:
         if libc is not None:
             libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
@@ -217,18 +244,19 @@ def score_chunks(
     items and scores its share of each chunk; the first gets the whole chunk's scores, the
     others ``None`` in their place."""
     columns = {key: spam_column(m) for key, m in models.items()}
-    with freed_memory_kept():
+    with freed_memory_kept() as memory:
         for chunk in chunked(items, chunk_size):
             texts = share(chunk if text is None else [text(item) for item in chunk])
-            mine = {key: _p_spam(m, texts, columns[key]) for key, m in models.items()}
+            mine = {key: _p_spam(m, texts, columns[key], memory) for key, m in models.items()}
             gathered = gather_on_main(mine)
             yield chunk, None if gathered is None else {key: np.concatenate([g[key] for g in gathered]) for key in mine}
-            return_freed_memory()  # what the chunk's batches left free, so that fragments cannot pile up
+            memory.chunk_done()
 
 
-def _p_spam(model: Classifier, texts: list[str], column: int) -> np.ndarray:
+def _p_spam(model: Classifier, texts: list[str], column: int, memory: KeptMemory) -> np.ndarray:
     if not texts:  # more processes than items in the last chunk
         return np.zeros(0)
+    memory.scoring(model)
     return np.asarray(model.predict_proba(texts), dtype=np.float64)[:, column]
 
 

@@ -33,7 +33,15 @@ from nlpgd.io import (
 from nlpgd.metrics import evaluate_predictions
 from nlpgd.models.base import apply_prior
 from nlpgd.runs import PREDICTION_COLUMNS, now_iso, open_run, prediction_rows, writing
-from nlpgd.scoring import Truncations, chunked, freed_memory_kept, load_run_models, return_freed_memory, score_texts
+from nlpgd.scoring import (
+    KeptMemory,
+    Truncations,
+    chunked,
+    freed_memory_kept,
+    load_run_models,
+    return_freed_memory,
+    score_texts,
+)
 
 log = logging.getLogger(__name__)
 SPLIT_CHOICES = ("train", "validation", "test", "all")
@@ -177,10 +185,10 @@ def score_rows(
     mine = 0  # messages this process scored
     with contextlib.ExitStack() as files, Truncations(models) as truncated:
         writers = {key: _open_predictions(files, out, key, split) for key in models} if main else {}
-        files.enter_context(freed_memory_kept())  # left (and the kept memory returned) before the metrics
+        memory = files.enter_context(freed_memory_kept())  # left (and the memory returned) before the metrics
         for chunk in chunked(rows, chunk_size):
             part = share([text for _, text, _ in chunk])
-            scored = gather_on_main({key: _score_part(m, part) for key, m in models.items()})
+            scored = gather_on_main({key: _score_part(m, part, memory) for key, m in models.items()})
             mine += len(part)
             if part:  # a process with no share of the last chunk scored nothing
                 truncated.count()
@@ -192,7 +200,7 @@ def score_rows(
                     kept[key].add(*parts)
             if on_chunk is not None:
                 on_chunk(len(chunk))
-            return_freed_memory()  # what the chunk's batches left free (as classify does)
+            memory.chunk_done()
     y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int8)
     truncated.report(len(y))
     shares = gather_on_main(mine)
@@ -211,10 +219,11 @@ def _open_predictions(files: contextlib.ExitStack, out: Path, key: str, split: s
     return writer
 
 
-def _score_part(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None, float]:
+def _score_part(model, texts: list[str], memory: KeptMemory) -> tuple[np.ndarray, np.ndarray | None, float]:
     """One process's share of a chunk: log-odds, class log-likelihoods (or None), seconds."""
     if not texts:  # more processes than messages in the last chunk
         return np.zeros(0), None, 0.0
+    memory.scoring(model)
     s = score_texts(model, texts, chunk_size=len(texts))
     return s.log_odds, s.log_lik, s.seconds
 

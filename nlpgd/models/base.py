@@ -116,6 +116,13 @@ class Classifier(ABC):
             cls.type_name = cls.params_class.type_name()
 
     progress: bool = True  # progress bars while fitting, scoring or sampling (the CLI turns them off a terminal)
+    #: while it scores a stream (nlpgd/scoring.py's ``freed_memory_kept``), the C heap keeps the
+    #: blocks it frees for the next batch up to this many bytes, and maps larger ones afresh;
+    #: None: every block is kept. A limit is for batches whose tensors change size from batch to
+    #: batch (a fixed count of messages padded to the longest), whose kept blocks of every size
+    #: would fragment the heap over millions of messages; the LMs' batches hold a steady logits
+    #: budget and keep everything.
+    scoring_block_limit: ClassVar[int | None] = None
 
     def __init__(self, params: ModelParams | None = None):
         self.params = params if params is not None else self.params_class()
