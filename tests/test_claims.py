@@ -442,3 +442,16 @@ def test_deterministic_members_train_on_their_own_90_percent_per_seed():
     assert training_data(s, full, 1, "logreg")[0] != a
     assert len(training_data(s, full, 0, "gpt2")[0]) == 100
     assert len(training_data(s, P.size_set(32), 0, "logreg")[0]) == 32
+
+
+def test_a_cells_evals_say_once_how_many_texts_were_cut_naming_the_cell(tmp_path, caplog):
+    """The robustness evals score each cell's model on several sets: one line per cell, naming
+    the cell, for the texts cut to the model's length (it was one unnamed line per set)."""
+    tiny = yaml.safe_load(TINY_CFG.read_text())["models"]["distilbert"]
+    cfg = linear_config(tmp_path, extra_models={"distilbert": {**tiny, "max_length": 12, "epochs": 1}})
+    with caplog.at_level(logging.INFO, logger="nlpgd"):
+        run_experiment("robustness", cfg, tmp_path / "out")
+    said = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage() and "distilbert" in r.getMessage()]
+    evals = [line for line in said if " evaluation texts " in line]
+    assert not [line for line in said if " scored texts " in line], said
+    assert [line.split(":")[0] for line in evals] == ["full/distilbert/seed0", "full/distilbert/seed1"], said

@@ -54,6 +54,7 @@ from nlpgd.experiments.generate import Sampling
 from nlpgd.generation import sample_quality
 from nlpgd.io import write_json, write_jsonl
 from nlpgd.models.base import FitContext
+from nlpgd.models.hf_logging import scoring_split
 from nlpgd.perturb import perturb_texts, resample_to_prevalence
 from nlpgd.runs import quality_path, read_predictions, write_predictions
 from nlpgd.sampling import SamplingSettings
@@ -228,9 +229,10 @@ def evaluate_cell(s: Session, cell: Cell, names) -> None:
     t0 = time.perf_counter()
     model = load_named_model(cell.key, s.run.model_dir(cell.name, cell.seed))
     model.progress = s.progress
-    for ev in todo:
-        EVAL_RUNNERS[ev.kind](s, cell, model, ev)
-        s.mark_eval(cell, ev.name)
+    with scoring_split("evaluation"):  # one line for the texts cut to the model's length, not one per eval
+        for ev in todo:
+            EVAL_RUNNERS[ev.kind](s, cell, model, ev)
+            s.mark_eval(cell, ev.name)
     s.record_eval_seconds(cell, time.perf_counter() - t0)
     log.info("%s: %d evals in %.1f s", cell.key, len(todo), time.perf_counter() - t0)
 
