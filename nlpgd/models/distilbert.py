@@ -148,9 +148,9 @@ class DistilBertClassifier(ScoredClassifier, HFClassifier):
     fit_dirs = (SCRATCH_TOKENIZER,)
     # 64 messages padded to the longest: its largest tensors (the feed-forward layer's, the
     # attention weights) range from 1 to 38 MB with the batch's length. Kept in the heap, over a
-    # stream they fragment it: MiniLM's peak anonymous memory crept from 604 to 745 MB over
-    # 65k SMS messages; with blocks over 8 MB mapped afresh it held at 503-537 MB (about 5%
-    # more CPU time for the page faults; benchmarks/bench_scoring.py).
+    # stream they fragment it: MiniLM's peak RSS at 1M SMS messages was 1.28x that at 10k;
+    # with blocks over 8 MB mapped afresh it is 1.09x (769 -> 837 MB), at about 5% more CPU
+    # time for the page faults (benchmarks/bench_scoring.py; README, Benchmarks).
     scoring_block_limit = 8 * 2**20
 
     def learning_rate(self) -> float:
