@@ -229,11 +229,11 @@ def test_evaluate_failing_in_a_later_chunk_leaves_nothing_that_looks_finished(co
     calls = []
     score = ev._score_part
 
-    def fail_later(model, texts):
+    def fail_later(model, texts, memory):
         calls.append(len(texts))
         if len(calls) > 3:
             raise NlpgdError("the scoring failed")
-        return score(model, texts)
+        return score(model, texts, memory)
 
     monkeypatch.setattr(ev, "_score_part", fail_later)
     run = copy_run()
