@@ -7,6 +7,7 @@ import contextlib
 import gc
 import io
 import json
+import re
 import sys
 import tracemalloc
 
@@ -169,6 +170,21 @@ def test_out_writes_the_json_lines_to_a_file_renamed_when_complete(tiny_run, tmp
     as_json = invoke("classify", tiny_run, "-", "--json", "--chunk-size", "2", input=text)
     assert out.read_text(encoding="utf-8") == as_json.stdout
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.jsonl"]  # no .partial left
+
+
+def test_out_says_what_it_wrote_once_the_bar_is_gone(tiny_run, tmp_path, monkeypatch):
+    """On a terminal the 'wrote ...' line came while the bar was still drawn, and stayed glued to
+    its end ('classifying: 3 msg [00:00, 95 msg/s]wrote 3 lines ...')."""
+    from nlpgd.cli import common
+
+    monkeypatch.setattr(common, "stderr_is_tty", lambda: True)
+    out = tmp_path / "scores.jsonl"
+    text = "win free prize now\nlunch tomorrow at home\nclaim your cash\n"
+    r = invoke("classify", tiny_run, "-", "--model", "naive_bayes", "--out", out, "--chunk-size", "1", input=text)
+    assert r.exit_code == 0, r.output
+    assert "classifying:" in r.stderr  # the bar was drawn
+    said = [part for part in re.split(r"[\r\n]", r.stderr) if "wrote" in part]
+    assert said == [f"wrote 3 lines (3 messages x 1 models) to {out}"], r.stderr
 
 
 def test_out_is_left_unfinished_when_scoring_stops(tiny_run, tmp_path, monkeypatch):

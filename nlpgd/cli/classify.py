@@ -127,18 +127,18 @@ def classify(
         typer.echo(f"note: --prior applies to generative models only; unchanged: {', '.join(unchanged)}", err=True)
     per_token = _per_token_models(models, tokens, quiet=as_json or out is not None or not is_first_process())
     key = "line" if dataset is None else "id"
+    done = None
     with rate_progress("classifying", total=total) as progress:
         if not is_first_process():  # scores its share of each chunk; the first process writes
             _stream(models, messages, chunk_size, progress, None)
         elif out is not None:
             with partial_writer(out) as f:
                 done = _stream(models, messages, chunk_size, progress, _JsonLines(f.write, per_token, key))
-            typer.echo(
-                f"wrote {done * len(models):,} lines ({done:,} messages x {len(models)} models) to {out}", err=True
-            )
         else:
             sink = _JsonLines(_echo, per_token, key) if as_json else _Table(models, per_token)
             _stream(models, messages, chunk_size, progress, sink)
+    if done is not None:  # once the bar is gone from the terminal, not on its line
+        typer.echo(f"wrote {done * len(models):,} lines ({done:,} messages x {len(models)} models) to {out}", err=True)
     finish_launch()
 
 
