@@ -9,7 +9,6 @@ that does not grow with their number.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import itertools
@@ -165,14 +164,25 @@ def return_freed_memory() -> bool:
 
 
 class KeptMemory:
-    """What :func:`freed_memory_kept` yields: whether glibc's settings were made (its truth
-    value), :meth:`scoring` before each model scores its share of a chunk, :meth:`chunk_done`
-    after each chunk."""
+    """See :func:`freed_memory_kept`: glibc's settings made on entering (its truth value says
+    whether they were) and put back on leaving; :meth:`scoring` before each model scores its
+    share of a chunk, :meth:`chunk_done` after each chunk."""
 
     def __init__(self, libc):
-        self.libc = libc
+        self.libc, self.kept = libc, False
+
+    def __enter__(self) -> KeptMemory:
+        libc = self.libc
         self.kept = libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
         self.kept = self.kept and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.libc is not None:
+            self.libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
+            self.libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT)
+            return_freed_memory()
+        self.kept = False
 
     def __bool__(self) -> bool:
         return self.kept
@@ -189,11 +199,10 @@ class KeptMemory:
         return_freed_memory()
 
 
-@contextlib.contextmanager
-def freed_memory_kept() -> Iterator[KeptMemory]:
+def freed_memory_kept() -> KeptMemory:
     """While scoring batches that are alike, let the C allocator (glibc's malloc, on Linux)
     keep the memory that freed tensors give back, for the next batch, instead of returning it
-    to the system; yields a :class:`KeptMemory`, true when the settings were made.
+    to the system; entered, a :class:`KeptMemory`, true when the settings were made.
 
     By default a block of 128 KB or more (a batch's logits and activations) is a fresh ``mmap``
     that is unmapped when freed, and the heap's free top is trimmed: every scoring batch then
@@ -208,15 +217,7 @@ def freed_memory_kept() -> Iterator[KeptMemory]:
     returned (``malloc_trim``), so what the rest of the process allocates (reading a data set,
     the metrics) is not added on top of the kept batches. A C library other than glibc's is
     left as it is."""
-    libc = _glibc()
-    memory = KeptMemory(libc)
-    try:
-        yield memory
-    finally:
-        if libc is not None:
-            libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT)
-            libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT)
-            return_freed_memory()
+    return KeptMemory(_glibc())
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
